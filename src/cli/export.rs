@@ -1,0 +1,100 @@
+//! `driftwatch export`: one entity as of a run, as CSV (or JSON) for spreadsheets and scripts.
+
+use super::Global;
+use crate::error::{Error, Result};
+use crate::output::Format;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Export an entity as it was at a run: CSV with a header row (RFC 4180), or --format json.
+///
+/// The columns are the entity's own; rows come in key order.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The entity, as SOURCE.ENTITY (see `driftwatch snapshots`)
+    #[arg(value_name = "SOURCE.ENTITY")]
+    pub entity: String,
+    /// Run id, `latest`, or an ISO date/time (the latest run at or before it)
+    #[arg(long, value_name = "RUN", default_value = "latest")]
+    pub at: String,
+    /// Write to FILE instead of standard output (`-` is standard output)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(global: &Global, args: Args, stdout: &mut dyn Write) -> Result<i32> {
+    let store = global.open_store()?;
+    let entity = store.entity_by_label(&args.entity)?;
+    let (run, _) = store.resolve_run(&args.at)?;
+    let snapshot = store.snapshot_for(&entity, run)?.ok_or_else(|| {
+        Error::input(format!(
+            "{} has no complete snapshot at or before run {run}",
+            entity.label()
+        ))
+    })?;
+    if snapshot.run_id != run {
+        eprintln!(
+            "driftwatch: note: {} at run {run} comes from run {} (the latest complete snapshot of {})",
+            entity.label(),
+            snapshot.run_id,
+            entity.source
+        );
+    }
+    let mut file;
+    let out: &mut dyn Write = match &args.out {
+        Some(p) if p.as_os_str() != "-" => {
+            file = std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .map_err(|e| Error::input(format!("--out {}: {e}", p.display())))?,
+            );
+            &mut file
+        }
+        _ => stdout,
+    };
+    match global.format(Format::Csv) {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            super::io(
+                w.write_record(entity.columns.iter().map(|c| &c.name))
+                    .map_err(std::io::Error::from),
+            )?;
+            let mut record = csv::ByteRecord::new();
+            store.read_rows(&entity, snapshot.id, |values| {
+                record.clear();
+                for (v, c) in values.iter().zip(&entity.columns) {
+                    record.push_field(v.render(c.ty).as_bytes());
+                }
+                w.write_byte_record(&record)?;
+                Ok(())
+            })?;
+            super::io(w.flush())?;
+        }
+        Format::Json => {
+            super::io(writeln!(out, "["))?;
+            let mut first = true;
+            store.read_rows(&entity, snapshot.id, |values| {
+                let obj: serde_json::Map<String, serde_json::Value> = entity
+                    .columns
+                    .iter()
+                    .zip(values)
+                    .map(|(c, v)| (c.name.clone(), v.to_json(c.ty)))
+                    .collect();
+                write!(
+                    out,
+                    "{}  {}",
+                    if first { "" } else { ",\n" },
+                    serde_json::Value::Object(obj)
+                )?;
+                first = false;
+                Ok(())
+            })?;
+            super::io(writeln!(out, "{}]", if first { "" } else { "\n" }))?;
+        }
+        other => {
+            return Err(Error::input(
+                format!("export writes csv or json, not {other:?}").to_lowercase(),
+            ))
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,123 @@
+//! The command line: one file per subcommand; the doc comments are the help text.
+
+mod collect;
+mod demo;
+mod diff;
+mod export;
+mod snapshots;
+
+use crate::config::{Config, Vars};
+use crate::error::{Error, Result};
+use crate::output::Format;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Keeps a source-of-truth database and the platforms that mirror it in agreement.
+///
+/// Collectors snapshot every source into one SQLite store; you can then export any entity as
+/// of any run and see what changed between two runs. Exit codes: 0 fine, 1 a rule failed,
+/// 2 invalid input (usage, config, data files), 3 runtime failure.
+#[derive(Debug, Parser)]
+#[command(
+    name = "driftwatch",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// Config file [default: driftwatch.toml in the current folder]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store file; overrides the config's `store` [default: driftwatch.db beside the config]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Output format
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Demo(demo::Args),
+    Collect(collect::Args),
+    Snapshots(snapshots::Args),
+    Export(export::Args),
+    Diff(diff::Args),
+}
+
+/// Runs the command and returns its exit code.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
+    match cli.command {
+        Command::Demo(a) => demo::run(&cli.global, a, out),
+        Command::Collect(a) => collect::run(&cli.global, a, out),
+        Command::Snapshots(a) => snapshots::run(&cli.global, a, out),
+        Command::Export(a) => export::run(&cli.global, a, out),
+        Command::Diff(a) => diff::run(&cli.global, a, out),
+    }
+}
+
+impl Global {
+    /// The config: `--config FILE` (which must exist), else `driftwatch.toml` here if present.
+    pub fn config(&self) -> Result<Option<Config>> {
+        match &self.config {
+            Some(path) => Config::load(path).map(Some),
+            None => {
+                let default = Path::new("driftwatch.toml");
+                if default.is_file() {
+                    Config::load(default).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    pub fn require_config(&self) -> Result<Config> {
+        self.config()?.ok_or_else(|| {
+            Error::input(
+                "no config: driftwatch.toml is not in the current folder; pass --config FILE",
+            )
+        })
+    }
+
+    /// `--store`, else the config's `store`, else `driftwatch.db` beside the config (or here).
+    pub fn store_path(&self, config: Option<&Config>, vars: &Vars) -> Result<PathBuf> {
+        if let Some(p) = &self.store {
+            return Ok(p.clone());
+        }
+        match config {
+            Some(c) => Ok(c
+                .store_path(vars)?
+                .unwrap_or_else(|| c.dir.join("driftwatch.db"))),
+            None => Ok(PathBuf::from("driftwatch.db")),
+        }
+    }
+
+    /// Opens the existing store for a reading command.
+    pub fn open_store(&self) -> Result<crate::store::Store> {
+        let config = if self.store.is_some() {
+            None
+        } else {
+            self.config()?
+        };
+        crate::store::Store::open_existing(&self.store_path(config.as_ref(), &Vars::default())?)
+    }
+
+    pub fn format(&self, default: Format) -> Format {
+        self.format.unwrap_or(default)
+    }
+}
+
+/// Writes through to `out`, turning I/O errors into driftwatch errors.
+pub(crate) fn io(r: std::io::Result<()>) -> Result<()> {
+    r.map_err(Error::from)
+}

@@ -1,0 +1,176 @@
+//! The `json` source: one file, or a glob of files (paged exports, read in natural order:
+//! `page-2` before `page-10`), per entity. `records` names the record array (`value` for Graph
+//! pages; absent for a top-level array, as WordPress returns). `columns` maps output columns to
+//! paths: `a.b` inside the record, `$.a` from the file's top level (the envelope a paged export
+//! adds, such as the channel a page of members belongs to). Without `columns`, every top-level
+//! field of the records whose name is a usable column name is collected.
+
+use super::{check_declared_columns, column_type, Collector, Context};
+use crate::config::{is_identifier, SourceConfig};
+use crate::error::{Error, Result};
+use crate::store::{Column, SnapshotWriter};
+use crate::value::ColumnType;
+use serde_json::Value as Json;
+
+pub struct JsonCollector<'a> {
+    pub cx: &'a Context<'a>,
+}
+
+struct Page {
+    file: String,
+    doc: Json,
+}
+
+fn lookup<'j>(mut at: &'j Json, path: &str) -> Option<&'j Json> {
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        at = match at {
+            Json::Object(map) => map.get(part)?,
+            Json::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
+/// The value of a column path for one record of a page.
+fn field<'j>(record: &'j Json, doc: &'j Json, path: &str) -> Option<&'j Json> {
+    match path.strip_prefix("$.") {
+        Some(top) => lookup(doc, top),
+        None => lookup(record, path),
+    }
+}
+
+fn read_pages(pattern: &str) -> Result<Vec<Page>> {
+    let files: Vec<String> = if pattern.contains(['*', '?', '[']) {
+        let mut found: Vec<String> = glob::glob(pattern)
+            .map_err(|e| Error::input(format!("{pattern}: bad glob pattern: {e}")))?
+            .filter_map(|p| p.ok())
+            .filter(|p| p.is_file())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        found.sort_by(|a, b| crate::text::natural_cmp(a, b));
+        if found.is_empty() {
+            return Err(Error::input(format!("{pattern}: no file matches")));
+        }
+        found
+    } else {
+        vec![pattern.to_string()]
+    };
+    files
+        .into_iter()
+        .map(|file| {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| Error::input(format!("{file}: {e}")))?;
+            let doc = serde_json::from_str(&text).map_err(|e| {
+                Error::input(format!(
+                    "{file}:{}:{}: malformed JSON: {e}",
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+            Ok(Page { file, doc })
+        })
+        .collect()
+}
+
+fn records<'p>(page: &'p Page, records: Option<&str>) -> Result<&'p [Json]> {
+    let found = match records {
+        None => Some(&page.doc),
+        Some(path) => lookup(&page.doc, path),
+    };
+    match found {
+        Some(Json::Array(items)) => Ok(items),
+        _ => Err(Error::input(match records {
+            None => format!("{}: expected a top-level array of records (or set `records` to where the array is)", page.file),
+            Some(p) => format!("{}: no array of records at `{p}`", page.file),
+        })),
+    }
+}
+
+impl Collector for JsonCollector<'_> {
+    fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        for entity in &source.entities {
+            let pattern = entity
+                .path(&source.name, self.cx.config, self.cx.vars)?
+                .expect("checked when the config loaded");
+            let pages = read_pages(&pattern)?;
+            let record_path = entity.records.as_deref();
+            for page in &pages {
+                records(page, record_path)?;
+            }
+            let label = format!("{}.{} ({pattern})", source.name, entity.name);
+            let mapping: Vec<(String, String)> = match &entity.columns {
+                Some(map) => map.clone(),
+                None => {
+                    let mut seen: Vec<(String, String)> = Vec::new();
+                    for page in &pages {
+                        for r in records(page, record_path)? {
+                            for k in r.as_object().map(|o| o.keys()).into_iter().flatten() {
+                                if is_identifier(k) && !seen.iter().any(|(n, _)| n == k) {
+                                    seen.push((k.clone(), k.clone()));
+                                }
+                            }
+                        }
+                    }
+                    seen
+                }
+            };
+            let names: Vec<String> = mapping.iter().map(|(n, _)| n.clone()).collect();
+            check_declared_columns(&label, entity, &names)?;
+            let recorded = out.recorded_columns(&entity.name)?;
+            let columns: Vec<Column> = mapping
+                .iter()
+                .map(|(name, path)| {
+                    let mut inferred: Option<ColumnType> = None;
+                    for page in &pages {
+                        for r in records(page, record_path).unwrap_or(&[]) {
+                            let t = field(r, &page.doc, path).and_then(ColumnType::infer_json);
+                            inferred = match (inferred, t) {
+                                (None, t) | (t, None) => t,
+                                (Some(a), Some(b)) if a == b => Some(a),
+                                (Some(ColumnType::Integer), Some(ColumnType::Real))
+                                | (Some(ColumnType::Real), Some(ColumnType::Integer)) => {
+                                    Some(ColumnType::Real)
+                                }
+                                _ => Some(ColumnType::Text),
+                            };
+                        }
+                    }
+                    Column::new(name.clone(), column_type(entity, &recorded, name, inferred))
+                })
+                .collect();
+            out.write_entity(&entity.name, &entity.key, &columns, |sink| {
+                let mut values = Vec::with_capacity(columns.len());
+                let mut number = 0u64;
+                for page in &pages {
+                    for (i, r) in records(page, record_path)?.iter().enumerate() {
+                        number += 1;
+                        if !r.is_object() {
+                            return Err(Error::input(format!(
+                                "{}: record {}: expected an object, found {r}",
+                                page.file,
+                                i + 1
+                            )));
+                        }
+                        values.clear();
+                        for (column, (_, path)) in columns.iter().zip(&mapping) {
+                            let raw = field(r, &page.doc, path).unwrap_or(&Json::Null);
+                            let v = column.ty.from_json(raw).map_err(|m| {
+                                Error::input(format!(
+                                    "{}: record {}, field `{}` (`{path}`): {m}",
+                                    page.file,
+                                    i + 1,
+                                    column.name
+                                ))
+                            })?;
+                            values.push(v);
+                        }
+                        sink.row(&values, number)?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}

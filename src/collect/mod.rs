@@ -1,0 +1,115 @@
+//! Collectors: each source kind reads its entities and writes them through the store's
+//! `SnapshotWriter`. `collect_run` runs the sources of one run, each in its own savepoint, so a
+//! failing source leaves a failed snapshot and no rows while the others complete.
+
+mod csv;
+mod json;
+mod sqlite;
+
+use crate::config::{Config, EntityConfig, SourceConfig, SourceKind, Vars};
+use crate::error::{Error, Result};
+use crate::store::{Column, SnapshotWriter, SourceOutcome, Store};
+use crate::time::Epoch;
+use crate::value::ColumnType;
+
+/// A kind of source that can snapshot its entities.
+pub trait Collector {
+    /// Writes every entity of `source` into `out`. Any error fails the whole snapshot.
+    fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()>;
+}
+
+/// What a collector needs besides the source's own config: the config file (for relative
+/// paths and error messages) and the variables for `${NAME}`.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub vars: &'a Vars,
+}
+
+fn collector_for<'a>(kind: SourceKind, cx: &'a Context<'a>) -> Box<dyn Collector + 'a> {
+    match kind {
+        SourceKind::Sqlite => Box::new(sqlite::SqliteCollector { cx }),
+        SourceKind::Csv => Box::new(csv::CsvCollector { cx }),
+        SourceKind::Json => Box::new(json::JsonCollector { cx }),
+    }
+}
+
+#[derive(Debug)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub outcomes: Vec<SourceOutcome>,
+}
+
+impl RunReport {
+    /// The error of the first failed source, the one that decides the exit code.
+    pub fn first_failure(&self) -> Option<&Error> {
+        self.outcomes.iter().find_map(|o| o.result.as_ref().err())
+    }
+}
+
+/// Collects `sources` (all of the config's when empty) as one run at `taken_at`.
+pub fn collect_run(
+    store: &mut Store,
+    config: &Config,
+    vars: &Vars,
+    sources: &[String],
+    taken_at: Epoch,
+) -> Result<RunReport> {
+    let selected: Vec<&SourceConfig> = if sources.is_empty() {
+        config.sources.iter().collect()
+    } else {
+        sources
+            .iter()
+            .map(|s| config.source(s))
+            .collect::<Result<_>>()?
+    };
+    if selected.is_empty() {
+        return Err(Error::input(format!(
+            "{}: no sources to collect",
+            config.file.display()
+        )));
+    }
+    let cx = Context { config, vars };
+    let mut run = store.begin_run(taken_at)?;
+    let mut outcomes = Vec::new();
+    for source in selected {
+        let collector = collector_for(source.kind, &cx);
+        outcomes.push(run.collect_source(&source.name, |out| collector.collect(source, out))?);
+    }
+    let run_id = run.commit()?;
+    Ok(RunReport { run_id, outcomes })
+}
+
+/// The type of a column: declared in the config, else as recorded by earlier snapshots (so a
+/// column keeps its type), else what the data suggests, else text.
+fn column_type(
+    entity: &EntityConfig,
+    recorded: &[Column],
+    name: &str,
+    inferred: Option<ColumnType>,
+) -> ColumnType {
+    entity
+        .declared_type(name)
+        .or_else(|| recorded.iter().find(|c| c.name == name).map(|c| c.ty))
+        .or(inferred)
+        .unwrap_or(ColumnType::Text)
+}
+
+/// Every column named in `types` or `key` must exist; a typo is named with the nearest column.
+fn check_declared_columns(label: &str, entity: &EntityConfig, columns: &[String]) -> Result<()> {
+    let names = entity
+        .types
+        .iter()
+        .map(|(c, _)| (c, "types"))
+        .chain(entity.key.iter().map(|k| (k, "key")));
+    for (name, clause) in names {
+        if !columns.contains(name) {
+            let hint = crate::text::nearest(name, columns.iter().map(String::as_str))
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_else(|| format!(" (columns: {})", columns.join(", ")));
+            return Err(Error::input(format!(
+                "{label}: `{clause}` names column `{name}`, which the data does not have{hint}"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,447 @@
+//! `driftwatch.toml`: the model (serde + toml), `${NAME}` expansion from `--var` and then the
+//! environment, and resolution of relative paths against the config file's folder.
+//!
+//! Expansion is lazy: a source's strings are expanded when that source is collected, so
+//! `driftwatch snapshots` does not ask for the `--var day=…` that only `collect` needs.
+
+use crate::error::{Error, Result};
+use crate::value::{ColumnType, TYPE_NAMES};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: Option<String>,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    sources: toml::map::Map<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Sqlite,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    kind: String,
+    path: Option<String>,
+    #[serde(default)]
+    entities: toml::map::Map<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntity {
+    path: Option<String>,
+    query: Option<String>,
+    records: Option<String>,
+    #[serde(default)]
+    key: Vec<String>,
+    columns: Option<toml::map::Map<String, toml::Value>>,
+    #[serde(default)]
+    types: toml::map::Map<String, toml::Value>,
+}
+
+/// A loaded config. Sources keep the order of the file.
+#[derive(Debug)]
+pub struct Config {
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    store: Option<String>,
+    pub rules: Vec<String>,
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    path: Option<String>,
+    pub entities: Vec<EntityConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntityConfig {
+    pub name: String,
+    path: Option<String>,
+    query: Option<String>,
+    pub records: Option<String>,
+    pub key: Vec<String>,
+    /// Output column and where it comes from (a CSV header, a JSON path), in config order.
+    pub columns: Option<Vec<(String, String)>>,
+    pub types: Vec<(String, ColumnType)>,
+}
+
+/// Values for `${NAME}`: `--var NAME=VALUE` first, then the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(pub HashMap<String, String>);
+
+impl Vars {
+    /// Parses `--var` arguments of the form `NAME=VALUE`.
+    pub fn from_args(args: &[String]) -> Result<Vars> {
+        let mut vars = HashMap::new();
+        for arg in args {
+            let (k, v) = arg
+                .split_once('=')
+                .ok_or_else(|| Error::input(format!("--var {arg:?}: expected NAME=VALUE")))?;
+            vars.insert(k.trim().to_string(), v.to_string());
+        }
+        Ok(Vars(vars))
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    }
+
+    /// Expands `${NAME}` (and `$$` to `$`) in `text`, the value of `key` in `file`.
+    pub fn expand(&self, text: &str, file: &Path, key: &str) -> Result<String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            if let Some(r) = after.strip_prefix('$') {
+                out.push('$');
+                rest = r;
+            } else if let Some(r) = after.strip_prefix('{') {
+                let end = r.find('}').ok_or_else(|| {
+                    Error::input(format!(
+                        "{}: {key}: `${{` without a closing `}}` in {text:?}",
+                        file.display()
+                    ))
+                })?;
+                let name = &r[..end];
+                let value = self.get(name).ok_or_else(|| {
+                    Error::input(format!(
+                        "{}: {key}: variable `{name}` is not set (pass --var {name}=VALUE or set the environment variable {name})",
+                        file.display()
+                    ))
+                })?;
+                out.push_str(&value);
+                rest = &r[end + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Config {
+    pub fn load(file: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::input(format!("config {}: {e}", file.display())))?;
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Config::parse(&text, file, &dir)
+    }
+
+    pub fn parse(text: &str, file: &Path, dir: &Path) -> Result<Config> {
+        let at =
+            |key: &str, what: String| Error::input(format!("{}: {key}: {what}", file.display()));
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            Error::input(format!("{}: {}", file.display(), e.to_string().trim_end()))
+        })?;
+        let mut sources = Vec::new();
+        for (name, value) in raw.sources {
+            let key = format!("sources.{name}");
+            if !is_identifier(&name) {
+                return Err(at(
+                    &key,
+                    "a source name must be a letter or `_` followed by letters, digits or `_`"
+                        .into(),
+                ));
+            }
+            let src: RawSource = value
+                .try_into()
+                .map_err(|e: toml::de::Error| at(&key, e.message().to_string()))?;
+            let kind: SourceKind = toml::Value::String(src.kind.clone()).try_into().map_err(
+                |_| {
+                    at(
+                        &format!("{key}.kind"),
+                        format!(
+                            "unknown source kind {:?}; this build collects sqlite, csv and json",
+                            src.kind
+                        ),
+                    )
+                },
+            )?;
+            if kind == SourceKind::Sqlite && src.path.is_none() {
+                return Err(at(
+                    &key,
+                    "a sqlite source needs `path`, the database file".into(),
+                ));
+            }
+            if src.entities.is_empty() {
+                return Err(at(
+                    &key,
+                    "no entities: add at least one [sources.NAME.entities.ENTITY] table".into(),
+                ));
+            }
+            let mut entities = Vec::new();
+            for (ename, evalue) in src.entities {
+                let ekey = format!("{key}.entities.{ename}");
+                entities.push(parse_entity(kind, &ename, evalue, &ekey, &at)?);
+            }
+            sources.push(SourceConfig {
+                name,
+                kind,
+                path: src.path,
+                entities,
+            });
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            dir: dir.to_path_buf(),
+            store: raw.store,
+            rules: raw.rules,
+            sources,
+        })
+    }
+
+    /// The store file named by the config (relative to its folder), if any.
+    pub fn store_path(&self, vars: &Vars) -> Result<Option<PathBuf>> {
+        self.store
+            .as_ref()
+            .map(|s| Ok(self.dir.join(vars.expand(s, &self.file, "store")?)))
+            .transpose()
+    }
+
+    pub fn source(&self, name: &str) -> Result<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+            Error::input(format!(
+                "{}: no source named `{name}` (sources: {})",
+                self.file.display(),
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+fn parse_entity(
+    kind: SourceKind,
+    name: &str,
+    value: toml::Value,
+    key: &str,
+    at: &dyn Fn(&str, String) -> Error,
+) -> Result<EntityConfig> {
+    if !is_identifier(name) {
+        return Err(at(
+            key,
+            "an entity name must be a letter or `_` followed by letters, digits or `_`".into(),
+        ));
+    }
+    let raw: RawEntity = value
+        .try_into()
+        .map_err(|e: toml::de::Error| at(key, e.message().to_string()))?;
+    match kind {
+        SourceKind::Sqlite if raw.query.is_none() => {
+            return Err(at(key, "a sqlite entity needs `query`".into()))
+        }
+        SourceKind::Csv | SourceKind::Json if raw.path.is_none() => {
+            return Err(at(key, "a file entity needs `path`".into()))
+        }
+        _ => {}
+    }
+    if raw.records.is_some() && kind != SourceKind::Json {
+        return Err(at(
+            &format!("{key}.records"),
+            "only json entities have `records`".into(),
+        ));
+    }
+    let columns = match raw.columns {
+        None => None,
+        Some(map) => {
+            if kind == SourceKind::Sqlite {
+                return Err(at(
+                    &format!("{key}.columns"),
+                    "a sqlite entity takes its columns from the query".into(),
+                ));
+            }
+            let mut cols = Vec::new();
+            for (col, from) in map {
+                let ckey = format!("{key}.columns.{col}");
+                check_column_name(&col).map_err(|e| at(&ckey, e))?;
+                let from = from
+                    .as_str()
+                    .ok_or_else(|| at(&ckey, "expected a string".into()))?;
+                cols.push((col, from.to_string()));
+            }
+            Some(cols)
+        }
+    };
+    let mut types = Vec::new();
+    for (col, ty) in raw.types {
+        let tkey = format!("{key}.types.{col}");
+        let ty = ty.as_str().and_then(ColumnType::parse).ok_or_else(|| {
+            at(
+                &tkey,
+                format!("unknown type {ty}; expected one of {TYPE_NAMES}"),
+            )
+        })?;
+        types.push((col, ty));
+    }
+    Ok(EntityConfig {
+        name: name.to_string(),
+        path: raw.path,
+        query: raw.query,
+        records: raw.records,
+        key: raw.key,
+        columns,
+        types,
+    })
+}
+
+/// Entity columns must be names a rule can write, and not one of the store's own.
+pub fn check_column_name(name: &str) -> std::result::Result<(), String> {
+    if !is_identifier(name) {
+        Err(format!("`{name}` is not a usable column name (a letter or `_` followed by letters, digits or `_`); map it with `columns = {{ new_name = \"{name}\" }}`"))
+    } else if ["_key", "_hash", "_from", "_to"].contains(&name.to_ascii_lowercase().as_str()) {
+        Err(format!("`{name}` is reserved for the store's own bookkeeping; map it to another name with `columns`"))
+    } else {
+        Ok(())
+    }
+}
+
+impl SourceConfig {
+    /// The source's `path` expanded and resolved against the config's folder.
+    pub fn path(&self, config: &Config, vars: &Vars) -> Result<Option<PathBuf>> {
+        let key = format!("sources.{}.path", self.name);
+        self.path
+            .as_ref()
+            .map(|p| Ok(config.dir.join(vars.expand(p, &config.file, &key)?)))
+            .transpose()
+    }
+}
+
+impl EntityConfig {
+    pub fn path(&self, source: &str, config: &Config, vars: &Vars) -> Result<Option<String>> {
+        let key = format!("sources.{source}.entities.{}.path", self.name);
+        self.path
+            .as_ref()
+            .map(|p| {
+                let p = vars.expand(p, &config.file, &key)?;
+                Ok(config.dir.join(p).to_string_lossy().into_owned())
+            })
+            .transpose()
+    }
+
+    pub fn query(&self, source: &str, config: &Config, vars: &Vars) -> Result<Option<String>> {
+        let key = format!("sources.{source}.entities.{}.query", self.name);
+        self.query
+            .as_ref()
+            .map(|q| vars.expand(q, &config.file, &key))
+            .transpose()
+    }
+
+    pub fn declared_type(&self, column: &str) -> Option<ColumnType> {
+        self.types
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, t)| *t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("dw.toml"), Path::new("/cfg"))
+    }
+
+    #[test]
+    fn unset_variable_names_the_key_and_the_variable() {
+        let vars = Vars::default();
+        let e = vars
+            .expand(
+                "day-${dw_test_unset_day}/x.json",
+                Path::new("dw.toml"),
+                "sources.t.path",
+            )
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("dw.toml: sources.t.path: variable `dw_test_unset_day` is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn var_arguments_win_over_the_environment_and_dollar_dollar_escapes() {
+        let vars = Vars::from_args(&["PATH=mine".into()]).unwrap();
+        assert_eq!(
+            vars.expand("${PATH}/$$x", Path::new("f"), "k").unwrap(),
+            "mine/$x"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_kinds_are_named() {
+        let e = parse("[sources.a]\nkind = \"csv\"\n[sources.a.entities.p]\npth = \"x.csv\"\n")
+            .unwrap_err();
+        assert!(
+            e.message.contains("sources.a.entities.p") && e.message.contains("pth"),
+            "{e}"
+        );
+        let e = parse("[sources.a]\nkind = \"ldap\"\n[sources.a.entities.p]\npath = \"x\"\n")
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("sources.a.kind: unknown source kind \"ldap\""),
+            "{e}"
+        );
+        let e = parse("[sources.a]\nkind = \"csv\"\n[sources.a.entities.p]\npath = \"x\"\ntypes = { id = \"int\" }\n").unwrap_err();
+        assert!(
+            e.message
+                .contains("sources.a.entities.p.types.id: unknown type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder_and_order_is_kept() {
+        let c = parse("[sources.z]\nkind=\"csv\"\n[sources.z.entities.p]\npath=\"p.csv\"\n[sources.a]\nkind=\"csv\"\n[sources.a.entities.q]\npath=\"/abs/q.csv\"\n").unwrap();
+        let names: Vec<_> = c.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["z", "a"]);
+        let vars = Vars::default();
+        assert_eq!(
+            c.sources[0].entities[0]
+                .path("z", &c, &vars)
+                .unwrap()
+                .unwrap(),
+            "/cfg/p.csv"
+        );
+        assert_eq!(
+            c.sources[1].entities[0]
+                .path("a", &c, &vars)
+                .unwrap()
+                .unwrap(),
+            "/abs/q.csv"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Rendering results: one `Grid` (headers and typed cells) written as a table (comfy-table),
+//! CSV (RFC 4180), JSON (an array of objects) or Markdown. Every command that prints rows goes
+//! through here, so the formats agree everywhere.
+
+use serde_json::Value as Json;
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Md,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Grid {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<Json>>,
+}
+
+/// The text of a cell: strings without quotes, NULL empty.
+pub fn cell_text(v: &Json) -> String {
+    match v {
+        Json::Null => String::new(),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Grid {
+    pub fn new(headers: &[&str]) -> Grid {
+        Grid {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<Json>) {
+        debug_assert_eq!(row.len(), self.headers.len());
+        self.rows.push(row);
+    }
+
+    pub fn to_json(&self) -> Json {
+        Json::Array(
+            self.rows
+                .iter()
+                .map(|r| {
+                    Json::Object(
+                        self.headers
+                            .iter()
+                            .cloned()
+                            .zip(r.iter().cloned())
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
+        match format {
+            Format::Table => self.write_table(out),
+            Format::Csv => self.write_csv(out),
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut *out, &self.to_json())?;
+                writeln!(out)
+            }
+            Format::Md => self.write_markdown(out),
+        }
+    }
+
+    fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+        table.set_header(self.headers.iter());
+        for r in &self.rows {
+            table.add_row(r.iter().map(cell_text));
+        }
+        for (i, _) in self.headers.iter().enumerate() {
+            if self.rows.iter().all(|r| r[i].is_number() || r[i].is_null()) && !self.rows.is_empty()
+            {
+                if let Some(c) = table.column_mut(i) {
+                    c.set_cell_alignment(comfy_table::CellAlignment::Right);
+                }
+            }
+        }
+        writeln!(out, "{table}")
+    }
+
+    fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(&self.headers)?;
+        for r in &self.rows {
+            w.write_record(r.iter().map(cell_text))?;
+        }
+        w.flush()
+    }
+
+    fn write_markdown(&self, out: &mut dyn Write) -> io::Result<()> {
+        let esc = |s: String| s.replace('|', "\\|").replace('\n', " ");
+        writeln!(
+            out,
+            "| {} |",
+            self.headers
+                .iter()
+                .cloned()
+                .map(esc)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )?;
+        writeln!(out, "|{}", "---|".repeat(self.headers.len()))?;
+        for r in &self.rows {
+            writeln!(
+                out,
+                "| {} |",
+                r.iter()
+                    .map(|v| esc(cell_text(v)))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,294 @@
+//! The snapshot store: one SQLite file in WAL mode, migrated on open (refinery, `migrations/`).
+//!
+//! A run is one transaction. Each source is collected under a savepoint: a source that fails is
+//! rolled back to nothing and recorded as a failed snapshot, and the others go on. A process
+//! killed at any moment leaves the store as it was, because nothing is committed until the run
+//! ends. The write lock is taken at the start of the run (`BEGIN IMMEDIATE`), so a second
+//! `collect` waits for the first and never interleaves with it.
+
+mod diff;
+mod entity;
+mod read;
+
+pub use diff::{diff_data, EntityDiff, RowChange};
+pub use entity::{Column, EntityStats, EntityWriter};
+pub use read::{EntitySchema, RunInfo, SnapshotInfo, SnapshotRef};
+
+use crate::error::{Error, Result};
+use crate::time::{self, Epoch};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// How long a collection waits for another process's collection to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating and migrating it when needed.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(Error::input(format!(
+                    "store {}: folder {} does not exist",
+                    path.display(),
+                    dir.display()
+                )));
+            }
+        }
+        let mut conn = Connection::open(path)
+            .map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
+        configure(&conn).map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
+        migrate(&mut conn).map_err(|e| e.context(format!("store {}", path.display())))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing store for reading commands; a missing file is an error, not a new store.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(Error::runtime(format!(
+                "store {} does not exist: run `driftwatch collect` first (or pass --store FILE)",
+                path.display()
+            )));
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
+        configure(&conn).map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        migrate(&mut store.conn).map_err(|e| e.context(format!("store {}", path.display())))?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Starts a run at `taken_at`, waiting for any other writer to finish first.
+    pub fn begin_run(&mut self, taken_at: Epoch) -> Result<RunWriter<'_>> {
+        let path = self.path.display().to_string();
+        self.conn.busy_timeout(Duration::ZERO)?;
+        let tx = match Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) if is_busy(&e) => {
+                eprintln!(
+                    "driftwatch: another process is writing to {path}; waiting for it to finish…"
+                );
+                self.conn.busy_timeout(LOCK_WAIT)?;
+                Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(|e| {
+                    if is_busy(&e) {
+                        Error::runtime(format!("store {path} is still locked by another driftwatch process after {}s; try again when it has finished", LOCK_WAIT.as_secs()))
+                    } else {
+                        e.into()
+                    }
+                })?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let latest: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, taken_at FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map(Some)
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
+        let at = time::format(taken_at);
+        if let Some((id, latest_at)) = latest {
+            if at < latest_at {
+                return Err(Error::input(format!(
+                    "a run at {at} would come before run {id} at {latest_at}: runs are collected in time order"
+                )));
+            }
+        }
+        let started = time::format(time::now());
+        tx.execute(
+            "INSERT INTO runs (taken_at, started_at, finished_at) VALUES (?1, ?2, ?2)",
+            (&at, &started),
+        )?;
+        let run_id = tx.last_insert_rowid();
+        Ok(RunWriter { tx, run_id })
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(LOCK_WAIT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Runs pending migrations. Two processes opening a new store at once may race to create it;
+/// the loser's migration fails on the tables the winner made, and a second pass sees them
+/// applied.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let mut last = None;
+    for _ in 0..3 {
+        match embedded::migrations::runner().run(conn) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(Error::runtime(format!(
+        "migrating the store failed: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )))
+}
+
+/// A run being collected: one open transaction holding the store's write lock.
+pub struct RunWriter<'s> {
+    tx: rusqlite::Transaction<'s>,
+    run_id: i64,
+}
+
+/// What became of one source in a run.
+#[derive(Debug)]
+pub struct SourceOutcome {
+    pub source: String,
+    pub snapshot_id: i64,
+    pub result: Result<Vec<(String, EntityStats)>>,
+}
+
+impl RunWriter<'_> {
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// Collects one source under a savepoint. `collect` writes the source's entities through
+    /// the `SnapshotWriter`; when it fails, everything it wrote is rolled back and the snapshot
+    /// is recorded as failed with the error.
+    pub fn collect_source(
+        &mut self,
+        source: &str,
+        collect: impl FnOnce(&mut SnapshotWriter<'_>) -> Result<()>,
+    ) -> Result<SourceOutcome> {
+        let attempt: Result<(i64, Vec<(String, EntityStats)>)> = (|| {
+            let sp = self.tx.savepoint()?;
+            sp.execute(
+                "INSERT INTO snapshots (run_id, source, status) VALUES (?1, ?2, 'complete')",
+                (self.run_id, source),
+            )?;
+            let snapshot_id = sp.last_insert_rowid();
+            let mut writer = SnapshotWriter {
+                conn: &sp,
+                snapshot_id,
+                source: source.to_string(),
+                stats: Vec::new(),
+            };
+            collect(&mut writer)?;
+            let stats = std::mem::take(&mut writer.stats);
+            sp.commit()?;
+            Ok((snapshot_id, stats))
+        })();
+        match attempt {
+            Ok((snapshot_id, stats)) => Ok(SourceOutcome {
+                source: source.to_string(),
+                snapshot_id,
+                result: Ok(stats),
+            }),
+            Err(e) => {
+                self.tx.execute(
+                    "INSERT INTO snapshots (run_id, source, status, error) VALUES (?1, ?2, 'failed', ?3)",
+                    (self.run_id, source, &e.message),
+                )?;
+                let snapshot_id = self.tx.last_insert_rowid();
+                Ok(SourceOutcome {
+                    source: source.to_string(),
+                    snapshot_id,
+                    result: Err(e),
+                })
+            }
+        }
+    }
+
+    /// Makes the run visible. Before this, nothing of it is.
+    pub fn commit(self) -> Result<i64> {
+        self.tx.execute(
+            "UPDATE runs SET finished_at = ?1 WHERE id = ?2",
+            (time::format(time::now()), self.run_id),
+        )?;
+        self.tx.commit()?;
+        Ok(self.run_id)
+    }
+}
+
+/// Writes the entities of one source's snapshot.
+pub struct SnapshotWriter<'a> {
+    conn: &'a Connection,
+    snapshot_id: i64,
+    source: String,
+    stats: Vec<(String, EntityStats)>,
+}
+
+impl SnapshotWriter<'_> {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The columns recorded for an entity of this source by earlier snapshots, if any.
+    pub fn recorded_columns(&self, entity: &str) -> Result<Vec<Column>> {
+        Ok(read::entity_schema(self.conn, &self.source, entity)?
+            .map(|s| s.columns)
+            .unwrap_or_default())
+    }
+
+    /// Writes one entity: `rows` is called with a sink that takes each row, in `columns` order.
+    pub fn write_entity(
+        &mut self,
+        entity: &str,
+        key: &[String],
+        columns: &[Column],
+        rows: impl FnOnce(&mut EntityWriter<'_>) -> Result<()>,
+    ) -> Result<()> {
+        if self.stats.iter().any(|(e, _)| e == entity) {
+            return Err(Error::input(format!(
+                "entity {}.{entity} is collected twice in one snapshot",
+                self.source
+            )));
+        }
+        let mut writer = EntityWriter::begin(
+            self.conn,
+            self.snapshot_id,
+            &self.source,
+            entity,
+            key,
+            columns,
+        )?;
+        rows(&mut writer)?;
+        let stats = writer.finish()?;
+        self.stats.push((entity.to_string(), stats));
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Timestamps: parsing the ISO-8601 forms that sources and users write, and the one form the
+//! store keeps (`YYYY-MM-DDTHH:MM:SSZ`, UTC, whole seconds), which sorts as text in time order.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, UTC.
+pub type Epoch = i64;
+
+pub fn now() -> Epoch {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian), after H. Hinnant.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+pub fn format(t: Epoch) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Parses `2026-11-07`, `2026-11-07T06:00:00`, `2026-11-07 06:00`, with optional fractional
+/// seconds (dropped) and a zone `Z`, `+02:00`, `+0200` or none (taken as UTC).
+pub fn parse(text: &str) -> Option<Epoch> {
+    let s = text.trim();
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = s.get(from..from + len)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None;
+    }
+    let mut rest = &s[10..];
+    let (mut h, mut mi, mut se) = (0, 0, 0);
+    if let Some(r) = rest.strip_prefix(['T', 't', ' ']) {
+        let t = r.as_bytes();
+        if t.len() < 5 || t[2] != b':' {
+            return None;
+        }
+        h = r[0..2].parse().ok()?;
+        mi = r[3..5].parse().ok()?;
+        rest = &r[5..];
+        if let Some(r) = rest.strip_prefix(':') {
+            se = r.get(0..2)?.parse().ok()?;
+            rest = &r[2..];
+            if let Some(r) = rest.strip_prefix(['.', ',']) {
+                rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+            }
+        }
+        if h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let digits: String = rest[1..].chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let oh: i64 = digits[0..2].parse().ok()?;
+            let om: i64 = digits[2..4].parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+/// The store's form of a timestamp given as text, or None when it is not one.
+pub fn normalize(text: &str) -> Option<String> {
+    parse(text).map(format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_round_trip_across_leap_days() {
+        for t in [0, 951_782_400, 1_709_164_800, 1_793_944_800, -86_400] {
+            assert_eq!(parse(&format(t)), Some(t), "{}", format(t));
+        }
+        assert_eq!(format(1_709_164_800), "2024-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn accepts_the_forms_sources_write_and_converts_offsets_to_utc() {
+        assert_eq!(normalize("2026-11-07").unwrap(), "2026-11-07T00:00:00Z");
+        assert_eq!(
+            normalize("2026-11-07 06:30").unwrap(),
+            "2026-11-07T06:30:00Z"
+        );
+        assert_eq!(
+            normalize("2024-03-01T09:12:00").unwrap(),
+            "2024-03-01T09:12:00Z"
+        );
+        assert_eq!(
+            normalize("2024-03-01T09:12:00.123Z").unwrap(),
+            "2024-03-01T09:12:00Z"
+        );
+        assert_eq!(
+            normalize("2024-03-01T09:12:00+02:00").unwrap(),
+            "2024-03-01T07:12:00Z"
+        );
+        assert_eq!(
+            normalize("2024-03-01T01:00:00-0130").unwrap(),
+            "2024-03-01T02:30:00Z"
+        );
+    }
+
+    #[test]
+    fn rejects_impossible_dates_and_garbage() {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "yesterday",
+            "2024-01-01T25:00",
+            "2024-01-01X",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}
