@@ -178,17 +178,18 @@ impl Config {
             let src: RawSource = value
                 .try_into()
                 .map_err(|e: toml::de::Error| at(&key, e.message().to_string()))?;
-            let kind: SourceKind = toml::Value::String(src.kind.clone()).try_into().map_err(
-                |_| {
-                    at(
-                        &format!("{key}.kind"),
-                        format!(
+            let kind: SourceKind =
+                toml::Value::String(src.kind.clone())
+                    .try_into()
+                    .map_err(|_| {
+                        at(
+                            &format!("{key}.kind"),
+                            format!(
                             "unknown source kind {:?}; this build collects sqlite, csv and json",
                             src.kind
                         ),
-                    )
-                },
-            )?;
+                        )
+                    })?;
             if kind == SourceKind::Sqlite && src.path.is_none() {
                 return Err(at(
                     &key,

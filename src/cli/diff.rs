@@ -227,15 +227,15 @@ pub fn write_diff(
                                     format!(
                                         "{}: {} → {}",
                                         cols[i].name,
-                                        b.render(cols[i].ty),
-                                        a.render(cols[i].ty)
+                                        shown(b, cols[i].ty),
+                                        shown(a, cols[i].ty)
                                     )
                                 })
                                 .collect::<Vec<_>>()
                                 .join("; "),
                         ),
                     };
-                    grid.push(vec![json!(kind), json!(key), json!(fields)]);
+                    grid.push(vec![json!(kind), json!(key), json!(shorten(&fields, 110))]);
                 }
                 crate::cli::io(writeln!(out, "\n{}", d.entity.label()))?;
                 crate::cli::io(grid.write(Format::Table, out))?;
@@ -250,4 +250,21 @@ pub fn write_diff(
         }
     }
     Ok(())
+}
+
+/// A value in a table cell of changes, where an empty cell would hide that it was NULL.
+fn shown(v: &Value, ty: crate::value::ColumnType) -> String {
+    if v.is_null() {
+        "null".to_string()
+    } else {
+        v.render(ty).into_owned()
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        text.chars().take(max - 1).chain(['…']).collect()
+    }
 }

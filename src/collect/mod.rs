@@ -36,6 +36,7 @@ fn collector_for<'a>(kind: SourceKind, cx: &'a Context<'a>) -> Box<dyn Collector
 #[derive(Debug)]
 pub struct RunReport {
     pub run_id: i64,
+    pub taken_at: String,
     pub outcomes: Vec<SourceOutcome>,
 }
 
@@ -46,13 +47,13 @@ impl RunReport {
     }
 }
 
-/// Collects `sources` (all of the config's when empty) as one run at `taken_at`.
+/// Collects `sources` (all of the config's when empty) as one run at `taken_at` (default now).
 pub fn collect_run(
     store: &mut Store,
     config: &Config,
     vars: &Vars,
     sources: &[String],
-    taken_at: Epoch,
+    taken_at: Option<Epoch>,
 ) -> Result<RunReport> {
     let selected: Vec<&SourceConfig> = if sources.is_empty() {
         config.sources.iter().collect()
@@ -75,8 +76,13 @@ pub fn collect_run(
         let collector = collector_for(source.kind, &cx);
         outcomes.push(run.collect_source(&source.name, |out| collector.collect(source, out))?);
     }
+    let taken_at = run.taken_at().to_string();
     let run_id = run.commit()?;
-    Ok(RunReport { run_id, outcomes })
+    Ok(RunReport {
+        run_id,
+        taken_at,
+        outcomes,
+    })
 }
 
 /// The type of a column: declared in the config, else as recorded by earlier snapshots (so a

@@ -81,8 +81,9 @@ impl Store {
         &self.conn
     }
 
-    /// Starts a run at `taken_at`, waiting for any other writer to finish first.
-    pub fn begin_run(&mut self, taken_at: Epoch) -> Result<RunWriter<'_>> {
+    /// Starts a run at `taken_at` (now, when None: read after the lock is held, so that runs
+    /// that waited for each other still come in time order), waiting for any other writer.
+    pub fn begin_run(&mut self, taken_at: Option<Epoch>) -> Result<RunWriter<'_>> {
         let path = self.path.display().to_string();
         self.conn.busy_timeout(Duration::ZERO)?;
         let tx = match Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate) {
@@ -116,7 +117,7 @@ impl Store {
                     Err(e)
                 }
             })?;
-        let at = time::format(taken_at);
+        let at = time::format(taken_at.unwrap_or_else(time::now));
         if let Some((id, latest_at)) = latest {
             if at < latest_at {
                 return Err(Error::input(format!(
@@ -130,7 +131,11 @@ impl Store {
             (&at, &started),
         )?;
         let run_id = tx.last_insert_rowid();
-        Ok(RunWriter { tx, run_id })
+        Ok(RunWriter {
+            tx,
+            run_id,
+            taken_at: at,
+        })
     }
 }
 
@@ -171,6 +176,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 pub struct RunWriter<'s> {
     tx: rusqlite::Transaction<'s>,
     run_id: i64,
+    taken_at: String,
 }
 
 /// What became of one source in a run.
@@ -184,6 +190,10 @@ pub struct SourceOutcome {
 impl RunWriter<'_> {
     pub fn run_id(&self) -> i64 {
         self.run_id
+    }
+
+    pub fn taken_at(&self) -> &str {
+        &self.taken_at
     }
 
     /// Collects one source under a savepoint. `collect` writes the source's entities through

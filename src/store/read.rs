@@ -277,4 +277,29 @@ impl super::Store {
         }
         Ok(())
     }
+
+    /// Creates a temporary view `SOURCE_ENTITY` of every entity as of `run_id`, for ad-hoc SQL
+    /// (the demo's status check). Returns the views made.
+    pub fn create_views(&self, run_id: i64) -> Result<Vec<String>> {
+        let mut made = Vec::new();
+        for e in self.entities()? {
+            let view = format!("{}_{}", e.source, e.name);
+            self.conn
+                .execute_batch(&format!("DROP VIEW IF EXISTS temp.{}", quote(&view)))?;
+            // The snapshot id is the store's own integer; a view cannot take parameters.
+            let visible = match self.snapshot_for(&e, run_id)? {
+                Some(s) => format!("_from <= {0} AND (_to IS NULL OR _to > {0})", s.id),
+                None => "0".to_string(),
+            };
+            let cols: Vec<String> = e.columns.iter().map(|c| quote(&c.name)).collect();
+            self.conn.execute_batch(&format!(
+                "CREATE TEMP VIEW {} AS SELECT {} FROM main.{} WHERE {visible}",
+                quote(&view),
+                cols.join(", "),
+                quote(&e.table)
+            ))?;
+            made.push(view);
+        }
+        Ok(made)
+    }
 }
