@@ -30,12 +30,12 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     let config = global.require_config()?;
     let vars = Vars::from_args(&args.vars)?;
     let at = match &args.at {
-        Some(t) => crate::time::parse(t).ok_or_else(|| {
+        Some(t) => Some(crate::time::parse(t).ok_or_else(|| {
             Error::input(format!(
                 "--at {t:?}: expected an ISO-8601 date or date-time such as 2026-11-07T06:00:00Z"
             ))
-        })?,
-        None => crate::time::now(),
+        })?),
+        None => None,
     };
     let mut store = Store::open(&global.store_path(Some(&config), &vars)?)?;
     let report = collect_run(&mut store, &config, &vars, &args.sources, at)?;
@@ -76,8 +76,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         super::io(writeln!(
             out,
             "run {} at {}",
-            report.run_id,
-            crate::time::format(at)
+            report.run_id, report.taken_at
         ))?;
     }
     super::io(grid.write(format, out))?;
