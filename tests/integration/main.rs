@@ -1,1 +1,8 @@
+//! Integration tests: one binary. They run the real `driftwatch` executable against real
+//! SQLite files in temporary folders, and use the library where a test needs to look inside.
 
+mod common;
+mod errors;
+mod failures;
+mod history;
+mod samples;

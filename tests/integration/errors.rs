@@ -1,0 +1,166 @@
+//! Bad config, bad files and bad types: a clear error naming the place, exit code 2, and
+//! nothing lost.
+
+use crate::common::{ok, run, write};
+
+fn setup(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "driftwatch.toml", config);
+    dir
+}
+
+const CSV: &str = "[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"people.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", score = \"real\" }\n";
+
+#[test]
+fn a_bad_value_names_file_line_record_and_field_and_the_store_keeps_the_earlier_run() {
+    let dir = setup(CSV);
+    let d = dir.path();
+    write(d, "people.csv", "id,name,score\n1,Ann,1.5\n2,Bo,2\n");
+    ok(d, &["collect", "--at", "2026-11-01"]);
+    let before = ok(d, &["export", "hr.people"]);
+    write(
+        d,
+        "people.csv",
+        "id,name,score\n1,Ann,1.5\n2,Bo,2\n3,Cy,lots\n",
+    );
+    let r = run(d, &["collect", "--at", "2026-11-02"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("people.csv:4: record 3, field `score`: expected real, found \"lots\""),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ok(d, &["export", "hr.people"]), before);
+    let snaps: serde_json::Value =
+        serde_json::from_str(&ok(d, &["snapshots", "--format", "json"])).unwrap();
+    assert_eq!(snaps[1]["snapshots"][0]["status"], "failed");
+    assert!(snaps[1]["snapshots"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("record 3"));
+}
+
+#[test]
+fn a_missing_file_and_a_missing_config_are_named() {
+    let dir = setup(CSV);
+    let r = run(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("people.csv") && r.stderr.contains("No such file"),
+        "{}",
+        r.stderr
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let r = run(empty.path(), &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("driftwatch.toml"), "{}", r.stderr);
+    let r = run(empty.path(), &["--config", "nope.toml", "collect"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nope.toml"), "{}", r.stderr);
+}
+
+#[test]
+fn an_unset_variable_is_named_with_its_key() {
+    let dir = setup(&CSV.replace("people.csv", "people-${day}.csv"));
+    let r = run(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("sources.hr.entities.people.path: variable `day` is not set"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn config_typos_are_reported_with_the_key() {
+    let dir = setup("[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"p.csv\"\nkey = [\"id\"]\ntyeps = {}\n");
+    let r = run(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("tyeps"), "{}", r.stderr);
+    let dir = setup(&CSV.replace("score = \"real\"", "scor = \"real\""));
+    write(dir.path(), "people.csv", "id,name,score\n1,Ann,1.5\n");
+    let r = run(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("`scor`") && r.stderr.contains("did you mean `score`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn malformed_json_and_bad_json_types_name_file_position_record_and_field() {
+    let cfg = "[sources.t]\nkind = \"json\"\n[sources.t.entities.m]\npath = \"m-*.json\"\nrecords = \"value\"\nkey = [\"id\"]\ncolumns = { id = \"id\", n = \"a.n\" }\ntypes = { n = \"integer\" }\n";
+    let dir = setup(cfg);
+    let d = dir.path();
+    write(d, "m-1.json", r#"{"value": [{"id": "x", "a": {"n": 1}}]}"#);
+    write(
+        d,
+        "m-2.json",
+        "{\"value\": [\n{\"id\": \"y\", \"a\": {\"n\": 2}},\n{\"id\": \"z\" \"a\": 3}]}",
+    );
+    let r = run(d, &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("m-2.json:3:") && r.stderr.contains("malformed JSON"),
+        "{}",
+        r.stderr
+    );
+    write(
+        d,
+        "m-2.json",
+        r#"{"value": [{"id": "y", "a": {"n": 2}}, {"id": "z", "a": {"n": "three"}}]}"#,
+    );
+    let r = run(d, &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("m-2.json: record 2, field `n` (`a.n`): expected integer, found \"three\""),
+        "{}",
+        r.stderr
+    );
+    write(d, "m-2.json", r#"{"value": [{"id": "y", "a": {"n": 2}}]}"#);
+    ok(d, &["collect"]);
+    assert_eq!(ok(d, &["export", "t.m"]), "id,n\nx,1\ny,2\n");
+}
+
+#[test]
+fn a_duplicate_key_fails_the_snapshot() {
+    let dir = setup(CSV);
+    write(dir.path(), "people.csv", "id,name,score\n1,Ann,1\n1,Bo,2\n");
+    let r = run(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("record 2: duplicate key id = 1"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_unknown_entities_get_a_hint() {
+    let dir = setup(CSV);
+    let d = dir.path();
+    assert_eq!(run(d, &["collect", "--frobnicate"]).code, 2);
+    assert_eq!(run(d, &["collect", "--at", "last tuesday"]).code, 2);
+    write(d, "people.csv", "id,name,score\n1,Ann,1\n");
+    ok(d, &["collect"]);
+    let r = run(d, &["export", "hr.peopel"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean `hr.people`?"),
+        "{}",
+        r.stderr
+    );
+    let r = run(d, &["export", "hr.people", "--at", "99"]);
+    assert_eq!(r.code, 2);
+    let r = run(d, &["--store", "missing.db", "snapshots"]);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.contains("missing.db does not exist"),
+        "{}",
+        r.stderr
+    );
+}
