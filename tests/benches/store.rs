@@ -1,1 +1,244 @@
-fn main() {}
+//! Store benchmarks, each against a baseline measured in the same run.
+//!
+//! `cargo bench` prints divan's timings for every case, then a summary of ratios against the
+//! baselines (median of interleaved runs, so that a busy machine slows both sides alike):
+//! - ingest: a 1,000,000-row, 6-column CSV into an empty store, and the next snapshot with 1%
+//!   of rows changed, against `sqlite3 .import` of the same file into a plain table (target
+//!   ≤ 1.5×; when the sqlite3 shell is missing, the same import done in-process);
+//! - storage: 30 daily snapshots of 100,000 rows with 1% churn, against a store holding only
+//!   the first (target ≤ 2×);
+//! - reading an entity as of an old run, against reading the same rows from a plain table
+//!   (target ≤ 2×).
+
+use driftwatch::collect::collect_run;
+use driftwatch::config::{Config, Vars};
+use driftwatch::store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const ROWS: usize = 1_000_000;
+const STORAGE_ROWS: usize = 100_000;
+const DAYS: usize = 30;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        write_csv(&dir.path().join("rows-1.csv"), ROWS, 0, 0);
+        write_csv(&dir.path().join("rows-2.csv"), ROWS, 1, 100); // 1% of rows changed
+        std::fs::write(
+            dir.path().join("driftwatch.toml"),
+            "[sources.bench]\nkind = \"csv\"\n[sources.bench.entities.rows]\npath = \"rows-${n}.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", amount = \"integer\", score = \"real\" }\n",
+        )
+        .unwrap();
+        let f = Fixture { dir };
+        // A store holding the first snapshot, copied for each measurement of the second.
+        collect(&f, &f.path("first.db"), 1, 1);
+        f
+    })
+}
+
+impl Fixture {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Row i of day `day`: every `every`-th row (offset by the day) differs from day 0.
+fn row(i: usize, day: usize, every: usize) -> String {
+    let changed = every > 0 && (i + day) % every == 0;
+    let tag = if changed { day } else { 0 };
+    format!("{i},user{i}@example.org,Name {i} v{tag},{},{}.5,team-{}\n", i % 977 + tag, i % 313, i % 23)
+}
+
+fn write_csv(path: &Path, rows: usize, day: usize, every: usize) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    w.write_all(b"id,email,name,amount,score,team\n").unwrap();
+    for i in 0..rows {
+        w.write_all(row(i, day, every).as_bytes()).unwrap();
+    }
+}
+
+fn collect(f: &Fixture, store: &Path, n: usize, day: i64) {
+    let config = Config::load(&f.path("driftwatch.toml")).unwrap();
+    let vars = Vars([("n".to_string(), n.to_string())].into_iter().collect());
+    let mut s = Store::open(store).unwrap();
+    let report = collect_run(&mut s, &config, &vars, &[], Some(day * 86_400)).unwrap();
+    assert!(report.first_failure().is_none());
+}
+
+fn remove_store(p: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+}
+
+fn has_sqlite3() -> bool {
+    std::process::Command::new("sqlite3").arg("-version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// The baseline: the sqlite3 shell's `.import` of the CSV into a plain table in a new file.
+fn baseline_import(csv: &Path, db: &Path) {
+    remove_store(db);
+    if has_sqlite3() {
+        let out = std::process::Command::new("sqlite3")
+            .arg(db)
+            .arg("CREATE TABLE t (id INTEGER, email TEXT, name TEXT, amount INTEGER, score REAL, team TEXT);")
+            .arg(format!(".import --csv --skip 1 {} t", csv.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        let mut c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch("CREATE TABLE t (id INTEGER, email TEXT, name TEXT, amount INTEGER, score REAL, team TEXT)").unwrap();
+        let tx = c.transaction().unwrap();
+        {
+            let mut st = tx.prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6)").unwrap();
+            let mut r = csv::Reader::from_path(csv).unwrap();
+            for rec in r.records() {
+                let rec = rec.unwrap();
+                st.execute(rusqlite::params_from_iter(rec.iter())).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+}
+
+fn ingest_first() {
+    let f = fixture();
+    let p = f.path("ingest.db");
+    remove_store(&p);
+    collect(f, &p, 1, 1);
+}
+
+fn ingest_second() {
+    let f = fixture();
+    let p = f.path("second.db");
+    remove_store(&p);
+    std::fs::copy(f.path("first.db"), &p).unwrap();
+    collect(f, &p, 2, 2);
+}
+
+fn import_baseline() {
+    let f = fixture();
+    baseline_import(&f.path("rows-1.csv"), &f.path("plain.db"));
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn ingest_1m_rows_into_an_empty_store() {
+    ingest_first();
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn ingest_1m_rows_next_snapshot_1pct_changed() {
+    ingest_second();
+}
+
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn baseline_sqlite3_import_1m_rows() {
+    import_baseline();
+}
+
+/// 30 daily snapshots of 100,000 rows with 1% churn; returns (file size with all, with the first).
+fn storage() -> (u64, u64, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    std::fs::write(
+        dir.join("driftwatch.toml"),
+        "[sources.bench]\nkind = \"csv\"\n[sources.bench.entities.rows]\npath = \"day-${n}.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", amount = \"integer\", score = \"real\" }\n",
+    )
+    .unwrap();
+    let f = Fixture { dir: tempfile::TempDir::new_in(&dir).unwrap() };
+    std::fs::copy(dir.join("driftwatch.toml"), f.path("driftwatch.toml")).unwrap();
+    let (one, all) = (f.path("one.db"), f.path("all.db"));
+    for day in 1..=DAYS {
+        write_csv(&f.path(&format!("day-{day}.csv")), STORAGE_ROWS, day, 100);
+        if day == 1 {
+            collect(&f, &one, day, day as i64);
+        }
+        collect(&f, &all, day, day as i64);
+    }
+    let size = |p: &Path| {
+        let c = rusqlite::Connection::open(p).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;").unwrap();
+        std::fs::metadata(p).unwrap().len()
+    };
+    let (a, o) = (size(&all), size(&one));
+    // A plain table with the rows of day 1, for the read baseline.
+    let plain = f.path("plain-read.db");
+    baseline_import(&f.path("day-1.csv"), &plain);
+    std::mem::forget(f); // kept for the read benchmark
+    (a, o, all, plain)
+}
+
+fn read_as_of_first_run(store: &Path) -> usize {
+    let s = Store::open_existing(store).unwrap();
+    let e = s.entity("bench", "rows").unwrap().unwrap();
+    let snap = s.snapshot_for(&e, 1).unwrap().unwrap();
+    let mut n = 0;
+    s.read_rows(&e, snap.id, |_| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap();
+    n
+}
+
+fn read_plain(db: &Path) -> usize {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c.prepare("SELECT id, email, name, amount, score, team FROM t ORDER BY id").unwrap();
+    let mut rows = st.query([]).unwrap();
+    let mut n = 0;
+    while let Some(r) = rows.next().unwrap() {
+        for i in 0..6 {
+            std::hint::black_box(driftwatch::value::Value::from_sql(r.get_ref(i).unwrap()));
+        }
+        n += 1;
+    }
+    n
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Times `ours` and `base` alternately, `n` times each; returns the ratio of the medians.
+fn ratio(n: usize, mut ours: impl FnMut(), mut base: impl FnMut()) -> (f64, Duration, Duration) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let t = Instant::now();
+        ours();
+        a.push(t.elapsed());
+        let t = Instant::now();
+        base();
+        b.push(t.elapsed());
+    }
+    let (ma, mb) = (median(a), median(b));
+    (ma.as_secs_f64() / mb.as_secs_f64(), ma, mb)
+}
+
+fn main() {
+    divan::main();
+    println!("\nratios against baselines measured in this run (median of 3 interleaved runs):");
+    let baseline = if has_sqlite3() { "sqlite3 .import" } else { "in-process import (no sqlite3 shell)" };
+    let (r, a, b) = ratio(3, ingest_first, import_baseline);
+    println!("  ingest 1M rows, empty store:       {r:.2}x  ({a:.2?} vs {baseline} {b:.2?}; target <= 1.5x)");
+    let (r, a, b) = ratio(3, ingest_second, import_baseline);
+    println!("  ingest 1M rows, 1% changed:        {r:.2}x  ({a:.2?} vs {baseline} {b:.2?}; target <= 1.5x)");
+    let (all, one, store, plain) = storage();
+    println!(
+        "  storage, 30 days of 100k rows, 1% churn: {:.2}x  ({:.1} MiB vs {:.1} MiB for the first day alone; target <= 2x)",
+        all as f64 / one as f64,
+        all as f64 / 1048576.0,
+        one as f64 / 1048576.0
+    );
+    assert_eq!(read_as_of_first_run(&store), read_plain(&plain));
+    let (r, a, b) = ratio(5, || drop(read_as_of_first_run(&store)), || drop(read_plain(&plain)));
+    println!("  read 100k rows as of run 1 of 30:  {r:.2}x  ({a:.2?} vs plain table {b:.2?}; target <= 2x)");
+}
