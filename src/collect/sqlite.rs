@@ -43,11 +43,7 @@ impl Collector for SqliteCollector<'_> {
                 |e: rusqlite::Error| Error::input(format!("{key}: {e} (in {})", path.display()));
             let mut stmt = conn.prepare(&sql).map_err(query_error)?;
             let label = format!("{}.{}", source.name, entity.name);
-            let names: Vec<String> = stmt
-                .column_names()
-                .into_iter()
-                .map(str::to_string)
-                .collect();
+            let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
             check_declared_columns(&label, entity, &names)?;
             let recorded = out.recorded_columns(&entity.name)?;
             let decls: Vec<Option<ColumnType>> = stmt

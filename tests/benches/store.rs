@@ -51,9 +51,14 @@ impl Fixture {
 
 /// Row i of day `day`: every `every`-th row (offset by the day) differs from day 0.
 fn row(i: usize, day: usize, every: usize) -> String {
-    let changed = every > 0 && (i + day) % every == 0;
+    let changed = every > 0 && (i + day).is_multiple_of(every);
     let tag = if changed { day } else { 0 };
-    format!("{i},user{i}@example.org,Name {i} v{tag},{},{}.5,team-{}\n", i % 977 + tag, i % 313, i % 23)
+    format!(
+        "{i},user{i}@example.org,Name {i} v{tag},{},{}.5,team-{}\n",
+        i % 977 + tag,
+        i % 313,
+        i % 23
+    )
 }
 
 fn write_csv(path: &Path, rows: usize, day: usize, every: usize) {
@@ -80,7 +85,11 @@ fn remove_store(p: &Path) {
 }
 
 fn has_sqlite3() -> bool {
-    std::process::Command::new("sqlite3").arg("-version").output().map(|o| o.status.success()).unwrap_or(false)
+    std::process::Command::new("sqlite3")
+        .arg("-version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// The baseline: the sqlite3 shell's `.import` of the CSV into a plain table in a new file.
@@ -93,13 +102,19 @@ fn baseline_import(csv: &Path, db: &Path) {
             .arg(format!(".import --csv --skip 1 {} t", csv.display()))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     } else {
         let mut c = rusqlite::Connection::open(db).unwrap();
         c.execute_batch("CREATE TABLE t (id INTEGER, email TEXT, name TEXT, amount INTEGER, score REAL, team TEXT)").unwrap();
         let tx = c.transaction().unwrap();
         {
-            let mut st = tx.prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6)").unwrap();
+            let mut st = tx
+                .prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .unwrap();
             let mut r = csv::Reader::from_path(csv).unwrap();
             for rec in r.records() {
                 let rec = rec.unwrap();
@@ -153,7 +168,9 @@ fn storage() -> (u64, u64, PathBuf, PathBuf) {
         "[sources.bench]\nkind = \"csv\"\n[sources.bench.entities.rows]\npath = \"day-${n}.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", amount = \"integer\", score = \"real\" }\n",
     )
     .unwrap();
-    let f = Fixture { dir: tempfile::TempDir::new_in(&dir).unwrap() };
+    let f = Fixture {
+        dir: tempfile::TempDir::new_in(&dir).unwrap(),
+    };
     std::fs::copy(dir.join("driftwatch.toml"), f.path("driftwatch.toml")).unwrap();
     let (one, all) = (f.path("one.db"), f.path("all.db"));
     for day in 1..=DAYS {
@@ -165,7 +182,8 @@ fn storage() -> (u64, u64, PathBuf, PathBuf) {
     }
     let size = |p: &Path| {
         let c = rusqlite::Connection::open(p).unwrap();
-        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;").unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+            .unwrap();
         std::fs::metadata(p).unwrap().len()
     };
     let (a, o) = (size(&all), size(&one));
@@ -191,7 +209,9 @@ fn read_as_of_first_run(store: &Path) -> usize {
 
 fn read_plain(db: &Path) -> usize {
     let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c.prepare("SELECT id, email, name, amount, score, team FROM t ORDER BY id").unwrap();
+    let mut st = c
+        .prepare("SELECT id, email, name, amount, score, team FROM t ORDER BY id")
+        .unwrap();
     let mut rows = st.query([]).unwrap();
     let mut n = 0;
     while let Some(r) = rows.next().unwrap() {
@@ -226,7 +246,11 @@ fn ratio(n: usize, mut ours: impl FnMut(), mut base: impl FnMut()) -> (f64, Dura
 fn main() {
     divan::main();
     println!("\nratios against baselines measured in this run (median of 3 interleaved runs):");
-    let baseline = if has_sqlite3() { "sqlite3 .import" } else { "in-process import (no sqlite3 shell)" };
+    let baseline = if has_sqlite3() {
+        "sqlite3 .import"
+    } else {
+        "in-process import (no sqlite3 shell)"
+    };
     let (r, a, b) = ratio(3, ingest_first, import_baseline);
     println!("  ingest 1M rows, empty store:       {r:.2}x  ({a:.2?} vs {baseline} {b:.2?}; target <= 1.5x)");
     let (r, a, b) = ratio(3, ingest_second, import_baseline);
@@ -239,6 +263,14 @@ fn main() {
         one as f64 / 1048576.0
     );
     assert_eq!(read_as_of_first_run(&store), read_plain(&plain));
-    let (r, a, b) = ratio(5, || drop(read_as_of_first_run(&store)), || drop(read_plain(&plain)));
+    let (r, a, b) = ratio(
+        5,
+        || {
+            std::hint::black_box(read_as_of_first_run(&store));
+        },
+        || {
+            std::hint::black_box(read_plain(&plain));
+        },
+    );
     println!("  read 100k rows as of run 1 of 30:  {r:.2}x  ({a:.2?} vs plain table {b:.2?}; target <= 2x)");
 }

@@ -16,6 +16,9 @@ path = "events-${n}.csv"
 types = { amount = "integer" }
 "#;
 
+/// Keyless rows: (kind, amount), duplicates included.
+type Events = Vec<(String, i64)>;
+
 #[derive(Clone)]
 struct Person {
     name: String,
@@ -57,7 +60,7 @@ fn export_of_every_run_equals_the_data_collected_for_it_through_churn_new_column
     let mut people: BTreeMap<i64, Person> =
         (1..=300).map(|id| (id, person(&mut rng, id))).collect();
     let mut next_id = 301;
-    let mut history: Vec<(BTreeMap<i64, Person>, Vec<(String, i64)>)> = Vec::new();
+    let mut history: Vec<(BTreeMap<i64, Person>, Events)> = Vec::new();
     const RUNS: usize = 6;
     const TEAM_FROM: usize = 3; // the `team` column appears in the third snapshot
     for n in 1..=RUNS {
