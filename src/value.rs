@@ -228,21 +228,22 @@ impl Value {
         }
     }
 
-    fn feed(&self, h: &mut Fnv) {
+    /// Appends the value's bytes, tagged with its kind, to the buffer a row hash is taken of.
+    fn feed(&self, buf: &mut Vec<u8>) {
         match self {
-            Value::Null => h.write(&[0]),
+            Value::Null => buf.push(0),
             Value::Integer(i) => {
-                h.write(&[1]);
-                h.write(&i.to_le_bytes());
+                buf.push(1);
+                buf.extend_from_slice(&i.to_le_bytes());
             }
             Value::Real(f) => {
-                h.write(&[2]);
-                h.write(&f.to_bits().to_le_bytes());
+                buf.push(2);
+                buf.extend_from_slice(&f.to_bits().to_le_bytes());
             }
             Value::Text(s) => {
-                h.write(&[3]);
-                h.write(&(s.len() as u64).to_le_bytes());
-                h.write(s.as_bytes());
+                buf.push(3);
+                buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                buf.extend_from_slice(s.as_bytes());
             }
         }
     }
@@ -259,33 +260,19 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-/// FNV-1a, 64 bit: stable across Rust versions and platforms, which the hashes stored in a
-/// store file must be (std's `DefaultHasher` promises neither).
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= *b as u64;
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-/// The content hash of a row version. Only non-NULL values count, each with its column's
-/// position in the entity, so a column added later (NULL in old rows) changes no hash.
-pub fn row_hash<'a>(cells: impl Iterator<Item = (usize, &'a Value)>) -> i64 {
-    let mut h = Fnv::new();
+/// The content hash of a row version: XXH3-64 of the row's non-NULL values, each with its
+/// column's position in the entity, so a column added later (NULL in old rows) changes no hash.
+/// XXH3's output is fixed by its specification, which the hashes stored in a store file need
+/// (std's `DefaultHasher` promises no stability). `buf` is scratch space, reused across rows.
+pub fn row_hash<'a>(cells: impl Iterator<Item = (usize, &'a Value)>, buf: &mut Vec<u8>) -> i64 {
+    buf.clear();
     for (position, value) in cells {
         if !value.is_null() {
-            h.write(&(position as u32).to_le_bytes());
-            value.feed(&mut h);
+            buf.extend_from_slice(&(position as u32).to_le_bytes());
+            value.feed(buf);
         }
     }
-    h.0 as i64
+    xxhash_rust::xxh3::xxh3_64(buf) as i64
 }
 
 /// The `_key` text of a row: the key value itself for a one-column key, the values joined by
@@ -328,14 +315,14 @@ mod tests {
         let a = [Value::Integer(1), Value::Text("x".into())];
         let b = [Value::Integer(1), Value::Text("x".into()), Value::Null];
         assert_eq!(
-            row_hash(a.iter().enumerate()),
-            row_hash(b.iter().enumerate())
+            row_hash(a.iter().enumerate(), &mut Vec::new()),
+            row_hash(b.iter().enumerate(), &mut Vec::new())
         );
     }
 
     #[test]
     fn hash_tells_types_positions_and_values_apart() {
-        let h = |v: &[Value]| row_hash(v.iter().enumerate());
+        let h = |v: &[Value]| row_hash(v.iter().enumerate(), &mut Vec::new());
         assert_ne!(h(&[Value::Integer(1)]), h(&[Value::Text("1".into())]));
         assert_ne!(
             h(&[Value::Integer(1), Value::Null]),

@@ -8,6 +8,9 @@ use crate::store::{Column, SnapshotWriter};
 use std::fs::File;
 use std::io::BufReader;
 
+/// How many records are read before the number of the rest is estimated from the file size.
+const SAMPLE_RECORDS: u64 = 256;
+
 pub struct CsvCollector<'a> {
     pub cx: &'a Context<'a>,
 }
@@ -19,6 +22,7 @@ impl Collector for CsvCollector<'_> {
                 .path(&source.name, self.cx.config, self.cx.vars)?
                 .expect("checked when the config loaded");
             let file = File::open(&path).map_err(|e| Error::input(format!("{path}: {e}")))?;
+            let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
             let mut reader =
                 ::csv::ReaderBuilder::new().from_reader(BufReader::with_capacity(1 << 16, file));
             let csv_error = |e: ::csv::Error| match e.kind() {
@@ -90,6 +94,11 @@ impl Collector for CsvCollector<'_> {
                         values.push(value);
                     }
                     rows.row(&values, number)?;
+                    if number == SAMPLE_RECORDS {
+                        // Estimate the rest from the bytes the first records took.
+                        let per_record = record.position().map_or(0, |p| p.byte()) / SAMPLE_RECORDS;
+                        rows.reserve((file_len / per_record.max(1)) as usize);
+                    }
                 }
                 Ok(())
             })?;

@@ -142,6 +142,12 @@ impl Collector for JsonCollector<'_> {
             out.write_entity(&entity.name, &entity.key, &columns, |sink| {
                 let mut values = Vec::with_capacity(columns.len());
                 let mut number = 0u64;
+                sink.reserve(
+                    pages
+                        .iter()
+                        .map(|p| records(p, record_path).map_or(0, <[Json]>::len))
+                        .sum(),
+                );
                 for page in &pages {
                     for (i, r) in records(page, record_path)?.iter().enumerate() {
                         number += 1;

@@ -13,6 +13,7 @@ use crate::value::{encode_key, row_hash, ColumnType, Value};
 use rusqlite::{Connection, Statement};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use xxhash_rust::xxh3::xxh3_64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
@@ -37,36 +38,132 @@ pub struct EntityStats {
     pub removed: i64,
 }
 
-/// FNV-1a as a `Hasher`: the open-row map holds up to millions of short keys, where SipHash's
-/// DoS resistance buys nothing (the keys are the user's own data) and costs time.
+/// A `Hasher` for keys that are hashes already (XXH3 of the key text): it passes them through.
 #[derive(Default)]
-struct KeyHasher(u64);
+struct PassThrough(u64);
 
-impl Hasher for KeyHasher {
+impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
         for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+            self.0 = (self.0 << 8) | *b as u64;
         }
-        self.0 = h;
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
-type KeyMap<V> = HashMap<String, V, BuildHasherDefault<KeyHasher>>;
+const NONE: u32 = u32::MAX;
 
 struct OpenRow {
+    /// Where the key's text is in `OpenRows::keys`.
+    start: usize,
+    len: u32,
     hash: i64,
     /// rowid of the open version in the table; 0 for a row inserted by this snapshot.
     rowid: i64,
     seen: bool,
+    /// The next row whose key text has the same XXH3 hash, or NONE.
+    next: u32,
+}
+
+/// The keys of the entity's open rows (and of rows this snapshot adds), for diffing the
+/// incoming rows against. Millions of keys are held as one text arena plus an index from each
+/// key's hash to its row: no allocation per key, and small index entries. Keys whose hashes
+/// collide are chained, and every match is confirmed on the key text.
+#[derive(Default)]
+struct OpenRows {
+    keys: String,
+    rows: Vec<OpenRow>,
+    index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    /// For an entity with nothing open (its first snapshot) there is nothing to diff against,
+    /// only duplicate keys to catch: the keys are then listed here, unindexed, and checked once
+    /// at the end by sorting their hashes, which costs far less than indexing every key.
+    unchecked: Vec<UncheckedKey>,
+}
+
+struct UncheckedKey {
+    key_hash: u64,
+    start: usize,
+    len: u32,
+    record: u64,
+}
+
+impl OpenRows {
+    fn reserve(&mut self, rows: usize, fresh: bool) {
+        if fresh {
+            self.unchecked.reserve(rows);
+        } else {
+            self.rows.reserve(rows);
+            self.index.reserve(rows);
+        }
+    }
+
+    fn push_unchecked(&mut self, key: &str, key_hash: u64, record: u64) {
+        self.unchecked.push(UncheckedKey {
+            key_hash,
+            start: self.keys.len(),
+            len: key.len() as u32,
+            record,
+        });
+        self.keys.push_str(key);
+    }
+
+    /// The first duplicate among the unchecked keys: (its record, the earlier record, the key).
+    fn first_duplicate(&mut self) -> Option<(u64, u64, &str)> {
+        self.unchecked
+            .sort_unstable_by_key(|k| (k.key_hash, k.record));
+        let text = |k: &UncheckedKey| &self.keys[k.start..k.start + k.len as usize];
+        let mut found: Option<(u64, u64, &str)> = None;
+        let mut group = 0;
+        while group < self.unchecked.len() {
+            let mut end = group + 1;
+            while end < self.unchecked.len()
+                && self.unchecked[end].key_hash == self.unchecked[group].key_hash
+            {
+                end += 1;
+            }
+            for later in group + 1..end {
+                for earlier in group..later {
+                    let (a, b) = (&self.unchecked[earlier], &self.unchecked[later]);
+                    if text(a) == text(b) && found.is_none_or(|(r, _, _)| b.record < r) {
+                        found = Some((b.record, a.record, text(b)));
+                    }
+                }
+            }
+            group = end;
+        }
+        found
+    }
+
+    fn find(&self, key: &str, key_hash: u64) -> Option<usize> {
+        let mut at = *self.index.get(&key_hash)?;
+        while at != NONE {
+            let row = &self.rows[at as usize];
+            if &self.keys[row.start..row.start + row.len as usize] == key {
+                return Some(at as usize);
+            }
+            at = row.next;
+        }
+        None
+    }
+
+    fn insert(&mut self, key: &str, key_hash: u64, hash: i64, rowid: i64, seen: bool) {
+        let at = self.rows.len() as u32;
+        let next = self.index.insert(key_hash, at).unwrap_or(NONE);
+        self.rows.push(OpenRow {
+            start: self.keys.len(),
+            len: key.len() as u32,
+            hash,
+            rowid,
+            seen,
+            next,
+        });
+        self.keys.push_str(key);
+    }
 }
 
 pub struct EntityWriter<'a> {
@@ -79,11 +176,14 @@ pub struct EntityWriter<'a> {
     /// Incoming indices of the key columns; empty when rows are keyed by content.
     key_index: Vec<usize>,
     key_names: Vec<String>,
-    open: KeyMap<OpenRow>,
-    occurrences: HashMap<i64, u32, BuildHasherDefault<KeyHasher>>,
+    open: OpenRows,
+    occurrences: HashMap<i64, u32>,
     insert: Statement<'a>,
     close: Statement<'a>,
     key_buf: String,
+    hash_buf: Vec<u8>,
+    /// Nothing was open when the snapshot began: every row is new (see `OpenRows::unchecked`).
+    fresh: bool,
     stats: EntityStats,
 }
 
@@ -199,7 +299,7 @@ impl<'a> EntityWriter<'a> {
             }
         }
 
-        let mut open = KeyMap::default();
+        let mut open = OpenRows::default();
         {
             let mut stmt = conn.prepare(&format!(
                 "SELECT rowid, _key, _hash FROM {} WHERE _to IS NULL",
@@ -207,17 +307,20 @@ impl<'a> EntityWriter<'a> {
             ))?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                open.insert(
-                    r.get(1)?,
-                    OpenRow {
-                        rowid: r.get(0)?,
-                        hash: r.get(2)?,
-                        seen: false,
-                    },
-                );
+                let key = match r.get_ref(1)? {
+                    rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                        .map_err(|e| Error::runtime(format!("store: {label}: {e}")))?,
+                    other => {
+                        return Err(Error::runtime(format!(
+                            "store: {label} has a non-text _key {other:?}"
+                        )))
+                    }
+                };
+                open.insert(key, xxh3_64(key.as_bytes()), r.get(2)?, r.get(0)?, false);
             }
         }
 
+        let fresh = open.rows.is_empty();
         let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
         let marks: Vec<String> = (1..=columns.len() + 3).map(|i| format!("?{i}")).collect();
         let insert = conn.prepare(&format!(
@@ -244,15 +347,26 @@ impl<'a> EntityWriter<'a> {
             insert,
             close,
             key_buf: String::new(),
+            hash_buf: Vec::new(),
+            fresh,
             stats: EntityStats::default(),
         })
+    }
+
+    /// Makes room for about `rows` more keys, when a collector can tell how many rows are
+    /// coming: growing the key map a row at a time costs more than the rows themselves.
+    pub fn reserve(&mut self, rows: usize) {
+        self.open.reserve(rows.min(50_000_000), self.fresh);
     }
 
     /// Records one row, its values in the order of the columns given to `begin`. `record` is
     /// the row's number in its source, for error messages.
     pub fn row(&mut self, values: &[Value], record: u64) -> Result<()> {
         debug_assert_eq!(values.len(), self.positions.len());
-        let hash = row_hash(self.positions.iter().copied().zip(values.iter()));
+        let hash = row_hash(
+            self.positions.iter().copied().zip(values.iter()),
+            &mut self.hash_buf,
+        );
         if self.key_index.is_empty() {
             // Keyed by content: identical rows are told apart by their occurrence number, so
             // duplicates are stored (and counted) as the real data they are.
@@ -276,7 +390,20 @@ impl<'a> EntityWriter<'a> {
             );
         }
         self.stats.rows += 1;
-        match self.open.get_mut(self.key_buf.as_str()) {
+        let key_hash = xxh3_64(self.key_buf.as_bytes());
+        if self.fresh {
+            // Keyless rows cannot repeat a key (occurrence numbers tell them apart).
+            if !self.key_index.is_empty() {
+                self.open.push_unchecked(&self.key_buf, key_hash, record);
+            }
+            self.stats.added += 1;
+            return self.insert_version(values, hash);
+        }
+        match self
+            .open
+            .find(&self.key_buf, key_hash)
+            .map(|i| &mut self.open.rows[i])
+        {
             Some(row) if row.seen => {
                 return Err(Error::input(format!(
                     "{}: record {record}: duplicate key {} = {}",
@@ -296,17 +423,14 @@ impl<'a> EntityWriter<'a> {
                 self.stats.changed += 1;
             }
             None => {
-                self.open.insert(
-                    self.key_buf.clone(),
-                    OpenRow {
-                        hash,
-                        rowid: 0,
-                        seen: true,
-                    },
-                );
+                self.open.insert(&self.key_buf, key_hash, hash, 0, true);
                 self.stats.added += 1;
             }
         }
+        self.insert_version(values, hash)
+    }
+
+    fn insert_version(&mut self, values: &[Value], hash: i64) -> Result<()> {
         let n = values.len();
         for (i, v) in values.iter().enumerate() {
             self.insert.raw_bind_parameter(i + 1, v)?;
@@ -321,7 +445,15 @@ impl<'a> EntityWriter<'a> {
 
     /// Closes the keys this snapshot did not see and records the entity's statistics.
     pub(crate) fn finish(mut self) -> Result<EntityStats> {
-        for row in self.open.values() {
+        if let Some((record, first, key)) = self.open.first_duplicate() {
+            return Err(Error::input(format!(
+                "{}: record {record}: duplicate key {} = {} (first at record {first})",
+                self.label,
+                self.key_names.join(", "),
+                key.replace('\u{1f}', ", ")
+            )));
+        }
+        for row in &self.open.rows {
             if !row.seen {
                 self.close.execute((self.snapshot_id, row.rowid))?;
                 self.stats.removed += 1;
@@ -332,7 +464,6 @@ impl<'a> EntityWriter<'a> {
             "INSERT INTO snapshot_entities (snapshot_id, entity_id, rows, added, changed, removed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             (self.snapshot_id, self.entity_id, s.rows, s.added, s.changed, s.removed),
         )?;
-        self.open.clear();
         Ok(s)
     }
 }

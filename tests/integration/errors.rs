@@ -127,15 +127,35 @@ fn malformed_json_and_bad_json_types_name_file_position_record_and_field() {
 }
 
 #[test]
-fn a_duplicate_key_fails_the_snapshot() {
+fn a_duplicate_key_fails_the_snapshot_in_a_first_and_in_a_later_snapshot() {
     let dir = setup(CSV);
-    write(dir.path(), "people.csv", "id,name,score\n1,Ann,1\n1,Bo,2\n");
-    let r = run(dir.path(), &["collect"]);
+    let d = dir.path();
+    write(
+        d,
+        "people.csv",
+        "id,name,score\n1,Ann,1\n2,Bo,2\n3,Cy,3\n2,Di,4\n",
+    );
+    let r = run(d, &["collect"]);
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.contains("record 2: duplicate key id = 1"),
+        r.stderr
+            .contains("record 4: duplicate key id = 2 (first at record 2)"),
         "{}",
         r.stderr
+    );
+    write(d, "people.csv", "id,name,score\n1,Ann,1\n2,Bo,2\n");
+    ok(d, &["collect"]);
+    write(d, "people.csv", "id,name,score\n1,Ann,1\n2,Bo,2\n1,Al,5\n");
+    let r = run(d, &["collect"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("record 3: duplicate key id = 1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        ok(d, &["export", "hr.people"]),
+        "id,name,score\n1,Ann,1\n2,Bo,2\n"
     );
 }
 
