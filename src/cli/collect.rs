@@ -71,6 +71,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
             ]),
         }
     }
+    warn_of_mass_removals(&report);
     let format = global.format(Format::Table);
     if format == Format::Table {
         super::io(writeln!(
@@ -93,6 +94,22 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
                 kind: e.kind,
                 message: format!("collection failed for {}: {}", failed.join(", "), e.message),
             })
+        }
+    }
+}
+
+/// A snapshot that drops most of an entity's rows is more often a cut-short export than a real
+/// exodus: say so, so that it is looked at before anyone acts on it.
+fn warn_of_mass_removals(report: &crate::collect::RunReport) {
+    for o in &report.outcomes {
+        for (entity, s) in o.result.iter().flatten() {
+            let before = s.rows - s.added + s.removed;
+            if before >= 10 && s.removed * 2 > before {
+                eprintln!(
+                    "driftwatch: warning: {}.{entity} lost {} of its {before} rows in this snapshot; if its export was cut short, that is not a real removal",
+                    o.source, s.removed
+                );
+            }
         }
     }
 }

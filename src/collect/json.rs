@@ -73,6 +73,67 @@ fn read_pages(pattern: &str) -> Result<Vec<Page>> {
         .collect()
 }
 
+/// A paged export that stops early must fail, not look like rows were removed. For files
+/// named `…page-N…`, the numbers must run without a gap; and the last file of each series
+/// (files named alike but for their last number) must not point to a next page with
+/// `@odata.nextLink`, as a Graph page does while more pages follow.
+fn check_complete(pages: &[Page]) -> Result<()> {
+    let mut series: Vec<(String, Vec<(u64, &Page)>)> = Vec::new();
+    for page in pages {
+        let name = std::path::Path::new(&page.file)
+            .file_name()
+            .map_or(page.file.clone(), |n| n.to_string_lossy().into_owned());
+        let (stem, number) = split_last_number(&name);
+        match series.iter_mut().find(|(s, _)| *s == stem) {
+            Some((_, members)) => members.push((number.unwrap_or(0), page)),
+            None => series.push((stem, vec![(number.unwrap_or(0), page)])),
+        }
+    }
+    for (stem, mut members) in series {
+        members.sort_by_key(|(n, _)| *n);
+        let before_number = stem.split('#').next().unwrap_or("").to_ascii_lowercase();
+        let paged = before_number
+            .trim_end_matches(['-', '_', '.'])
+            .ends_with("page");
+        if paged {
+            for pair in members.windows(2) {
+                if pair[1].0 != pair[0].0 + 1 {
+                    return Err(Error::input(format!(
+                        "{}: the export is incomplete: page {} follows page {}",
+                        pair[1].1.file, pair[1].0, pair[0].0
+                    )));
+                }
+            }
+        }
+        let (_, last) = members.last().expect("a series has a page");
+        if last
+            .doc
+            .get("@odata.nextLink")
+            .is_some_and(|l| !l.is_null())
+        {
+            return Err(Error::input(format!(
+                "{}: the export is incomplete: the last page has an @odata.nextLink, so more pages were due",
+                last.file
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `members-C01-page-12.json` → (`members-C01-page-#.json`, Some(12)).
+fn split_last_number(name: &str) -> (String, Option<u64>) {
+    let bytes = name.as_bytes();
+    let Some(end) = bytes.iter().rposition(|b| b.is_ascii_digit()) else {
+        return (name.to_string(), None);
+    };
+    let start = bytes[..end]
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let number = name[start..=end].parse().ok();
+    (format!("{}#{}", &name[..start], &name[end + 1..]), number)
+}
+
 fn records<'p>(page: &'p Page, records: Option<&str>) -> Result<&'p [Json]> {
     let found = match records {
         None => Some(&page.doc),
@@ -94,6 +155,7 @@ impl Collector for JsonCollector<'_> {
                 .path(&source.name, self.cx.config, self.cx.vars)?
                 .expect("checked when the config loaded");
             let pages = read_pages(&pattern)?;
+            check_complete(&pages)?;
             let record_path = entity.records.as_deref();
             for page in &pages {
                 records(page, record_path)?;

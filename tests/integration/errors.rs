@@ -184,3 +184,39 @@ fn usage_errors_exit_2_and_unknown_entities_get_a_hint() {
         r.stderr
     );
 }
+
+#[test]
+fn a_paged_export_that_stops_early_fails_instead_of_removing_rows() {
+    let cfg = "[sources.t]\nkind = \"json\"\n[sources.t.entities.m]\npath = \"m-page-*.json\"\nrecords = \"value\"\nkey = [\"id\"]\n";
+    let dir = setup(cfg);
+    let d = dir.path();
+    write(
+        d,
+        "m-page-1.json",
+        r#"{"value": [{"id": "a"}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=X"}"#,
+    );
+    write(d, "m-page-2.json", r#"{"value": [{"id": "b"}]}"#);
+    ok(d, &["collect", "--at", "2026-11-01"]);
+    // The page that would have followed page 1 is gone.
+    std::fs::remove_file(d.join("m-page-2.json")).unwrap();
+    let r = run(d, &["collect", "--at", "2026-11-02"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(
+            "m-page-1.json: the export is incomplete: the last page has an @odata.nextLink"
+        ),
+        "{}",
+        r.stderr
+    );
+    // A gap in the page numbers.
+    write(d, "m-page-3.json", r#"{"value": [{"id": "c"}]}"#);
+    let r = run(d, &["collect", "--at", "2026-11-03"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("m-page-3.json: the export is incomplete: page 3 follows page 1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ok(d, &["export", "t.m"]), "id\na\nb\n");
+}

@@ -157,3 +157,24 @@ fn export_into_a_closed_pipe_ends_quietly() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
+
+#[test]
+fn a_snapshot_that_loses_most_rows_is_flagged_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "driftwatch.toml", CONFIG);
+    write(d, "t.csv", &big_csv(100, "a"));
+    ok(d, &["collect", "--at", "2026-11-01"]);
+    write(d, "t.csv", &big_csv(60, "a"));
+    let r = run(d, &["collect", "--at", "2026-11-02"]);
+    assert_eq!(r.code, 0);
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    write(d, "t.csv", &big_csv(5, "a"));
+    let r = run(d, &["collect", "--at", "2026-11-03"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stderr.contains("warning: big.t lost 55 of its 60 rows"),
+        "{}",
+        r.stderr
+    );
+}
