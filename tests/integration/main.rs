@@ -2,6 +2,7 @@
 //! SQLite files in temporary folders, and use the library where a test needs to look inside.
 
 mod common;
+mod drift;
 mod errors;
 mod failures;
 mod history;
