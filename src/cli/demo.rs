@@ -172,6 +172,6 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         format!("\nWhat changed between day {} and day {DAYS}:", DAYS - 1),
     )?;
     let diffs = diff_data(&store, before, last)?;
-    super::diff::write_diff(&store, before, last, &diffs, Format::Table, 5, out)?;
+    super::diff::write_diff(before, last, &diffs, Format::Table, 5, out)?;
     Ok(0)
 }

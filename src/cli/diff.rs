@@ -3,7 +3,7 @@
 use super::Global;
 use crate::error::{Error, Result};
 use crate::output::{Format, Grid};
-use crate::store::{diff_data, EntityDiff, RowChange, Store};
+use crate::store::{diff_data, EntityDiff, RowChange};
 use crate::value::Value;
 use serde_json::{json, Value as Json};
 use std::io::Write;
@@ -36,7 +36,6 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     }
     let diffs = diff_data(&store, from, to)?;
     write_diff(
-        &store,
         from,
         to,
         &diffs,
@@ -93,7 +92,6 @@ fn changed_fields<'d>(
 
 /// Writes a data diff in any format; `demo` prints it too.
 pub fn write_diff(
-    store: &Store,
     from: i64,
     to: i64,
     diffs: &[EntityDiff],
@@ -101,7 +99,6 @@ pub fn write_diff(
     limit: usize,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let _ = store;
     match format {
         Format::Json => {
             let data: Vec<Json> = diffs
