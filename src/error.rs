@@ -12,6 +12,8 @@ pub enum ErrorKind {
     Input,
     /// Something went wrong while working: the store, the file system. Exit code 3.
     Runtime,
+    /// The reader of our output went away (`driftwatch export | head`): not a failure.
+    BrokenPipe,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,7 @@ impl Error {
         match self.kind {
             ErrorKind::Input => 2,
             ErrorKind::Runtime => 3,
+            ErrorKind::BrokenPipe => 0,
         }
     }
 }
@@ -69,7 +72,14 @@ impl From<rusqlite::Error> for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::runtime(e.to_string())
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Error {
+                kind: ErrorKind::BrokenPipe,
+                message: e.to_string(),
+            }
+        } else {
+            Error::runtime(e.to_string())
+        }
     }
 }
 
@@ -84,16 +94,10 @@ impl From<csv::Error> for Error {
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
-        if e.is_io() {
-            Error::runtime(e.to_string())
+        if let Some(kind) = e.io_error_kind() {
+            std::io::Error::new(kind, e.to_string()).into()
         } else {
             Error::input(e.to_string())
         }
     }
-}
-
-/// True when the error (or its cause) is a closed output pipe: `driftwatch export | head`
-/// is normal use, not a failure.
-pub fn is_broken_pipe(e: &Error) -> bool {
-    e.kind == ErrorKind::Runtime && e.message.contains("Broken pipe")
 }

@@ -1,6 +1,6 @@
 use clap::Parser;
 use driftwatch::cli::{self, Cli};
-use driftwatch::error::is_broken_pipe;
+use driftwatch::error::ErrorKind;
 use std::io::Write;
 
 fn main() {
@@ -11,7 +11,7 @@ fn main() {
         cli::run(cli, &mut out).and_then(|code| out.flush().map(|_| code).map_err(Into::into));
     let code = match result {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) if e.kind == ErrorKind::BrokenPipe => 0,
         Err(e) => {
             let _ = out.flush();
             eprintln!("error: {e}");

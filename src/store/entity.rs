@@ -10,7 +10,7 @@
 use crate::config::check_column_name;
 use crate::error::{Error, Result};
 use crate::value::{encode_key, row_hash, ColumnType, Value};
-use rusqlite::{Connection, Statement};
+use rusqlite::{Connection, OptionalExtension, Statement};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::xxh3_64;
@@ -232,16 +232,9 @@ impl<'a> EntityWriter<'a> {
                 (source, entity),
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .map(Some)
-            .or_else(|e| {
-                if e == rusqlite::Error::QueryReturnedNoRows {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })?;
+            .optional()?;
 
-        let fresh = existing.is_none();
+        let new_table = existing.is_none();
         let (entity_id, table, mut recorded) = match existing {
             Some((id, table, recorded_key)) => {
                 if recorded_key != key_json {
@@ -281,7 +274,7 @@ impl<'a> EntityWriter<'a> {
                     )))
                 }
                 None => {
-                    if !fresh {
+                    if !new_table {
                         conn.execute_batch(&format!(
                             "ALTER TABLE {} ADD COLUMN {} {}",
                             quote(&table),

@@ -16,7 +16,7 @@ pub use read::{EntitySchema, RunInfo, SnapshotInfo, SnapshotRef};
 
 use crate::error::{Error, Result};
 use crate::time::{self, Epoch};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -109,14 +109,7 @@ impl Store {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map(Some)
-            .or_else(|e| {
-                if e == rusqlite::Error::QueryReturnedNoRows {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })?;
+            .optional()?;
         let at = time::format(taken_at.unwrap_or_else(time::now));
         if let Some((id, latest_at)) = latest {
             if at < latest_at {
