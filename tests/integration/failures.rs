@@ -4,7 +4,7 @@
 use crate::common::{assert_same, driftwatch, finish, ok, run, write};
 use std::io::Read;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn big_csv(rows: usize, tag: &str) -> String {
     let mut s = String::with_capacity(rows * 40);
@@ -31,30 +31,42 @@ fn a_collection_killed_mid_way_leaves_every_earlier_run_as_it_was_and_no_partial
     ok(d, &["collect", "--at", "2026-11-01"]);
     let before = ok(d, &["export", "big.t"]);
     let snapshots_before = ok(d, &["snapshots", "--format", "csv"]);
-    // Every row changes, so the killed run is busy writing when the kill lands.
-    write(d, "t.csv", &big_csv(600_000, "second"));
-    let wal = d.join("driftwatch.db-wal");
-    let wal_before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    // The source is a named pipe: the collection reads the rows written so far, then waits for
+    // more, in the middle of its transaction, and is killed there.
+    let fifo = d.join("t.csv");
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let mut child = driftwatch(d)
         .args(["collect", "--at", "2026-11-02"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        let grown = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > wal_before + 4_000_000;
-        if grown || start.elapsed() > Duration::from_secs(120) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let (sent, written) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        // Every row differs from the first run's, so the writer has been changing rows.
+        pipe.write_all(big_csv(100_000, "second").as_bytes())
+            .unwrap();
+        sent.send(()).unwrap();
+        pipe // held open: the reader sees no end of file
+    });
+    let in_time = written.recv_timeout(Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().unwrap().is_none(),
-        "the collection finished before it could be killed"
+        "the collection ended before it could be killed"
     );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    in_time.expect("the collection read the rows written to the pipe");
+    drop(writer.join().unwrap());
+    std::fs::remove_file(d.join("t.csv")).unwrap();
     assert_eq!(
         ok(d, &["snapshots", "--format", "csv"]),
         snapshots_before,
