@@ -69,6 +69,15 @@ pub fn collect_run(
             config.file.display()
         )));
     }
+    // A variable the config needs but was not given is a mistake in the command, not a
+    // collection that failed: say so before a run is recorded.
+    for source in &selected {
+        source.path(config, vars)?;
+        for entity in &source.entities {
+            entity.path(&source.name, config, vars)?;
+            entity.query(&source.name, config, vars)?;
+        }
+    }
     let cx = Context { config, vars };
     let mut run = store.begin_run(taken_at)?;
     let mut outcomes = Vec::new();
