@@ -1,7 +1,7 @@
 //! What each collector makes of its source: columns, types, schema growth, and the rules a
 //! store keeps across snapshots (time order, fixed keys and types).
 
-use crate::common::{ok, run, write};
+use crate::common::{fails, ok, run, write};
 use driftwatch::store::Store;
 use driftwatch::value::ColumnType;
 
@@ -99,13 +99,11 @@ fn a_bad_sqlite_query_and_a_missing_database_are_input_errors() {
         .unwrap()
         .execute_batch("CREATE TABLE t (id integer)")
         .unwrap();
-    let r = run(d, &["collect"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("sources.app.entities.t.query: no such table: nope"),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect"],
+        2,
+        "sources.app.entities.t.query: no such table: nope",
     );
 }
 
@@ -159,36 +157,34 @@ fn a_recorded_type_and_key_cannot_change_and_runs_come_in_time_order() {
     );
     write(d, "p.csv", "id,score\n1,1.5\n");
     ok(d, &["collect", "--at", "2026-11-05"]);
-    let r = run(d, &["collect", "--at", "2026-11-04"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains(
-            "a run at 2026-11-04T00:00:00Z would come before run 1 at 2026-11-05T00:00:00Z"
-        ),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect", "--at", "2026-11-04"],
+        2,
+        "a run at 2026-11-04T00:00:00Z would come before run 1 at 2026-11-05T00:00:00Z",
     );
     write(
         d,
         "driftwatch.toml",
         &cfg("id = \"integer\", score = \"integer\"", "\"id\""),
     );
-    let r = run(d, &["collect", "--at", "2026-11-06"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("column `score` was recorded as real and is now integer"),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect", "--at", "2026-11-06"],
+        2,
+        "column `score` was recorded as real and is now integer",
     );
     write(
         d,
         "driftwatch.toml",
         &cfg("id = \"integer\", score = \"real\"", "\"score\""),
     );
-    let r = run(d, &["collect", "--at", "2026-11-07"]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("a key cannot change"), "{}", r.stderr);
+    fails(
+        d,
+        &["collect", "--at", "2026-11-07"],
+        2,
+        "a key cannot change",
+    );
     assert_eq!(ok(d, &["export", "hr.p", "--out", "p-out.csv"]), "");
     assert_eq!(
         std::fs::read_to_string(d.join("p-out.csv")).unwrap(),

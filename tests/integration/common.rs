@@ -86,3 +86,15 @@ pub fn assert_same(got: &str, want: &str) {
         );
     }
 }
+
+/// Runs driftwatch, insists that it failed with `code` and that stderr says `needle`.
+pub fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> Run {
+    let r = run(dir, args);
+    assert_eq!(r.code, code, "driftwatch {args:?}:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains(needle),
+        "driftwatch {args:?}: stderr lacks {needle:?}:\n{}",
+        r.stderr
+    );
+    r
+}

@@ -1,7 +1,7 @@
 //! Bad config, bad files and bad types: a clear error naming the place, exit code 2, and
 //! nothing lost.
 
-use crate::common::{ok, run, write};
+use crate::common::{fails, ok, run, write};
 
 fn setup(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -23,13 +23,11 @@ fn a_bad_value_names_file_line_record_and_field_and_the_store_keeps_the_earlier_
         "people.csv",
         "id,name,score\n1,Ann,1.5\n2,Bo,2\n3,Cy,lots\n",
     );
-    let r = run(d, &["collect", "--at", "2026-11-02"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("people.csv:4: record 3, field `score`: expected real, found \"lots\""),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect", "--at", "2026-11-02"],
+        2,
+        "people.csv:4: record 3, field `score`: expected real, found \"lots\"",
     );
     assert_eq!(ok(d, &["export", "hr.people"]), before);
     let snaps: serde_json::Value =
@@ -52,33 +50,30 @@ fn a_missing_file_and_a_missing_config_are_named() {
         r.stderr
     );
     let empty = tempfile::tempdir().unwrap();
-    let r = run(empty.path(), &["collect"]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("driftwatch.toml"), "{}", r.stderr);
-    let r = run(empty.path(), &["--config", "nope.toml", "collect"]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("nope.toml"), "{}", r.stderr);
+    fails(empty.path(), &["collect"], 2, "driftwatch.toml");
+    fails(
+        empty.path(),
+        &["--config", "nope.toml", "collect"],
+        2,
+        "nope.toml",
+    );
 }
 
 #[test]
 fn an_unset_variable_is_named_with_its_key() {
     let dir = setup(&CSV.replace("people.csv", "people-${day}.csv"));
-    let r = run(dir.path(), &["collect"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("sources.hr.entities.people.path: variable `day` is not set"),
-        "{}",
-        r.stderr
+    fails(
+        dir.path(),
+        &["collect"],
+        2,
+        "sources.hr.entities.people.path: variable `day` is not set",
     );
 }
 
 #[test]
 fn config_typos_are_reported_with_the_key() {
     let dir = setup("[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"p.csv\"\nkey = [\"id\"]\ntyeps = {}\n");
-    let r = run(dir.path(), &["collect"]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("tyeps"), "{}", r.stderr);
+    fails(dir.path(), &["collect"], 2, "tyeps");
     let dir = setup(&CSV.replace("score = \"real\"", "scor = \"real\""));
     write(dir.path(), "people.csv", "id,name,score\n1,Ann,1.5\n");
     let r = run(dir.path(), &["collect"]);
@@ -113,13 +108,11 @@ fn malformed_json_and_bad_json_types_name_file_position_record_and_field() {
         "m-2.json",
         r#"{"value": [{"id": "y", "a": {"n": 2}}, {"id": "z", "a": {"n": "three"}}]}"#,
     );
-    let r = run(d, &["collect"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("m-2.json: record 2, field `n` (`a.n`): expected integer, found \"three\""),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect"],
+        2,
+        "m-2.json: record 2, field `n` (`a.n`): expected integer, found \"three\"",
     );
     write(d, "m-2.json", r#"{"value": [{"id": "y", "a": {"n": 2}}]}"#);
     ok(d, &["collect"]);
@@ -135,24 +128,16 @@ fn a_duplicate_key_fails_the_snapshot_in_a_first_and_in_a_later_snapshot() {
         "people.csv",
         "id,name,score\n1,Ann,1\n2,Bo,2\n3,Cy,3\n2,Di,4\n",
     );
-    let r = run(d, &["collect"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("record 4: duplicate key id = 2 (first at record 2)"),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect"],
+        2,
+        "record 4: duplicate key id = 2 (first at record 2)",
     );
     write(d, "people.csv", "id,name,score\n1,Ann,1\n2,Bo,2\n");
     ok(d, &["collect"]);
     write(d, "people.csv", "id,name,score\n1,Ann,1\n2,Bo,2\n1,Al,5\n");
-    let r = run(d, &["collect"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("record 3: duplicate key id = 1"),
-        "{}",
-        r.stderr
-    );
+    fails(d, &["collect"], 2, "record 3: duplicate key id = 1");
     assert_eq!(
         ok(d, &["export", "hr.people"]),
         "id,name,score\n1,Ann,1\n2,Bo,2\n"
@@ -167,21 +152,14 @@ fn usage_errors_exit_2_and_unknown_entities_get_a_hint() {
     assert_eq!(run(d, &["collect", "--at", "last tuesday"]).code, 2);
     write(d, "people.csv", "id,name,score\n1,Ann,1\n");
     ok(d, &["collect"]);
-    let r = run(d, &["export", "hr.peopel"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("did you mean `hr.people`?"),
-        "{}",
-        r.stderr
-    );
+    fails(d, &["export", "hr.peopel"], 2, "did you mean `hr.people`?");
     let r = run(d, &["export", "hr.people", "--at", "99"]);
     assert_eq!(r.code, 2);
-    let r = run(d, &["--store", "missing.db", "snapshots"]);
-    assert_eq!(r.code, 3);
-    assert!(
-        r.stderr.contains("missing.db does not exist"),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["--store", "missing.db", "snapshots"],
+        3,
+        "missing.db does not exist",
     );
 }
 
@@ -199,24 +177,19 @@ fn a_paged_export_that_stops_early_fails_instead_of_removing_rows() {
     ok(d, &["collect", "--at", "2026-11-01"]);
     // The page that would have followed page 1 is gone.
     std::fs::remove_file(d.join("m-page-2.json")).unwrap();
-    let r = run(d, &["collect", "--at", "2026-11-02"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains(
-            "m-page-1.json: the export is incomplete: the last page has an @odata.nextLink"
-        ),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect", "--at", "2026-11-02"],
+        2,
+        "m-page-1.json: the export is incomplete: the last page has an @odata.nextLink",
     );
     // A gap in the page numbers.
     write(d, "m-page-3.json", r#"{"value": [{"id": "c"}]}"#);
-    let r = run(d, &["collect", "--at", "2026-11-03"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("m-page-3.json: the export is incomplete: page 3 follows page 1"),
-        "{}",
-        r.stderr
+    fails(
+        d,
+        &["collect", "--at", "2026-11-03"],
+        2,
+        "m-page-3.json: the export is incomplete: page 3 follows page 1",
     );
     assert_eq!(ok(d, &["export", "t.m"]), "id\na\nb\n");
 }
