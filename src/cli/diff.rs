@@ -77,7 +77,6 @@ fn counts(d: &EntityDiff) -> (usize, usize, usize) {
 
 /// The changed fields of a changed row: (column, before, after).
 fn changed_fields<'d>(
-    d: &'d EntityDiff,
     before: &'d [Value],
     after: &'d [Value],
 ) -> impl Iterator<Item = (usize, &'d Value, &'d Value)> {
@@ -87,7 +86,6 @@ fn changed_fields<'d>(
         .enumerate()
         .filter(|(_, (b, a))| b != a)
         .map(|(i, (b, a))| (i, b, a))
-        .filter(move |(i, _, _)| *i < d.entity.columns.len())
 }
 
 /// Writes a data diff in any format; `demo` prints it too.
@@ -155,7 +153,7 @@ pub fn write_diff(
                             }
                         }
                         RowChange::Changed { before, after } => {
-                            for (i, b, a) in changed_fields(d, before, after) {
+                            for (i, b, a) in changed_fields(before, after) {
                                 let ty = cols[i].ty;
                                 grid.push(vec![
                                     json!(d.entity.label()),
@@ -219,7 +217,7 @@ pub fn write_diff(
                         RowChange::Changed { before, after } => (
                             "changed",
                             key_text(d, after),
-                            changed_fields(d, before, after)
+                            changed_fields(before, after)
                                 .map(|(i, b, a)| {
                                     format!(
                                         "{}: {} → {}",
