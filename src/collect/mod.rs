@@ -55,14 +55,15 @@ pub fn collect_run(
     sources: &[String],
     taken_at: Option<Epoch>,
 ) -> Result<RunReport> {
-    let selected: Vec<&SourceConfig> = if sources.is_empty() {
-        config.sources.iter().collect()
-    } else {
-        sources
-            .iter()
-            .map(|s| config.source(s))
-            .collect::<Result<_>>()?
-    };
+    for name in sources {
+        config.source(name)?; // an unknown name is an error that lists the known ones
+    }
+    // In config order, each once however often it was named.
+    let selected: Vec<&SourceConfig> = config
+        .sources
+        .iter()
+        .filter(|s| sources.is_empty() || sources.contains(&s.name))
+        .collect();
     if selected.is_empty() {
         return Err(Error::input(format!(
             "{}: no sources to collect",

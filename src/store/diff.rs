@@ -3,7 +3,7 @@
 //! Only row versions visible at exactly one of the two snapshots can differ, so the scan reads
 //! those and pairs them by `_key`; everything visible at both is unchanged by construction.
 
-use super::entity::quote;
+use super::entity::{quote, visible_at};
 use super::read::{EntitySchema, SnapshotRef};
 use super::Store;
 use crate::error::Result;
@@ -65,9 +65,9 @@ fn diff_entity(
     let cols: Vec<String> = entity.columns.iter().map(|c| quote(&c.name)).collect();
     // -1 is no snapshot: nothing is visible at it.
     let (a, b) = (a.unwrap_or(-1), b.unwrap_or(-1));
+    let (in_a, in_b) = (visible_at("?1"), visible_at("?2"));
     let sql = format!(
-        "SELECT _key, _hash, (_from <= ?1 AND (_to IS NULL OR _to > ?1)) AS in_a, {}
-         FROM {} WHERE (_from <= ?1 AND (_to IS NULL OR _to > ?1)) != (_from <= ?2 AND (_to IS NULL OR _to > ?2))",
+        "SELECT _key, _hash, {in_a} AS in_a, {} FROM {} WHERE {in_a} != {in_b}",
         cols.join(", "),
         quote(&entity.table)
     );

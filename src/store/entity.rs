@@ -10,7 +10,7 @@
 use crate::config::check_column_name;
 use crate::error::{Error, Result};
 use crate::value::{encode_key, row_hash, ColumnType, Value};
-use rusqlite::{Connection, OptionalExtension, Statement};
+use rusqlite::{Connection, Statement};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::xxh3_64;
@@ -191,6 +191,100 @@ pub(crate) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
+/// The SQL condition under which a row version is visible at `snapshot` (a bound parameter
+/// such as `?1`, or a snapshot id of the store's own).
+pub(crate) fn visible_at(snapshot: &str) -> String {
+    format!("(_from <= {snapshot} AND (_to IS NULL OR _to > {snapshot}))")
+}
+
+/// Creates the entity's table on its first snapshot, or checks the incoming columns against
+/// the recorded ones and adds the new ones (older versions read NULL). Returns the entity id,
+/// its table and the table position of each incoming column.
+fn record_schema(
+    conn: &Connection,
+    snapshot_id: i64,
+    source: &str,
+    entity: &str,
+    key: &[String],
+    columns: &[Column],
+) -> Result<(i64, String, Vec<usize>)> {
+    let label = format!("{source}.{entity}");
+    let (entity_id, table, mut recorded) = match super::read::entity_schema(conn, source, entity)? {
+        Some(schema) => {
+            if schema.key != key {
+                return Err(Error::input(format!(
+                    "{label}: the key was {:?} in earlier snapshots and is now {key:?}; a key cannot change (collect into a new entity name instead)",
+                    schema.key
+                )));
+            }
+            (schema.id, schema.table, schema.columns)
+        }
+        None => {
+            let table = format!("e_{source}__{entity}");
+            let key_json = serde_json::to_string(key).expect("strings serialize");
+            conn.execute(
+                "INSERT INTO entities (source, name, table_name, key_columns) VALUES (?1, ?2, ?3, ?4)",
+                (source, entity, &table, &key_json),
+            )?;
+            conn.execute_batch(&format!(
+                "CREATE TABLE {} (_key TEXT NOT NULL, _hash INTEGER NOT NULL, _from INTEGER NOT NULL, _to INTEGER)",
+                quote(&table)
+            ))?;
+            (conn.last_insert_rowid(), table, Vec::new())
+        }
+    };
+    let mut positions = Vec::with_capacity(columns.len());
+    for c in columns {
+        match recorded.iter().position(|r| r.name == c.name) {
+            Some(p) if recorded[p].ty == c.ty => positions.push(p),
+            Some(p) => {
+                return Err(Error::input(format!(
+                    "{label}: column `{}` was recorded as {} and is now {}; declare its type in the config's `types` to keep it {}",
+                    c.name, recorded[p].ty, c.ty, recorded[p].ty
+                )))
+            }
+            None => {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {} ADD COLUMN {} {}",
+                    quote(&table),
+                    quote(&c.name),
+                    c.ty.sql_type()
+                ))?;
+                conn.execute(
+                    "INSERT INTO entity_columns (entity_id, position, name, type, since_snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    (entity_id, recorded.len() as i64, &c.name, c.ty.as_str(), snapshot_id),
+                )?;
+                positions.push(recorded.len());
+                recorded.push(c.clone());
+            }
+        }
+    }
+    Ok((entity_id, table, positions))
+}
+
+/// The keys and hashes of the rows the entity's last snapshot left open.
+fn load_open_rows(conn: &Connection, table: &str, label: &str) -> Result<OpenRows> {
+    let mut open = OpenRows::default();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT rowid, _key, _hash FROM {} WHERE _to IS NULL",
+        quote(table)
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let key = match r.get_ref(1)? {
+            rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
+                .map_err(|e| Error::runtime(format!("store: {label}: {e}")))?,
+            other => {
+                return Err(Error::runtime(format!(
+                    "store: {label} has a non-text _key {other:?}"
+                )))
+            }
+        };
+        open.insert(key, xxh3_64(key.as_bytes()), r.get(2)?, r.get(0)?, false);
+    }
+    Ok(open)
+}
+
 impl<'a> EntityWriter<'a> {
     pub(crate) fn begin(
         conn: &'a Connection,
@@ -224,95 +318,9 @@ impl<'a> EntityWriter<'a> {
             })?;
             key_index.push(i);
         }
-        let key_json = serde_json::to_string(key).expect("strings serialize");
-
-        let existing: Option<(i64, String, String)> = conn
-            .query_row(
-                "SELECT id, table_name, key_columns FROM entities WHERE source = ?1 AND name = ?2",
-                (source, entity),
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-
-        let new_table = existing.is_none();
-        let (entity_id, table, mut recorded) = match existing {
-            Some((id, table, recorded_key)) => {
-                if recorded_key != key_json {
-                    return Err(Error::input(format!(
-                        "{label}: the key was {recorded_key} in earlier snapshots and is now {key_json}; a key cannot change (collect into a new entity name instead)"
-                    )));
-                }
-                let recorded = super::read::load_columns(conn, id)?;
-                (id, table, recorded)
-            }
-            None => {
-                let table = format!("e_{source}__{entity}");
-                conn.execute(
-                    "INSERT INTO entities (source, name, table_name, key_columns) VALUES (?1, ?2, ?3, ?4)",
-                    (source, entity, &table, &key_json),
-                )?;
-                let id = conn.last_insert_rowid();
-                let mut ddl = format!("CREATE TABLE {} (", quote(&table));
-                for c in columns {
-                    ddl.push_str(&format!("{} {}, ", quote(&c.name), c.ty.sql_type()));
-                }
-                ddl.push_str("_key TEXT NOT NULL, _hash INTEGER NOT NULL, _from INTEGER NOT NULL, _to INTEGER)");
-                conn.execute_batch(&ddl)?;
-                (id, table, Vec::new())
-            }
-        };
-
-        // Schema growth: new columns are added at the end; older versions read NULL.
-        let mut positions = Vec::with_capacity(columns.len());
-        for c in columns {
-            match recorded.iter().position(|r| r.name == c.name) {
-                Some(p) if recorded[p].ty == c.ty => positions.push(p),
-                Some(p) => {
-                    return Err(Error::input(format!(
-                        "{label}: column `{}` was recorded as {} and is now {}; declare its type in the config's `types` to keep it {}",
-                        c.name, recorded[p].ty, c.ty, recorded[p].ty
-                    )))
-                }
-                None => {
-                    if !new_table {
-                        conn.execute_batch(&format!(
-                            "ALTER TABLE {} ADD COLUMN {} {}",
-                            quote(&table),
-                            quote(&c.name),
-                            c.ty.sql_type()
-                        ))?;
-                    }
-                    conn.execute(
-                        "INSERT INTO entity_columns (entity_id, position, name, type, since_snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        (entity_id, recorded.len() as i64, &c.name, c.ty.as_str(), snapshot_id),
-                    )?;
-                    positions.push(recorded.len());
-                    recorded.push(c.clone());
-                }
-            }
-        }
-
-        let mut open = OpenRows::default();
-        {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT rowid, _key, _hash FROM {} WHERE _to IS NULL",
-                quote(&table)
-            ))?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let key = match r.get_ref(1)? {
-                    rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t)
-                        .map_err(|e| Error::runtime(format!("store: {label}: {e}")))?,
-                    other => {
-                        return Err(Error::runtime(format!(
-                            "store: {label} has a non-text _key {other:?}"
-                        )))
-                    }
-                };
-                open.insert(key, xxh3_64(key.as_bytes()), r.get(2)?, r.get(0)?, false);
-            }
-        }
-
+        let (entity_id, table, positions) =
+            record_schema(conn, snapshot_id, source, entity, key, columns)?;
+        let open = load_open_rows(conn, &table, &label)?;
         let fresh = open.rows.is_empty();
         let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
         let marks: Vec<String> = (1..=columns.len() + 3).map(|i| format!("?{i}")).collect();

@@ -16,7 +16,7 @@ pub use read::{EntitySchema, RunInfo, SnapshotInfo, SnapshotRef};
 
 use crate::error::{Error, Result};
 use crate::time::{self, Epoch};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,14 +44,7 @@ impl Store {
                 )));
             }
         }
-        let mut conn = Connection::open(path)
-            .map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
-        configure(&conn).map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
-        migrate(&mut conn).map_err(|e| e.context(format!("store {}", path.display())))?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-        })
+        Store::connect(path, OpenFlags::default())
     }
 
     /// Opens an existing store for reading commands; a missing file is an error, not a new store.
@@ -62,19 +55,18 @@ impl Store {
                 path.display()
             )));
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
-        configure(&conn).map_err(|e| Error::runtime(format!("store {}: {e}", path.display())))?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        migrate(&mut store.conn).map_err(|e| e.context(format!("store {}", path.display())))?;
-        Ok(store)
+        Store::connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn connect(path: &Path, flags: OpenFlags) -> Result<Store> {
+        let failed = |e: rusqlite::Error| Error::runtime(format!("store {}: {e}", path.display()));
+        let mut conn = Connection::open_with_flags(path, flags).map_err(failed)?;
+        configure(&conn).map_err(failed)?;
+        migrate(&mut conn).map_err(|e| e.context(format!("store {}", path.display())))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn conn(&self) -> &Connection {
@@ -103,13 +95,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let latest: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT id, taken_at FROM runs ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let latest = read::latest_run(&tx)?;
         let at = time::format(taken_at.unwrap_or_else(time::now));
         if let Some((id, latest_at)) = latest {
             if at < latest_at {
@@ -183,10 +169,6 @@ pub struct SourceOutcome {
 }
 
 impl RunWriter<'_> {
-    pub fn run_id(&self) -> i64 {
-        self.run_id
-    }
-
     pub fn taken_at(&self) -> &str {
         &self.taken_at
     }
@@ -258,10 +240,6 @@ pub struct SnapshotWriter<'a> {
 }
 
 impl SnapshotWriter<'_> {
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// The columns recorded for an entity of this source by earlier snapshots, if any.
     pub fn recorded_columns(&self, entity: &str) -> Result<Vec<Column>> {
         Ok(read::entity_schema(self.conn, &self.source, entity)?

@@ -1,7 +1,7 @@
 //! Reading the store: runs and snapshots, recorded entity schemas, which snapshot serves an
 //! entity "as of" a run, and the rows of an entity at a snapshot.
 
-use super::entity::{quote, Column};
+use super::entity::{quote, visible_at, Column};
 use crate::error::{Error, Result};
 use crate::value::{ColumnType, Value};
 use rusqlite::{Connection, OptionalExtension};
@@ -38,6 +38,9 @@ pub(crate) fn load_columns(conn: &Connection, entity_id: i64) -> Result<Vec<Colu
     Ok(cols)
 }
 
+/// The columns `schema_from_row` reads.
+const SELECT_ENTITIES: &str = "SELECT id, source, name, table_name, key_columns FROM entities";
+
 fn schema_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<EntitySchema> {
     let id: i64 = r.get(0)?;
     let key_json: String = r.get(4)?;
@@ -57,14 +60,25 @@ pub(crate) fn entity_schema(
     source: &str,
     name: &str,
 ) -> Result<Option<EntitySchema>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, source, name, table_name, key_columns FROM entities WHERE source = ?1 AND name = ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_ENTITIES} WHERE source = ?1 AND name = ?2"
+    ))?;
     let mut rows = stmt.query((source, name))?;
     match rows.next()? {
         Some(r) => Ok(Some(schema_from_row(conn, r)?)),
         None => Ok(None),
     }
+}
+
+/// The latest run, as (id, taken_at).
+pub(crate) fn latest_run(conn: &Connection) -> Result<Option<(i64, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, taken_at FROM runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
 }
 
 /// A run as `snapshots` lists it.
@@ -101,9 +115,9 @@ impl super::Store {
 
     /// Every recorded entity, by source and name.
     pub fn entities(&self) -> Result<Vec<EntitySchema>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, source, name, table_name, key_columns FROM entities ORDER BY source, name",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{SELECT_ENTITIES} ORDER BY source, name"))?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -165,8 +179,9 @@ impl super::Store {
                 changed: r.get(7)?,
                 removed: r.get(8)?,
             };
-            if let Some(run) = runs.iter_mut().find(|x| x.id == run_id) {
-                run.snapshots.push(info);
+            // Both lists are in run order.
+            if let Ok(i) = runs.binary_search_by_key(&run_id, |x| x.id) {
+                runs[i].snapshots.push(info);
             }
         }
         Ok(runs)
@@ -177,13 +192,7 @@ impl super::Store {
     pub fn resolve_run(&self, spec: &str) -> Result<(i64, String)> {
         let spec = spec.trim();
         let found: Option<(i64, String)> = if spec.eq_ignore_ascii_case("latest") {
-            self.conn
-                .query_row(
-                    "SELECT id, taken_at FROM runs ORDER BY id DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?
+            latest_run(&self.conn)?
         } else if let Ok(id) = spec.parse::<i64>() {
             self.conn
                 .query_row("SELECT id, taken_at FROM runs WHERE id = ?1", [id], |r| {
@@ -260,9 +269,10 @@ impl super::Store {
             entity.key.iter().map(|k| quote(k)).collect()
         };
         let sql = format!(
-            "SELECT {} FROM {} WHERE _from <= ?1 AND (_to IS NULL OR _to > ?1) ORDER BY {}",
+            "SELECT {} FROM {} WHERE {} ORDER BY {}",
             cols.join(", "),
             quote(&entity.table),
+            visible_at("?1"),
             order.join(", ")
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -279,16 +289,15 @@ impl super::Store {
     }
 
     /// Creates a temporary view `SOURCE_ENTITY` of every entity as of `run_id`, for ad-hoc SQL
-    /// (the demo's status check). Returns the views made.
-    pub fn create_views(&self, run_id: i64) -> Result<Vec<String>> {
-        let mut made = Vec::new();
+    /// (the demo's status check).
+    pub fn create_views(&self, run_id: i64) -> Result<()> {
         for e in self.entities()? {
             let view = format!("{}_{}", e.source, e.name);
             self.conn
                 .execute_batch(&format!("DROP VIEW IF EXISTS temp.{}", quote(&view)))?;
             // The snapshot id is the store's own integer; a view cannot take parameters.
             let visible = match self.snapshot_for(&e, run_id)? {
-                Some(s) => format!("_from <= {0} AND (_to IS NULL OR _to > {0})", s.id),
+                Some(s) => visible_at(&s.id.to_string()),
                 None => "0".to_string(),
             };
             let cols: Vec<String> = e.columns.iter().map(|c| quote(&c.name)).collect();
@@ -298,8 +307,7 @@ impl super::Store {
                 cols.join(", "),
                 quote(&e.table)
             ))?;
-            made.push(view);
         }
-        Ok(made)
+        Ok(())
     }
 }

@@ -96,7 +96,21 @@ fn a_failing_source_is_recorded_failed_while_the_other_sources_of_the_run_comple
     ok(d, &["collect", "--at", "2026-11-01"]);
     write(d, "a.csv", "id,v\n1,a2\n");
     write(d, "b.csv", "id,v\n1,b2\n2\n");
-    let r = run(d, &["collect", "--at", "2026-11-02"]);
+    // Naming a source twice collects it once.
+    let r = run(
+        d,
+        &[
+            "collect",
+            "--at",
+            "2026-11-02",
+            "--source",
+            "b",
+            "--source",
+            "a",
+            "--source",
+            "b",
+        ],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("collection failed for b") && r.stderr.contains("b.csv"),
