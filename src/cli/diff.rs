@@ -67,26 +67,31 @@ fn row_object(d: &EntityDiff, values: &[Value]) -> Json {
     )
 }
 
-fn counts(d: &EntityDiff) -> (usize, usize, usize) {
-    (
-        d.count(|c| matches!(c, RowChange::Added(_))),
-        d.count(|c| matches!(c, RowChange::Removed(_))),
-        d.count(|c| matches!(c, RowChange::Changed { .. })),
-    )
+/// The fields a change touched, as (column index, before, after): every non-NULL field of
+/// an added or removed row, the differing fields of a changed one.
+fn touched_fields(change: &RowChange) -> Vec<(usize, Option<&Value>, Option<&Value>)> {
+    let present = |v: &[Value]| {
+        (0..v.len())
+            .filter(|&i| !v[i].is_null())
+            .collect::<Vec<_>>()
+    };
+    match change {
+        RowChange::Added(v) => present(v)
+            .into_iter()
+            .map(|i| (i, None, Some(&v[i])))
+            .collect(),
+        RowChange::Removed(v) => present(v)
+            .into_iter()
+            .map(|i| (i, Some(&v[i]), None))
+            .collect(),
+        RowChange::Changed { before, after } => (0..after.len())
+            .filter(|&i| before[i] != after[i])
+            .map(|i| (i, Some(&before[i]), Some(&after[i])))
+            .collect(),
+    }
 }
 
-/// The changed fields of a changed row: (column, before, after).
-fn changed_fields<'d>(
-    before: &'d [Value],
-    after: &'d [Value],
-) -> impl Iterator<Item = (usize, &'d Value, &'d Value)> {
-    before
-        .iter()
-        .zip(after)
-        .enumerate()
-        .filter(|(_, (b, a))| b != a)
-        .map(|(i, (b, a))| (i, b, a))
-}
+const KINDS: [&str; 3] = ["added", "removed", "changed"];
 
 /// Writes a data diff in any format; `demo` prints it too.
 pub fn write_diff(
@@ -98,161 +103,144 @@ pub fn write_diff(
     out: &mut dyn Write,
 ) -> Result<()> {
     match format {
-        Format::Json => {
-            let data: Vec<Json> = diffs
-                .iter()
-                .map(|d| {
-                    let (added, removed, changed) = counts(d);
-                    let pick = |want: &str| -> Vec<Json> {
-                        d.rows
-                            .iter()
-                            .filter_map(|(_, c)| match (c, want) {
-                                (RowChange::Added(v), "added") | (RowChange::Removed(v), "removed") => Some(row_object(d, v)),
-                                (RowChange::Changed { before, after }, "changed") => Some(json!({
-                                    "key": key_text(d, after), "before": row_object(d, before), "after": row_object(d, after)
-                                })),
-                                _ => None,
-                            })
-                            .collect()
-                    };
-                    json!({"entity": d.entity.label(), "added": added, "removed": removed, "changed": changed,
-                           "rows": {"added": pick("added"), "removed": pick("removed"), "changed": pick("changed")}})
-                })
-                .collect();
-            let doc = json!({"from": from, "to": to, "rules": [], "data": data});
-            crate::cli::io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
-            crate::cli::io(writeln!(out))?;
-        }
-        Format::Csv | Format::Md => {
-            let mut grid = Grid::new(&["entity", "change", "key", "column", "before", "after"]);
-            for d in diffs {
-                for (_, change) in &d.rows {
-                    let cols = &d.entity.columns;
-                    match change {
-                        RowChange::Added(v) | RowChange::Removed(v) => {
-                            let (kind, added) = if matches!(change, RowChange::Added(_)) {
-                                ("added", true)
-                            } else {
-                                ("removed", false)
-                            };
-                            for (c, value) in cols.iter().zip(v).filter(|(_, x)| !x.is_null()) {
-                                let text = json!(value.render(c.ty));
-                                let (b, a) = if added {
-                                    (json!(null), text)
-                                } else {
-                                    (text, json!(null))
-                                };
-                                grid.push(vec![
-                                    json!(d.entity.label()),
-                                    json!(kind),
-                                    json!(key_text(d, v)),
-                                    json!(c.name),
-                                    b,
-                                    a,
-                                ]);
-                            }
-                        }
-                        RowChange::Changed { before, after } => {
-                            for (i, b, a) in changed_fields(before, after) {
-                                let ty = cols[i].ty;
-                                grid.push(vec![
-                                    json!(d.entity.label()),
-                                    json!("changed"),
-                                    json!(key_text(d, after)),
-                                    json!(cols[i].name),
-                                    json!(b.render(ty)),
-                                    json!(a.render(ty)),
-                                ]);
-                            }
-                        }
-                    }
-                }
+        Format::Json => write_json(from, to, diffs, out),
+        Format::Csv | Format::Md => write_fields(diffs, format, out),
+        Format::Table => write_table(from, to, diffs, limit, out),
+    }
+}
+
+fn write_json(from: i64, to: i64, diffs: &[EntityDiff], out: &mut dyn Write) -> Result<()> {
+    let data: Vec<Json> = diffs
+        .iter()
+        .map(|d| {
+            let rows = |kind: &str| -> Vec<Json> {
+                d.rows
+                    .iter()
+                    .filter(|c| c.kind() == kind)
+                    .map(|c| match c {
+                        RowChange::Changed { before, after } => json!({
+                            "key": key_text(d, after),
+                            "before": row_object(d, before),
+                            "after": row_object(d, after),
+                        }),
+                        other => row_object(d, other.row()),
+                    })
+                    .collect()
+            };
+            let mut entry = json!({"entity": d.entity.label()});
+            for kind in KINDS {
+                entry[kind] = json!(d.count(kind));
             }
-            crate::cli::io(grid.write(format, out))?;
-        }
-        Format::Table => {
-            crate::cli::io(writeln!(out, "data diff: run {from} → run {to}"))?;
-            let mut summary = Grid::new(&[
-                "entity",
-                "from snapshot",
-                "to snapshot",
-                "added",
-                "removed",
-                "changed",
-            ]);
-            for d in diffs {
-                let (added, removed, changed) = counts(d);
-                summary.push(vec![
+            entry["rows"] = json!({"added": rows("added"), "removed": rows("removed"), "changed": rows("changed")});
+            entry
+        })
+        .collect();
+    let doc = json!({"from": from, "to": to, "rules": [], "data": data});
+    crate::cli::io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
+    crate::cli::io(writeln!(out))
+}
+
+/// One line per touched field: the long form spreadsheets pivot well.
+fn write_fields(diffs: &[EntityDiff], format: Format, out: &mut dyn Write) -> Result<()> {
+    let mut grid = Grid::new(&["entity", "change", "key", "column", "before", "after"]);
+    for d in diffs {
+        for change in &d.rows {
+            let key = key_text(d, change.row());
+            for (i, before, after) in touched_fields(change) {
+                let column = &d.entity.columns[i];
+                let text = |v: Option<&Value>| v.map_or(Json::Null, |v| json!(v.render(column.ty)));
+                grid.push(vec![
                     json!(d.entity.label()),
-                    json!(d.from.map(|s| s.id)),
-                    json!(d.to.map(|s| s.id)),
-                    json!(added),
-                    json!(removed),
-                    json!(changed),
+                    json!(change.kind()),
+                    json!(key),
+                    json!(column.name),
+                    text(before),
+                    text(after),
                 ]);
             }
-            crate::cli::io(summary.write(Format::Table, out))?;
-            if limit == 0 {
-                return Ok(());
-            }
-            for d in diffs.iter().filter(|d| !d.rows.is_empty()) {
-                let mut grid = Grid::new(&["change", "key", "fields"]);
-                for (_, change) in d.rows.iter().take(limit) {
-                    let cols = &d.entity.columns;
-                    let (kind, key, fields) = match change {
-                        RowChange::Added(v) | RowChange::Removed(v) => (
-                            if matches!(change, RowChange::Added(_)) {
-                                "added"
-                            } else {
-                                "removed"
-                            },
-                            key_text(d, v),
-                            cols.iter()
-                                .zip(v)
-                                .filter(|(_, x)| !x.is_null())
-                                .map(|(c, x)| format!("{}={}", c.name, x.render(c.ty)))
-                                .collect::<Vec<_>>()
-                                .join(" "),
-                        ),
-                        RowChange::Changed { before, after } => (
-                            "changed",
-                            key_text(d, after),
-                            changed_fields(before, after)
-                                .map(|(i, b, a)| {
-                                    format!(
-                                        "{}: {} → {}",
-                                        cols[i].name,
-                                        shown(b, cols[i].ty),
-                                        shown(a, cols[i].ty)
-                                    )
-                                })
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        ),
-                    };
-                    grid.push(vec![json!(kind), json!(key), json!(shorten(&fields, 110))]);
-                }
-                crate::cli::io(writeln!(out, "\n{}", d.entity.label()))?;
-                crate::cli::io(grid.write(Format::Table, out))?;
-                if d.rows.len() > limit {
-                    crate::cli::io(writeln!(
-                        out,
-                        "… and {} more (use --format csv for every row)",
-                        d.rows.len() - limit
-                    ))?;
-                }
-            }
+        }
+    }
+    crate::cli::io(grid.write(format, out))
+}
+
+fn write_table(
+    from: i64,
+    to: i64,
+    diffs: &[EntityDiff],
+    limit: usize,
+    out: &mut dyn Write,
+) -> Result<()> {
+    crate::cli::io(writeln!(out, "data diff: run {from} → run {to}"))?;
+    let mut summary = Grid::new(&[
+        "entity",
+        "from snapshot",
+        "to snapshot",
+        "added",
+        "removed",
+        "changed",
+    ]);
+    for d in diffs {
+        let mut row = vec![
+            json!(d.entity.label()),
+            json!(d.from.map(|s| s.id)),
+            json!(d.to.map(|s| s.id)),
+        ];
+        row.extend(KINDS.iter().map(|k| json!(d.count(k))));
+        summary.push(row);
+    }
+    crate::cli::io(summary.write(Format::Table, out))?;
+    if limit == 0 {
+        return Ok(());
+    }
+    for d in diffs.iter().filter(|d| !d.rows.is_empty()) {
+        let mut grid = Grid::new(&["change", "key", "fields"]);
+        for change in d.rows.iter().take(limit) {
+            let fields: Vec<String> = touched_fields(change)
+                .into_iter()
+                .map(|(i, before, after)| {
+                    let c = &d.entity.columns[i];
+                    match change {
+                        RowChange::Changed { .. } => {
+                            format!(
+                                "{}: {} → {}",
+                                c.name,
+                                shown(before, c.ty),
+                                shown(after, c.ty)
+                            )
+                        }
+                        _ => format!("{}={}", c.name, shown(before.or(after), c.ty)),
+                    }
+                })
+                .collect();
+            let separator = if matches!(change, RowChange::Changed { .. }) {
+                "; "
+            } else {
+                " "
+            };
+            grid.push(vec![
+                json!(change.kind()),
+                json!(key_text(d, change.row())),
+                json!(shorten(&fields.join(separator), 110)),
+            ]);
+        }
+        crate::cli::io(writeln!(out, "\n{}", d.entity.label()))?;
+        crate::cli::io(grid.write(Format::Table, out))?;
+        if d.rows.len() > limit {
+            crate::cli::io(writeln!(
+                out,
+                "… and {} more (use --format csv for every row)",
+                d.rows.len() - limit
+            ))?;
         }
     }
     Ok(())
 }
 
 /// A value in a table cell of changes, where an empty cell would hide that it was NULL.
-fn shown(v: &Value, ty: crate::value::ColumnType) -> String {
-    if v.is_null() {
-        "null".to_string()
-    } else {
-        v.render(ty).into_owned()
+fn shown(v: Option<&Value>, ty: crate::value::ColumnType) -> String {
+    match v {
+        Some(v) if !v.is_null() => v.render(ty).into_owned(),
+        _ => "null".to_string(),
     }
 }
 

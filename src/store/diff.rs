@@ -20,18 +20,38 @@ pub enum RowChange {
     },
 }
 
+impl RowChange {
+    /// `added`, `removed` or `changed`, as every output format names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RowChange::Added(_) => "added",
+            RowChange::Removed(_) => "removed",
+            RowChange::Changed { .. } => "changed",
+        }
+    }
+
+    /// The row as it is after the change; for a removed row, as it was.
+    pub fn row(&self) -> &[Value] {
+        match self {
+            RowChange::Added(v) | RowChange::Removed(v) => v,
+            RowChange::Changed { after, .. } => after,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EntityDiff {
     pub entity: EntitySchema,
     pub from: Option<SnapshotRef>,
     pub to: Option<SnapshotRef>,
     /// Sorted by key.
-    pub rows: Vec<(String, RowChange)>,
+    pub rows: Vec<RowChange>,
 }
 
 impl EntityDiff {
-    pub fn count(&self, f: impl Fn(&RowChange) -> bool) -> usize {
-        self.rows.iter().filter(|(_, c)| f(c)).count()
+    /// How many rows had a change of `kind` (see `RowChange::kind`).
+    pub fn count(&self, kind: &str) -> usize {
+        self.rows.iter().filter(|c| c.kind() == kind).count()
     }
 }
 
@@ -61,7 +81,7 @@ fn diff_entity(
     entity: &EntitySchema,
     a: Option<i64>,
     b: Option<i64>,
-) -> Result<Vec<(String, RowChange)>> {
+) -> Result<Vec<RowChange>> {
     let cols: Vec<String> = entity.columns.iter().map(|c| quote(&c.name)).collect();
     // -1 is no snapshot: nothing is visible at it.
     let (a, b) = (a.unwrap_or(-1), b.unwrap_or(-1));
@@ -107,21 +127,14 @@ fn diff_entity(
         .filter_map(|k| entity.columns.iter().position(|c| &c.name == k))
         .collect();
     changes.sort_by(|(ka, ca), (kb, cb)| {
-        let (va, vb) = (values_of(ca), values_of(cb));
+        let (va, vb) = (ca.row(), cb.row());
         let ord = key_index
             .iter()
             .map(|&i| compare(&va[i], &vb[i]))
             .find(|o| o.is_ne());
         ord.unwrap_or_else(|| ka.cmp(kb))
     });
-    Ok(changes)
-}
-
-fn values_of(c: &RowChange) -> &[Value] {
-    match c {
-        RowChange::Added(v) | RowChange::Removed(v) => v,
-        RowChange::Changed { after, .. } => after,
-    }
+    Ok(changes.into_iter().map(|(_, change)| change).collect())
 }
 
 /// SQLite's order: NULL, numbers, text.

@@ -260,6 +260,10 @@ fn a_run_at_a_date_reads_the_latest_run_at_or_before_it_and_diff_counts_by_key()
     );
     assert_eq!(t["rows"]["changed"][0]["before"]["v"], "b");
     assert_eq!(t["rows"]["changed"][0]["after"]["v"], "B");
+    let table = ok(d, &["diff", "--from", "1", "--data"]);
+    for cell in ["v: b → B", "id=3 v=c", "id=4 v=d"] {
+        assert!(table.contains(cell), "{cell:?} in\n{table}");
+    }
     let csv = ok(d, &["diff", "--from", "1", "--data", "--format", "csv"]);
     assert_eq!(csv, "entity,change,key,column,before,after\ns.t,changed,2,v,b,B\ns.t,removed,3,id,3,\ns.t,removed,3,v,c,\ns.t,added,4,id,,4\ns.t,added,4,v,,d\n");
 }
