@@ -98,3 +98,28 @@ pub fn fails(dir: &Path, args: &[&str], code: i32, needle: &str) -> Run {
     );
     r
 }
+
+/// Collects the LMS sample days `days` (all sources, or only `sources`) into a new store at
+/// `path`, one run a day at 06:00 UTC, insisting that every source completes.
+pub fn lms_store(
+    path: &Path,
+    days: std::ops::RangeInclusive<u32>,
+    sources: &[&str],
+) -> driftwatch::store::Store {
+    use driftwatch::config::{Config, Vars};
+    let config = Config::load(&repo().join("samples/lms/driftwatch.toml")).unwrap();
+    let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    let mut store = driftwatch::store::Store::open(path).unwrap();
+    for day in days {
+        let vars = Vars([("day".to_string(), day.to_string())].into_iter().collect());
+        let at = driftwatch::time::parse(&format!("2026-11-{day:02}T06:00:00Z"));
+        let report =
+            driftwatch::collect::collect_run(&mut store, &config, &vars, &sources, at).unwrap();
+        assert!(
+            report.first_failure().is_none(),
+            "day {day}: {:?}",
+            report.first_failure()
+        );
+    }
+    store
+}

@@ -2,10 +2,7 @@
 //! kind of drift, found with plain SQL over the collected data, is the set the list says is
 //! active that day, and nothing else. (The rule library will be held to the same list.)
 
-use crate::common::repo;
-use driftwatch::collect::collect_run;
-use driftwatch::config::{Config, Vars};
-use driftwatch::store::Store;
+use crate::common::{lms_store, repo};
 use std::collections::BTreeSet;
 
 /// (kind, SQL giving the subject and, where it has one, the course or platform).
@@ -79,14 +76,8 @@ fn expected(list: &[Drift], kind: &str, day: u32) -> BTreeSet<(String, String)> 
 fn lms_samples_hold_exactly_the_listed_drift_on_every_day() {
     let list = drift_list();
     assert!(list.len() >= 20);
-    let config = Config::load(&repo().join("samples/lms/driftwatch.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-    for day in 1..=7u32 {
-        let vars = Vars([("day".to_string(), day.to_string())].into_iter().collect());
-        let at = driftwatch::time::parse(&format!("2026-11-{day:02}T06:00:00Z"));
-        collect_run(&mut store, &config, &vars, &[], at).unwrap();
-    }
+    let store = lms_store(&dir.path().join("s.db"), 1..=7, &[]);
     let mut seen_kinds = BTreeSet::new();
     for day in 1..=7u32 {
         store.create_views(day as i64).unwrap();

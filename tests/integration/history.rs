@@ -51,6 +51,31 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+fn people_csv(people: &BTreeMap<i64, Person>, with_team: bool) -> String {
+    let mut text = String::from("id,name,score,active,joined");
+    text.push_str(if with_team { ",team\n" } else { "\n" });
+    for (id, p) in people {
+        let name = csv_field(&p.name);
+        text.push_str(&format!(
+            "{id},{name},{},{},{}",
+            p.score, p.active, p.joined
+        ));
+        if with_team {
+            text.push_str(&format!(",{}", p.team.clone().unwrap_or_default()));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn events_csv(events: &[(String, i64)]) -> String {
+    let mut text = String::from("kind,amount\n");
+    for (k, a) in events {
+        text.push_str(&format!("{k},{a}\n"));
+    }
+    text
+}
+
 #[test]
 fn export_of_every_run_equals_the_data_collected_for_it_through_churn_new_columns_and_duplicates() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,24 +124,7 @@ fn export_of_every_run_equals_the_data_collected_for_it_through_churn_new_column
                 }
             }
         }
-        let mut text = String::from(if n >= TEAM_FROM {
-            "id,name,score,active,joined,team\n"
-        } else {
-            "id,name,score,active,joined\n"
-        });
-        for (id, p) in &people {
-            text.push_str(&format!(
-                "{id},{},{},{},{}",
-                csv_field(&p.name),
-                p.score,
-                p.active,
-                p.joined
-            ));
-            if n >= TEAM_FROM {
-                text.push_str(&format!(",{}", p.team.clone().unwrap_or_default()));
-            }
-            text.push('\n');
-        }
+        let text = people_csv(&people, n >= TEAM_FROM);
         write(d, &format!("people-{n}.csv"), &text);
         // Keyless events with real duplicates, whose number changes from run to run.
         let mut events: Vec<(String, i64)> = Vec::new();
@@ -126,10 +134,7 @@ fn export_of_every_run_equals_the_data_collected_for_it_through_churn_new_column
                 rng.below(4) as i64,
             ));
         }
-        let mut text = String::from("kind,amount\n");
-        for (k, a) in &events {
-            text.push_str(&format!("{k},{a}\n"));
-        }
+        let text = events_csv(&events);
         write(d, &format!("events-{n}.csv"), &text);
         ok(
             d,
@@ -145,21 +150,8 @@ fn export_of_every_run_equals_the_data_collected_for_it_through_churn_new_column
     }
     for (i, (people, events)) in history.iter().enumerate() {
         let run = (i + 1).to_string();
-        let mut want = String::from("id,name,score,active,joined,team\n");
-        for (id, p) in people {
-            let team = if i + 1 >= TEAM_FROM {
-                p.team.clone().unwrap_or_default()
-            } else {
-                String::new()
-            };
-            want.push_str(&format!(
-                "{id},{},{},{},{},{team}\n",
-                csv_field(&p.name),
-                p.score,
-                p.active,
-                p.joined
-            ));
-        }
+        // Runs before the `team` column existed read it as empty.
+        let want = people_csv(people, true);
         assert_eq!(
             ok(d, &["export", "hr.people", "--at", &run]),
             want,
@@ -167,9 +159,7 @@ fn export_of_every_run_equals_the_data_collected_for_it_through_churn_new_column
         );
         let mut sorted = events.clone();
         sorted.sort();
-        let want: String = std::iter::once("kind,amount\n".to_string())
-            .chain(sorted.iter().map(|(k, a)| format!("{k},{a}\n")))
-            .collect();
+        let want = events_csv(&sorted);
         assert_eq!(
             ok(d, &["export", "hr.events", "--at", &run]),
             want,

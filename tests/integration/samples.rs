@@ -1,19 +1,9 @@
 //! The bundled samples: every day of the LMS replay reads back exactly as collected, and the
 //! PeerQuest database is in the state AUDIT-001 describes.
 
-use crate::common::{ok, repo, run};
-use driftwatch::collect::collect_run;
-use driftwatch::config::{Config, Vars};
+use crate::common::{lms_store, ok, repo, run};
 use driftwatch::store::Store;
 use driftwatch::value::Value;
-
-fn day_vars(day: u32) -> Vars {
-    Vars([("day".to_string(), day.to_string())].into_iter().collect())
-}
-
-fn at(day: u32) -> Option<i64> {
-    driftwatch::time::parse(&format!("2026-11-{day:02}T06:00:00Z"))
-}
 
 fn rows(store: &Store, label: &str, run: i64) -> Vec<Vec<Value>> {
     let e = store.entity_by_label(label).unwrap();
@@ -30,22 +20,12 @@ fn rows(store: &Store, label: &str, run: i64) -> Vec<Vec<Value>> {
 
 #[test]
 fn every_sample_day_reads_back_from_the_versioned_store_exactly_as_a_store_of_that_day_alone() {
-    let config = Config::load(&repo().join("samples/lms/driftwatch.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut all = Store::open(&dir.path().join("all.db")).unwrap();
-    for day in 1..=7 {
-        let report = collect_run(&mut all, &config, &day_vars(day), &[], at(day)).unwrap();
-        assert!(
-            report.first_failure().is_none(),
-            "{:?}",
-            report.first_failure()
-        );
-    }
+    let all = lms_store(&dir.path().join("all.db"), 1..=7, &[]);
     let labels: Vec<String> = all.entities().unwrap().iter().map(|e| e.label()).collect();
     assert_eq!(labels.len(), 13, "{labels:?}");
     for day in 1..=7 {
-        let mut alone = Store::open(&dir.path().join(format!("day-{day}.db"))).unwrap();
-        collect_run(&mut alone, &config, &day_vars(day), &[], at(day)).unwrap();
+        let alone = lms_store(&dir.path().join(format!("day-{day}.db")), day..=day, &[]);
         for label in &labels {
             assert_eq!(
                 rows(&all, label, day as i64),
@@ -58,19 +38,8 @@ fn every_sample_day_reads_back_from_the_versioned_store_exactly_as_a_store_of_th
 
 #[test]
 fn ssot_export_of_each_day_equals_the_rows_of_that_days_database() {
-    let config = Config::load(&repo().join("samples/lms/driftwatch.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-    for day in 1..=7 {
-        collect_run(
-            &mut store,
-            &config,
-            &day_vars(day),
-            &["ssot".to_string()],
-            at(day),
-        )
-        .unwrap();
-    }
+    let store = lms_store(&dir.path().join("s.db"), 1..=7, &["ssot"]);
     for day in 1..=7u32 {
         let db = rusqlite::Connection::open(repo().join(format!("samples/lms/day-{day}/ssot.db")))
             .unwrap();
