@@ -72,7 +72,7 @@ impl Collector for CsvCollector<'_> {
             let recorded = out.recorded_columns(&entity.name)?;
             let columns: Vec<Column> = names
                 .iter()
-                .map(|n| Column::new(n.clone(), column_type(entity, &recorded, n, None)))
+                .map(|n| Column::new(n.clone(), column_type(entity, &recorded, n, || None)))
                 .collect();
 
             out.write_entity(&entity.name, &entity.key, &columns, |rows| {

@@ -148,6 +148,38 @@ fn records<'p>(page: &'p Page, records: Option<&str>) -> Result<&'p [Json]> {
     }
 }
 
+/// Without `columns`: every top-level field whose name is a usable column name, in the order
+/// the records first show them, each read from the field of its own name.
+fn top_level_fields(pages: &[(&Page, &[Json])]) -> Vec<(String, String)> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for r in pages.iter().flat_map(|(_, recs)| recs.iter()) {
+        for k in r.as_object().map(|o| o.keys()).into_iter().flatten() {
+            if is_identifier(k) && !seen.iter().any(|(n, _)| n == k) {
+                seen.push((k.clone(), k.clone()));
+            }
+        }
+    }
+    seen
+}
+
+/// The type the values at `path` suggest: integers and reals make real; any other mix, text.
+fn infer_type(pages: &[(&Page, &[Json])], path: &str) -> Option<ColumnType> {
+    let mut inferred: Option<ColumnType> = None;
+    for (page, recs) in pages {
+        for r in *recs {
+            let t = field(r, &page.doc, path).and_then(ColumnType::infer_json);
+            inferred = match (inferred, t) {
+                (None, t) | (t, None) => t,
+                (Some(a), Some(b)) if a == b => Some(a),
+                (Some(ColumnType::Integer), Some(ColumnType::Real))
+                | (Some(ColumnType::Real), Some(ColumnType::Integer)) => Some(ColumnType::Real),
+                _ => Some(ColumnType::Text),
+            };
+        }
+    }
+    inferred
+}
+
 impl Collector for JsonCollector<'_> {
     fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()> {
         for entity in &source.entities {
@@ -157,25 +189,15 @@ impl Collector for JsonCollector<'_> {
             let pages = read_pages(&pattern)?;
             check_complete(&pages)?;
             let record_path = entity.records.as_deref();
-            for page in &pages {
-                records(page, record_path)?;
-            }
+            // Each page with its records, found once.
+            let pages: Vec<(&Page, &[Json])> = pages
+                .iter()
+                .map(|p| Ok((p, records(p, record_path)?)))
+                .collect::<Result<_>>()?;
             let label = format!("{}.{} ({pattern})", source.name, entity.name);
-            let mapping: Vec<(String, String)> = match &entity.columns {
+            let mapping = match &entity.columns {
                 Some(map) => map.clone(),
-                None => {
-                    let mut seen: Vec<(String, String)> = Vec::new();
-                    for page in &pages {
-                        for r in records(page, record_path)? {
-                            for k in r.as_object().map(|o| o.keys()).into_iter().flatten() {
-                                if is_identifier(k) && !seen.iter().any(|(n, _)| n == k) {
-                                    seen.push((k.clone(), k.clone()));
-                                }
-                            }
-                        }
-                    }
-                    seen
-                }
+                None => top_level_fields(&pages),
             };
             let names: Vec<String> = mapping.iter().map(|(n, _)| n.clone()).collect();
             check_declared_columns(&label, entity, &names)?;
@@ -183,35 +205,16 @@ impl Collector for JsonCollector<'_> {
             let columns: Vec<Column> = mapping
                 .iter()
                 .map(|(name, path)| {
-                    let mut inferred: Option<ColumnType> = None;
-                    for page in &pages {
-                        for r in records(page, record_path).unwrap_or(&[]) {
-                            let t = field(r, &page.doc, path).and_then(ColumnType::infer_json);
-                            inferred = match (inferred, t) {
-                                (None, t) | (t, None) => t,
-                                (Some(a), Some(b)) if a == b => Some(a),
-                                (Some(ColumnType::Integer), Some(ColumnType::Real))
-                                | (Some(ColumnType::Real), Some(ColumnType::Integer)) => {
-                                    Some(ColumnType::Real)
-                                }
-                                _ => Some(ColumnType::Text),
-                            };
-                        }
-                    }
-                    Column::new(name.clone(), column_type(entity, &recorded, name, inferred))
+                    let ty = column_type(entity, &recorded, name, || infer_type(&pages, path));
+                    Column::new(name.clone(), ty)
                 })
                 .collect();
             out.write_entity(&entity.name, &entity.key, &columns, |sink| {
                 let mut values = Vec::with_capacity(columns.len());
                 let mut number = 0u64;
-                sink.reserve(
-                    pages
-                        .iter()
-                        .map(|p| records(p, record_path).map_or(0, <[Json]>::len))
-                        .sum(),
-                );
-                for page in &pages {
-                    for (i, r) in records(page, record_path)?.iter().enumerate() {
+                sink.reserve(pages.iter().map(|(_, recs)| recs.len()).sum());
+                for (page, recs) in &pages {
+                    for (i, r) in recs.iter().enumerate() {
                         number += 1;
                         if !r.is_object() {
                             return Err(Error::input(format!(

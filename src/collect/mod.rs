@@ -101,13 +101,18 @@ fn column_type(
     entity: &EntityConfig,
     recorded: &[Column],
     name: &str,
-    inferred: Option<ColumnType>,
+    infer: impl FnOnce() -> Option<ColumnType>,
 ) -> ColumnType {
+    known_type(entity, recorded, name)
+        .or_else(infer)
+        .unwrap_or(ColumnType::Text)
+}
+
+/// The type the config declares for a column, else the one earlier snapshots recorded.
+fn known_type(entity: &EntityConfig, recorded: &[Column], name: &str) -> Option<ColumnType> {
     entity
         .declared_type(name)
         .or_else(|| recorded.iter().find(|c| c.name == name).map(|c| c.ty))
-        .or(inferred)
-        .unwrap_or(ColumnType::Text)
 }
 
 /// Every column named in `types` or `key` must exist; a typo is named with the nearest column.

@@ -2,7 +2,7 @@
 //! Column types come from the config, else from earlier snapshots, else from the declared
 //! column types of the query, else from the first non-NULL values.
 
-use super::{check_declared_columns, column_type, Collector, Context};
+use super::{check_declared_columns, column_type, known_type, Collector, Context};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::store::{Column, SnapshotWriter};
@@ -53,12 +53,7 @@ impl Collector for SqliteCollector<'_> {
             let mut types: Vec<Option<ColumnType>> = names
                 .iter()
                 .zip(&decls)
-                .map(|(n, d)| {
-                    let known = entity
-                        .declared_type(n)
-                        .or_else(|| recorded.iter().find(|c| &c.name == n).map(|c| c.ty));
-                    known.or(*d)
-                })
+                .map(|(n, d)| known_type(entity, &recorded, n).or(*d))
                 .collect();
             let width = names.len();
             let mut rows = stmt.query([]).map_err(query_error)?;
@@ -87,7 +82,7 @@ impl Collector for SqliteCollector<'_> {
             let columns: Vec<Column> = names
                 .iter()
                 .zip(&types)
-                .map(|(n, t)| Column::new(n.clone(), column_type(entity, &recorded, n, *t)))
+                .map(|(n, t)| Column::new(n.clone(), column_type(entity, &recorded, n, || *t)))
                 .collect();
             out.write_entity(&entity.name, &entity.key, &columns, |sink| {
                 let mut values = Vec::with_capacity(width);
