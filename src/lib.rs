@@ -15,6 +15,7 @@ pub mod collect;
 pub mod config;
 pub mod error;
 pub mod output;
+pub mod rules;
 pub mod store;
 pub mod text;
 pub mod time;

@@ -194,7 +194,13 @@ pub(crate) fn quote(ident: &str) -> String {
 /// The SQL condition under which a row version is visible at `snapshot` (a bound parameter
 /// such as `?1`, or a snapshot id of the store's own).
 pub(crate) fn visible_at(snapshot: &str) -> String {
-    format!("(_from <= {snapshot} AND (_to IS NULL OR _to > {snapshot}))")
+    visible_as("", snapshot)
+}
+
+/// `visible_at` for a table named by `qualifier` (such as `"a".`) in a query of several.
+pub(crate) fn visible_as(qualifier: &str, snapshot: &str) -> String {
+    let q = qualifier;
+    format!("({q}_from <= {snapshot} AND ({q}_to IS NULL OR {q}_to > {snapshot}))")
 }
 
 /// Creates the entity's table on its first snapshot, or checks the incoming columns against

@@ -12,6 +12,7 @@ mod read;
 
 pub use diff::{diff_data, EntityDiff, RowChange};
 pub use entity::{Column, EntityStats, EntityWriter};
+pub(crate) use entity::{quote, visible_as};
 pub use read::{EntitySchema, RunInfo, SnapshotInfo, SnapshotRef};
 
 use crate::error::{Error, Result};

@@ -1,0 +1,220 @@
+//! Evaluating a checked rule at a run: find the snapshot serving each entity it reads, make
+//! sure the indexes it needs exist, run its statement, and read back the rows it ranged over and
+//! its violations.
+
+use super::ast::{ExprKind, Rule, Threshold};
+use super::check::{Outputs, Schemas};
+use super::sql::{compile, Compiled, Target};
+use crate::error::{Error, Result};
+use crate::store::{EntitySchema, SnapshotRef, Store};
+use crate::value::Value;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+/// A run as rules see it.
+#[derive(Debug, Clone)]
+pub struct At {
+    pub run: i64,
+    pub taken_at: String,
+}
+
+/// The snapshot serving each entity a rule reads, as of a run.
+pub struct RunTarget {
+    pub at: At,
+    /// Entity id → its snapshot.
+    pub snapshots: BTreeMap<i64, SnapshotRef>,
+}
+
+impl Target for RunTarget {
+    fn snapshot(&self, entity: &EntitySchema) -> i64 {
+        self.snapshots[&entity.id].id
+    }
+    fn now(&self) -> String {
+        self.at.taken_at.clone()
+    }
+}
+
+/// Every entity a rule reads, in the order it names them.
+pub fn entities<'s>(rule: &Rule, schemas: &'s Schemas) -> Vec<&'s EntitySchema> {
+    let mut out: Vec<&EntitySchema> = Vec::new();
+    let mut add = |b: &super::ast::Binding| {
+        if let Some(s) = schemas.find(&b.source.name, &b.entity.name) {
+            if !out.iter().any(|o| o.id == s.id && o.label() == s.label()) {
+                out.push(s);
+            }
+        }
+    };
+    rule.bindings.iter().for_each(&mut add);
+    let mut visit = |e: &super::ast::Expr| {
+        e.walk(&mut |x| {
+            if let ExprKind::Exists { binding, .. } | ExprKind::CountOf { binding, .. } = &x.kind {
+                add(binding)
+            }
+        })
+    };
+    rule.filter.iter().for_each(&mut visit);
+    rule.group_by.iter().for_each(&mut visit);
+    rule.expect.iter().for_each(&mut visit);
+    rule.key.iter().for_each(&mut visit);
+    rule.subject.iter().for_each(&mut visit);
+    rule.show.iter().for_each(|n| visit(&n.expr));
+    if let Some(f) = &rule.fix {
+        f.exprs().for_each(&mut visit);
+    }
+    out
+}
+
+impl RunTarget {
+    /// The snapshots serving a rule's entities at `at`; an error names an entity that has no
+    /// complete snapshot at or before the run.
+    pub fn for_rule(store: &Store, rule: &Rule, schemas: &Schemas, at: &At) -> Result<RunTarget> {
+        let mut snapshots = BTreeMap::new();
+        for e in entities(rule, schemas) {
+            let snap = store.snapshot_for(e, at.run)?.ok_or_else(|| {
+                Error::runtime(format!(
+                    "{} has no complete snapshot at or before run {}",
+                    e.label(),
+                    at.run
+                ))
+            })?;
+            snapshots.insert(e.id, snap);
+        }
+        Ok(RunTarget {
+            at: at.clone(),
+            snapshots,
+        })
+    }
+}
+
+/// One violation: its key, who it is about, and the fields the rule shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub key: Vec<Json>,
+    pub subject: Option<Json>,
+    pub fields: Vec<(String, Json)>,
+}
+
+impl Violation {
+    /// The subject as text, for `--subject` and tables.
+    pub fn subject_text(&self) -> Option<String> {
+        self.subject.as_ref().map(crate::output::cell_text)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// How many rows (or groups) the rule ranged over.
+    pub checked: u64,
+    pub violations: Vec<Violation>,
+}
+
+/// Compiles a rule for a run, creating the indexes it needs.
+pub fn prepare(store: &Store, rule: &Rule, schemas: &Schemas, target: &RunTarget) -> Result<Compiled> {
+    let compiled = compile(rule, schemas, target);
+    for ix in &compiled.indexes {
+        store
+            .conn()
+            .execute_batch(&ix.create_sql())
+            .map_err(|e| Error::runtime(format!("creating index {}: {e}", ix.name())))?;
+    }
+    Ok(compiled)
+}
+
+/// Runs a rule at a run.
+pub fn evaluate(
+    store: &Store,
+    rule: &Rule,
+    outputs: &Outputs,
+    schemas: &Schemas,
+    at: &At,
+) -> Result<Evaluation> {
+    let target = RunTarget::for_rule(store, rule, schemas, at)?;
+    let compiled = prepare(store, rule, schemas, &target)?;
+    run(store, rule, outputs, &compiled)
+}
+
+/// Runs a compiled rule and reads its rows.
+pub fn run(store: &Store, rule: &Rule, outputs: &Outputs, c: &Compiled) -> Result<Evaluation> {
+    let mut stmt = store.conn().prepare(&c.sql)?;
+    let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let names = rule.show_names();
+    let key_types: Vec<_> = (0..c.key_len)
+        .map(|i| outputs.key.get(i).map_or(crate::value::ColumnType::Text, |t| t.column_type()))
+        .collect();
+    let mut checked = 0;
+    let mut violations = Vec::new();
+    while let Some(r) = rows.next()? {
+        let kind: i64 = r.get(0)?;
+        if kind == 0 {
+            checked = r.get::<_, i64>(1)? as u64;
+            continue;
+        }
+        let cell = |i: usize, ty: crate::value::ColumnType| -> rusqlite::Result<Json> {
+            Ok(Value::from_sql(r.get_ref(i)?).to_json(ty))
+        };
+        let mut at = 1;
+        let mut key = Vec::with_capacity(c.key_len);
+        for ty in &key_types {
+            key.push(cell(at, *ty)?);
+            at += 1;
+        }
+        let subject = if c.has_subject {
+            at += 1;
+            Some(cell(at - 1, outputs.subject.map_or(crate::value::ColumnType::Text, |t| t.column_type()))?)
+        } else {
+            None
+        };
+        let mut fields = Vec::with_capacity(c.show_len);
+        for (i, name) in names.iter().enumerate() {
+            fields.push((name.clone(), cell(at + i, outputs.show[i].column_type())?));
+        }
+        violations.push(Violation {
+            key,
+            subject,
+            fields,
+        });
+    }
+    Ok(Evaluation {
+        checked,
+        violations,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    /// The rule could not be checked or run.
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// A rule's status for `violations` of `checked` rows: `fail` at its fail threshold, else
+/// `warn` at its warn threshold, else `pass`. A rule with neither threshold fails on any
+/// violation; a rule with only `warn` never fails.
+pub fn status(rule: &Rule, violations: u64, checked: u64) -> Status {
+    let fail = match (&rule.fail, &rule.warn) {
+        (Some(f), _) => Some(f.clone()),
+        (None, None) => Some(Threshold::any()),
+        (None, Some(_)) => None,
+    };
+    if fail.is_some_and(|f| f.reached(violations, checked)) {
+        Status::Fail
+    } else if rule.warn.as_ref().is_some_and(|w| w.reached(violations, checked)) {
+        Status::Warn
+    } else {
+        Status::Pass
+    }
+}

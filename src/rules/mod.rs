@@ -1,0 +1,137 @@
+//! The rule language: `ast`, `parse` (nom), `check` (names and types against entity schemas),
+//! `sql` (compile to one statement with bound parameters), `eval` (run it at a run).
+//!
+//! A rule file is parsed whole (every broken rule is reported), each rule is checked on its own,
+//! and a rule that does not check is reported while the others still run.
+
+pub mod ast;
+pub mod check;
+pub mod diag;
+pub mod eval;
+pub mod parse;
+pub mod schemas;
+pub mod sql;
+
+use crate::error::{Error, Result};
+use ast::Rule;
+use check::{Outputs, Schemas};
+use diag::Diagnostic;
+use std::path::{Path, PathBuf};
+
+/// One rule file: its text, the rules that parsed, and its syntax errors.
+#[derive(Debug)]
+pub struct RuleFile {
+    pub path: PathBuf,
+    /// The path as shown in diagnostics.
+    pub name: String,
+    pub src: String,
+    pub rules: Vec<Rule>,
+    pub errors: Vec<Diagnostic>,
+}
+
+impl RuleFile {
+    pub fn load(path: &Path) -> Result<RuleFile> {
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| Error::input(format!("rule file {}: {e}", path.display())))?;
+        Ok(RuleFile::parse(path, src))
+    }
+
+    pub fn parse(path: &Path, src: String) -> RuleFile {
+        let (rules, errors) = parse::parse_file(&src);
+        RuleFile {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            src,
+            rules,
+            errors,
+        }
+    }
+
+    pub fn render(&self, diags: &[Diagnostic]) -> String {
+        diag::render_all(&self.name, &self.src, diags)
+    }
+}
+
+/// A rule with the file it came from and the outcome of checking it.
+#[derive(Debug)]
+pub struct Loaded<'f> {
+    pub file: &'f RuleFile,
+    pub rule: &'f Rule,
+    pub checked: std::result::Result<Outputs, Vec<Diagnostic>>,
+}
+
+impl Loaded<'_> {
+    pub fn name(&self) -> &str {
+        &self.rule.name.name
+    }
+
+    /// The first error, in one line, for reports: `file:line:col: message (hint)`.
+    pub fn error_line(&self) -> Option<String> {
+        let d = self.checked.as_ref().err()?.first()?;
+        let (line, col) = d.line_col(&self.file.src);
+        let hint = d.hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
+        Some(format!("{}:{line}:{col}: {}{hint}", self.file.name, d.message))
+    }
+}
+
+/// Checks every rule of the files against the schemas. A rule name given twice is an error
+/// on the second one.
+pub fn check_files<'f>(files: &'f [RuleFile], schemas: &Schemas) -> Vec<Loaded<'f>> {
+    let mut out: Vec<Loaded<'f>> = Vec::new();
+    for file in files {
+        for rule in &file.rules {
+            let mut checked = check::check_rule(rule, &file.src, schemas);
+            if let Some(prev) = out.iter().find(|l| l.name() == rule.name.name) {
+                let (line, _) = Diagnostic::new("", prev.rule.name.span).line_col(&prev.file.src);
+                let d = Diagnostic::new(
+                    format!("rule `{}` is defined twice", rule.name),
+                    rule.name.span,
+                )
+                .hint(format!("the first is at {}:{line}", prev.file.name));
+                checked = match checked {
+                    Ok(_) => Err(vec![d]),
+                    Err(mut v) => {
+                        v.insert(0, d);
+                        Err(v)
+                    }
+                };
+            }
+            out.push(Loaded {
+                file,
+                rule,
+                checked,
+            });
+        }
+    }
+    out
+}
+
+/// The rule files named by globs (relative ones against `dir`), in natural order.
+pub fn expand_globs(patterns: &[String], dir: &Path, origin: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in patterns {
+        let full = if Path::new(p).is_absolute() {
+            PathBuf::from(p)
+        } else {
+            dir.join(p)
+        };
+        let text = full.to_string_lossy().to_string();
+        let mut found: Vec<PathBuf> = glob::glob(&text)
+            .map_err(|e| Error::input(format!("{origin}: rule pattern `{p}`: {e}")))?
+            .filter_map(|r| r.ok())
+            .filter(|f| f.is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(Error::input(format!(
+                "{origin}: no rule file matches `{p}` (looked for {text})"
+            )));
+        }
+        found.sort_by(|a, b| crate::text::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+        for f in found {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,142 @@
+//! The entity schemas rules are checked against: the store's recorded ones, or, before
+//! anything is collected, what the config declares (a `columns` mapping, the columns of a
+//! SQLite query, the header of a CSV file).
+
+use super::ast::Binding;
+use super::diag::Diagnostic;
+use crate::config::{Config, SourceKind, Vars};
+use crate::store::{Column, EntitySchema, Store};
+use crate::value::ColumnType;
+
+/// The entity schemas rules are checked against: the store's, or the config's declared ones.
+#[derive(Debug, Clone, Default)]
+pub struct Schemas {
+    pub entities: Vec<EntitySchema>,
+}
+
+impl Schemas {
+    pub fn find(&self, source: &str, entity: &str) -> Option<&EntitySchema> {
+        self.entities
+            .iter()
+            .find(|e| e.source == source && e.name == entity)
+    }
+
+    /// The schema a binding names, or a diagnostic at the misspelt part.
+    pub fn resolve(&self, b: &Binding) -> Result<&EntitySchema, Diagnostic> {
+        if let Some(e) = self.find(&b.source.name, &b.entity.name) {
+            return Ok(e);
+        }
+        let in_source: Vec<&str> = self
+            .entities
+            .iter()
+            .filter(|e| e.source == b.source.name)
+            .map(|e| e.name.as_str())
+            .collect();
+        if in_source.is_empty() {
+            let mut sources: Vec<&str> = self.entities.iter().map(|e| e.source.as_str()).collect();
+            sources.dedup();
+            let hint = match crate::text::nearest(&b.source.name, sources.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None if sources.is_empty() => "nothing is collected yet".to_string(),
+                None => format!("sources: {}", sources.join(", ")),
+            };
+            return Err(
+                Diagnostic::new(format!("unknown source `{}`", b.source), b.source.span).hint(hint),
+            );
+        }
+        let hint = match crate::text::nearest(&b.entity.name, in_source.iter().copied()) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!("{} has {}", b.source, in_source.join(", ")),
+        };
+        Err(Diagnostic::new(
+            format!("unknown entity `{}` in source `{}`", b.entity, b.source),
+            b.entity.span,
+        )
+        .hint(hint))
+    }
+}
+
+
+impl Schemas {
+    pub fn from_store(store: &Store) -> crate::error::Result<Schemas> {
+        Ok(Schemas {
+            entities: store.entities()?,
+        })
+    }
+
+    /// What the config says of each entity's columns. An entity whose columns cannot be known
+    /// without collecting it (a JSON source without `columns`, a file named by an unset
+    /// variable) has none listed, and its fields are not checked.
+    pub fn from_config(config: &Config) -> Schemas {
+        let vars = Vars::default();
+        let mut entities = Vec::new();
+        for source in &config.sources {
+            for e in &source.entities {
+                let typed = |name: &str| {
+                    Column::new(name, e.declared_type(name).unwrap_or(ColumnType::Text))
+                };
+                let columns: Vec<Column> = match (&e.columns, source.kind) {
+                    (Some(cols), _) => cols.iter().map(|(out, _)| typed(out)).collect(),
+                    (None, SourceKind::Sqlite) => sqlite_columns(config, source, e, &vars)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(name, decl)| {
+                            let ty = e.declared_type(&name).unwrap_or_else(|| {
+                                decl.map_or(ColumnType::Text, |d| ColumnType::from_decl(&d))
+                            });
+                            Column::new(name, ty)
+                        })
+                        .collect(),
+                    (None, SourceKind::Csv) => csv_header(config, &source.name, e, &vars)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|h| typed(h))
+                        .collect(),
+                    (None, SourceKind::Json) => Vec::new(),
+                };
+                entities.push(EntitySchema {
+                    id: 0,
+                    source: source.name.clone(),
+                    name: e.name.clone(),
+                    table: String::new(),
+                    key: e.key.clone(),
+                    columns,
+                });
+            }
+        }
+        Schemas { entities }
+    }
+}
+
+type Columns = Vec<(String, Option<String>)>;
+
+fn sqlite_columns(
+    config: &Config,
+    source: &crate::config::SourceConfig,
+    e: &crate::config::EntityConfig,
+    vars: &Vars,
+) -> Option<Columns> {
+    let path = source.path(config, vars).ok()??;
+    let sql = e.query(&source.name, config, vars).ok()??;
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    let stmt = conn.prepare(&sql).ok()?;
+    Some(
+        stmt.columns()
+
+            .map(|c| (c.name().to_string(), c.decl_type().map(str::to_string)))
+            .collect(),
+    )
+}
+
+fn csv_header(
+    config: &Config,
+    source: &str,
+    e: &crate::config::EntityConfig,
+    vars: &Vars,
+) -> Option<Vec<String>> {
+    let path = e.path(source, config, vars).ok()??;
+    let mut r = csv::Reader::from_path(path).ok()?;
+    Some(r.headers().ok()?.iter().map(str::to_string).collect())
+}

@@ -1,0 +1,411 @@
+//! The compiler: a checked rule becomes one SQL statement over the versioned entity tables,
+//! each binding filtered to the rows visible at its snapshot. Every value (a literal of the
+//! rule, a snapshot id, the run's time) is a bound parameter; the SQL text holds only
+//! keywords, operators and the quoted names of recorded tables and columns.
+//!
+//! The statement returns one row `(0, checked, NULL, …)` with the number of rows (or groups)
+//! the rule ranged over, then one row `(1, key…, subject, show…)` per violation, in key order.
+//!
+//! It also names the indexes that serve it: for each `exists`/`count(…)` binding, its columns
+//! compared for equality in the `where`; for each `for` binding after the first, its columns
+//! joined to earlier ones. SQLite builds no automatic index for a correlated subquery, so
+//! without these a `NOT EXISTS` is quadratic.
+
+use super::ast::*;
+use super::check::Schemas;
+use crate::store::{quote, visible_as, EntitySchema};
+use crate::value::Value;
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// An index a compiled rule wants: expressions over one table's columns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IndexSpec {
+    pub table: String,
+    pub exprs: Vec<String>,
+}
+
+impl IndexSpec {
+    pub fn name(&self) -> String {
+        let plain = self.exprs.iter().all(|e| {
+            e.starts_with('"') && e.ends_with('"') && e[1..e.len() - 1].chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if plain {
+            let cols: Vec<&str> = self.exprs.iter().map(|e| &e[1..e.len() - 1]).collect();
+            format!("ix_{}__{}", self.table, cols.join("__"))
+        } else {
+            let h = xxhash_rust::xxh3::xxh3_64(self.exprs.join(",").as_bytes());
+            format!("ix_{}__{h:016x}", self.table)
+        }
+    }
+
+    pub fn create_sql(&self) -> String {
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {}({})",
+            quote(&self.name()),
+            quote(&self.table),
+            self.exprs.join(", ")
+        )
+    }
+}
+
+/// A bound parameter and what it stands for (shown by `explain`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub value: Value,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<Param>,
+    pub indexes: Vec<IndexSpec>,
+    pub key_len: usize,
+    pub has_subject: bool,
+    pub show_len: usize,
+}
+
+/// What a rule is evaluated against: the snapshot serving each entity, and the run's time
+/// (what `now()` means).
+pub trait Target {
+    fn snapshot(&self, entity: &EntitySchema) -> i64;
+    fn now(&self) -> String;
+}
+
+struct Compiler<'a> {
+    schemas: &'a Schemas,
+    target: &'a dyn Target,
+    params: Vec<Param>,
+    scope: Vec<(&'a str, &'a EntitySchema)>,
+    indexes: BTreeSet<IndexSpec>,
+}
+
+/// Compiles a rule that passed the checker.
+pub fn compile(rule: &Rule, schemas: &Schemas, target: &dyn Target) -> Compiled {
+    let mut c = Compiler {
+        schemas,
+        target,
+        params: Vec::new(),
+        scope: Vec::new(),
+        indexes: BTreeSet::new(),
+    };
+    c.rule(rule)
+}
+
+impl<'a> Compiler<'a> {
+    fn schema(&self, b: &Binding) -> &'a EntitySchema {
+        self.schemas
+            .find(&b.source.name, &b.entity.name)
+            .expect("the checker resolved every binding")
+    }
+
+    fn param(&mut self, value: Value, note: impl Into<String>) -> String {
+        let note = note.into();
+        if let Some(i) = self
+            .params
+            .iter()
+            .position(|p| p.value == value && p.note == note)
+        {
+            return format!("?{}", i + 1);
+        }
+        self.params.push(Param { value, note });
+        format!("?{}", self.params.len())
+    }
+
+    /// `"table" AS "alias"` and the alias's visibility condition.
+    fn from_item(&mut self, b: &'a Binding) -> (String, String) {
+        let schema = self.schema(b);
+        let snap = self.target.snapshot(schema);
+        let p = self.param(Value::Integer(snap), format!("snapshot of {}", schema.label()));
+        let alias = quote(&b.alias.name);
+        (
+            format!("{} AS {alias}", quote(&schema.table)),
+            visible_as(&format!("{alias}."), &p),
+        )
+    }
+
+    fn rule(&mut self, rule: &'a Rule) -> Compiled {
+        let mut from = Vec::new();
+        let mut conds = Vec::new();
+        for b in &rule.bindings {
+            let (item, vis) = self.from_item(b);
+            from.push(item);
+            conds.push(vis);
+            self.scope.push((&b.alias.name, self.schema(b)));
+        }
+        if let Some(w) = &rule.filter {
+            conds.push(self.expr(w));
+            self.join_indexes(rule, w);
+        }
+        let keys: Vec<String> = if !rule.key.is_empty() {
+            rule.key.iter().map(|k| self.expr(k)).collect()
+        } else if !rule.group_by.is_empty() {
+            rule.group_by.iter().map(|g| self.expr(g)).collect()
+        } else {
+            let mut keys = Vec::new();
+            for b in &rule.bindings {
+                let schema = self.schema(b);
+                let alias = quote(&b.alias.name);
+                if schema.key.is_empty() {
+                    keys.push(format!("{alias}._key"));
+                }
+                for k in &schema.key {
+                    keys.push(format!("{alias}.{}", quote(k)));
+                }
+            }
+            keys
+        };
+        let subject = rule.subject.as_ref().map(|s| self.expr(s));
+        let show: Vec<String> = rule.show.iter().map(|n| self.expr(&n.expr)).collect();
+        let violated = rule
+            .expect
+            .as_ref()
+            .map(|e| format!("NOT coalesce({}, 0)", self.expr(e)));
+        let groups: Vec<String> = rule.group_by.iter().map(|g| self.expr(g)).collect();
+
+        let mut outputs = vec!["1".to_string()];
+        outputs.extend(keys.iter().cloned());
+        outputs.extend(subject.iter().cloned());
+        outputs.extend(show.iter().cloned());
+        let width = outputs.len();
+        let from = from.join(", ");
+        let mut sql = String::new();
+        let _ = write!(sql, "SELECT {}\nFROM {from}\nWHERE {}", outputs.join(", "), conds.join("\n  AND "));
+        let counted = if groups.is_empty() {
+            if let Some(v) = &violated {
+                let _ = write!(sql, "\n  AND {v}");
+            }
+            format!("SELECT 0, count(*){}\nFROM {from}\nWHERE {}", ", NULL".repeat(width - 2), conds.join("\n  AND "))
+        } else {
+            let _ = write!(sql, "\nGROUP BY {}", groups.join(", "));
+            if let Some(v) = &violated {
+                let _ = write!(sql, "\nHAVING {v}");
+            }
+            format!(
+                "SELECT 0, count(*){}\nFROM (SELECT 1 FROM {from}\n  WHERE {}\n  GROUP BY {})",
+                ", NULL".repeat(width - 2),
+                conds.join("\n    AND "),
+                groups.join(", ")
+            )
+        };
+        let order: Vec<String> = (1..=1 + keys.len()).map(|i| i.to_string()).collect();
+        let _ = write!(sql, "\nUNION ALL\n{counted}\nORDER BY {}", order.join(", "));
+        Compiled {
+            sql,
+            params: std::mem::take(&mut self.params),
+            indexes: std::mem::take(&mut self.indexes).into_iter().collect(),
+            key_len: keys.len(),
+            has_subject: subject.is_some(),
+            show_len: show.len(),
+        }
+    }
+
+    fn expr(&mut self, e: &'a Expr) -> String {
+        match &e.kind {
+            ExprKind::Literal(l) => self.literal(l),
+            ExprKind::Field { alias, field } => {
+                format!("{}.{}", quote(&alias.name), quote(&field.name))
+            }
+            ExprKind::CountStar => "count(*)".into(),
+            ExprKind::Call { name, args } => self.call(&name.name.to_ascii_lowercase(), args),
+            ExprKind::Not(inner) => format!("(NOT {})", self.expr(inner)),
+            ExprKind::Neg(inner) => format!("(- {})", self.expr(inner)),
+            ExprKind::IsNull { expr, negated } => {
+                let not = if *negated { " NOT" } else { "" };
+                format!("({} IS{not} NULL)", self.expr(expr))
+            }
+            ExprKind::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let not = if *negated { " NOT" } else { "" };
+                let lhs = self.expr(expr);
+                let items: Vec<String> = list.iter().map(|i| self.expr(i)).collect();
+                format!("({lhs}{not} IN ({}))", items.join(", "))
+            }
+            ExprKind::Binary(op, l, r) => self.binary(*op, l, r),
+            ExprKind::Exists { binding, filter } => {
+                format!("EXISTS ({})", self.subquery(binding, filter.as_deref(), "1"))
+            }
+            ExprKind::CountOf { binding, filter } => {
+                format!("({})", self.subquery(binding, filter.as_deref(), "count(*)"))
+            }
+        }
+    }
+
+    fn literal(&mut self, l: &Literal) -> String {
+        match l {
+            Literal::Text(s) => self.param(Value::Text(s.clone()), "literal"),
+            Literal::Integer(i) => self.param(Value::Integer(*i), "literal"),
+            Literal::Real(r) => self.param(Value::Real(*r), "literal"),
+            Literal::Bool(b) => self.param(Value::Integer(*b as i64), "literal"),
+            Literal::Duration(s) => self.param(Value::Integer(*s), "duration in seconds"),
+            Literal::Null => "NULL".into(),
+        }
+    }
+
+    fn subquery(&mut self, b: &'a Binding, filter: Option<&'a Expr>, what: &str) -> String {
+        let (item, vis) = self.from_item(b);
+        let schema = self.schema(b);
+        self.scope.push((&b.alias.name, schema));
+        let mut sql = format!("SELECT {what} FROM {item} WHERE {vis}");
+        if let Some(f) = filter {
+            let _ = write!(sql, " AND {}", self.expr(f));
+            let outer: Vec<&str> = self.scope[..self.scope.len() - 1].iter().map(|s| s.0).collect();
+            self.want_index(&b.alias.name, schema, f, &outer);
+        }
+        self.scope.pop();
+        sql
+    }
+
+    fn call(&mut self, name: &str, args: &'a [Expr]) -> String {
+        let a: Vec<String> = args.iter().map(|x| self.expr(x)).collect();
+        match name {
+            "contains" => format!("(instr({}, {}) > 0)", a[0], a[1]),
+            "days_between" => format!("(julianday({}) - julianday({}))", a[1], a[0]),
+            "now" => {
+                let now = self.target.now();
+                self.param(Value::Text(now), "the run's time")
+            }
+            _ => format!("{name}({})", a.join(", ")),
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, l: &'a Expr, r: &'a Expr) -> String {
+        let (ls, rs) = (self.expr(l), self.expr(r));
+        let is_duration = |e: &Expr| {
+            let mut d = false;
+            e.walk(&mut |x| d |= matches!(x.kind, ExprKind::Literal(Literal::Duration(_))));
+            d && !matches!(e.kind, ExprKind::Call { .. })
+        };
+        match op {
+            // A timestamp moved by a duration stays ISO-8601 text, so it compares as time.
+            BinOp::Add | BinOp::Sub if is_duration(r) && !is_duration(l) => {
+                let sign = if op == BinOp::Sub { "-" } else { "" };
+                format!("strftime('%Y-%m-%dT%H:%M:%SZ', {ls}, ({sign}{rs}) || ' seconds')")
+            }
+            BinOp::Add if is_duration(l) && !is_duration(r) => {
+                format!("strftime('%Y-%m-%dT%H:%M:%SZ', {rs}, ({ls}) || ' seconds')")
+            }
+            BinOp::Cmp(CmpOp::Ne) => format!("({ls} <> {rs})"),
+            BinOp::And => format!("({ls} AND {rs})"),
+            BinOp::Or => format!("({ls} OR {rs})"),
+            BinOp::Like => format!("({ls} LIKE {rs})"),
+            _ => format!("({ls} {} {rs})", op.as_str()),
+        }
+    }
+
+    // ----------------------------------------------------------------------- indexes
+
+    /// The `for` bindings after the first are joined to earlier ones: index their sides of
+    /// the `where`'s equalities.
+    fn join_indexes(&mut self, rule: &'a Rule, filter: &'a Expr) {
+        for (i, b) in rule.bindings.iter().enumerate().skip(1) {
+            let others: Vec<&str> = rule
+                .bindings
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, o)| o.alias.name.as_str())
+                .collect();
+            let schema = self.schema(b);
+            self.want_index(&b.alias.name, schema, filter, &others);
+        }
+    }
+
+    /// Indexes `alias`'s sides of the equalities in `filter` (its top-level `and`s) whose other
+    /// side refers only to `outer` aliases: the correlated ones first, then those compared with
+    /// a constant.
+    fn want_index(&mut self, alias: &str, schema: &EntitySchema, filter: &Expr, outer: &[&str]) {
+        let mut conjuncts = Vec::new();
+        flatten_and(filter, &mut conjuncts);
+        let mut correlated = Vec::new();
+        let mut constant = Vec::new();
+        for c in conjuncts {
+            let ExprKind::Binary(BinOp::Cmp(CmpOp::Eq), l, r) = &c.kind else {
+                continue;
+            };
+            for (mine, other) in [(l, r), (r, l)] {
+                let (Some(mine_aliases), Some(other_aliases)) = (aliases(mine), aliases(other)) else {
+                    continue;
+                };
+                if mine_aliases.len() != 1 || !mine_aliases.contains(alias) || has_value(mine) {
+                    continue;
+                }
+                let Some(text) = bare(mine) else {
+                    continue;
+                };
+                if other_aliases.contains(alias) || !other_aliases.iter().all(|a| outer.contains(&a.as_str())) {
+                    continue;
+                }
+                let list = if other_aliases.is_empty() { &mut constant } else { &mut correlated };
+                if !list.contains(&text) {
+                    list.push(text);
+                }
+                break;
+            }
+        }
+        correlated.extend(constant);
+        correlated.dedup();
+        if !correlated.is_empty() {
+            self.indexes.insert(IndexSpec {
+                table: schema.table.clone(),
+                exprs: correlated,
+            });
+        }
+    }
+}
+
+fn flatten_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    if let ExprKind::Binary(BinOp::And, l, r) = &e.kind {
+        flatten_and(l, out);
+        flatten_and(r, out);
+    } else {
+        out.push(e);
+    }
+}
+
+/// The aliases an expression refers to, or None when it holds a subquery (never indexable).
+fn aliases(e: &Expr) -> Option<BTreeSet<String>> {
+    let mut set = BTreeSet::new();
+    let mut sub = false;
+    e.walk(&mut |x| match &x.kind {
+        ExprKind::Field { alias, .. } => {
+            set.insert(alias.name.clone());
+        }
+        ExprKind::Exists { .. } | ExprKind::CountOf { .. } | ExprKind::CountStar => sub = true,
+        ExprKind::Call { name, .. } if name.name.eq_ignore_ascii_case("now") => sub = true,
+        _ => {}
+    });
+    (!sub).then_some(set)
+}
+
+/// Whether an expression holds a literal, which an index expression cannot (it would be a
+/// parameter).
+fn has_value(e: &Expr) -> bool {
+    let mut v = false;
+    e.walk(&mut |x| v |= matches!(x.kind, ExprKind::Literal(_)));
+    v
+}
+
+/// An expression over one alias, with its columns unqualified, exactly as `Compiler::expr`
+/// writes it (so that SQLite matches the index to the query); None when it cannot be indexed.
+fn bare(e: &Expr) -> Option<String> {
+    Some(match &e.kind {
+        ExprKind::Field { field, .. } => quote(&field.name),
+        ExprKind::Call { name, args }
+            if ["lower", "upper", "trim", "length", "coalesce"]
+                .contains(&name.name.to_ascii_lowercase().as_str()) =>
+        {
+            let args = args.iter().map(bare).collect::<Option<Vec<_>>>()?;
+            format!("{}({})", name.name.to_ascii_lowercase(), args.join(", "))
+        }
+        ExprKind::Binary(op @ (BinOp::Concat | BinOp::Add | BinOp::Sub), l, r) => {
+            format!("({} {} {})", bare(l)?, op.as_str(), bare(r)?)
+        }
+        ExprKind::Neg(x) => format!("(- {})", bare(x)?),
+        _ => return None,
+    })
+}
