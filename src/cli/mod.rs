@@ -1,9 +1,14 @@
 //! The command line: one file per subcommand; the doc comments are the help text.
 
+mod audit;
+mod check;
 mod collect;
 mod demo;
 mod diff;
+mod explain;
 mod export;
+mod query;
+mod rules;
 mod snapshots;
 
 use crate::config::{Config, Vars};
@@ -52,6 +57,10 @@ pub enum Command {
     Snapshots(snapshots::Args),
     Export(export::Args),
     Diff(diff::Args),
+    Audit(audit::Args),
+    Query(query::Args),
+    Check(check::Args),
+    Explain(explain::Args),
 }
 
 /// Runs the command and returns its exit code.
@@ -62,6 +71,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Snapshots(a) => snapshots::run(&cli.global, a, out),
         Command::Export(a) => export::run(&cli.global, a, out),
         Command::Diff(a) => diff::run(&cli.global, a, out),
+        Command::Audit(a) => audit::run(&cli.global, a, out),
+        Command::Query(a) => query::run(&cli.global, a, out),
+        Command::Check(a) => check::run(&cli.global, a, out),
+        Command::Explain(a) => explain::run(&cli.global, a, out),
     }
 }
 

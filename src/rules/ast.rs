@@ -161,19 +161,38 @@ pub struct Expr {
 pub enum ExprKind {
     Literal(Literal),
     /// `alias.field`
-    Field { alias: Ident, field: Ident },
-    Call { name: Ident, args: Vec<Expr> },
+    Field {
+        alias: Ident,
+        field: Ident,
+    },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+    },
     /// `count(*)`: the rows of a group.
     CountStar,
     Not(Box<Expr>),
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    IsNull { expr: Box<Expr>, negated: bool },
-    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
     /// `exists b in s.e [where …]`
-    Exists { binding: Binding, filter: Option<Box<Expr>> },
+    Exists {
+        binding: Binding,
+        filter: Option<Box<Expr>>,
+    },
     /// `count(b in s.e [where …])`
-    CountOf { binding: Binding, filter: Option<Box<Expr>> },
+    CountOf {
+        binding: Binding,
+        filter: Option<Box<Expr>>,
+    },
 }
 
 impl Expr {

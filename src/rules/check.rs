@@ -4,8 +4,8 @@
 
 use super::ast::*;
 use super::diag::Diagnostic;
-use crate::store::EntitySchema;
 pub use super::schemas::Schemas;
+use crate::store::EntitySchema;
 use crate::value::ColumnType;
 
 /// The type of an expression.
@@ -174,18 +174,20 @@ impl<'a> Checker<'a> {
 
     /// Brings a binding into scope; an alias already in scope is an error.
     fn bind(&mut self, b: &'a Binding) {
-        if let Some((prev, _)) = self.scope.iter().find(|(p, _)| p.alias.name == b.alias.name) {
+        if let Some((prev, _)) = self
+            .scope
+            .iter()
+            .find(|(p, _)| p.alias.name == b.alias.name)
+        {
             let (line, _) = Diagnostic::new("", prev.alias.span).line_col(self.src);
             self.error(
-                Diagnostic::new(
-                    format!("alias `{}` is used twice", b.alias),
-                    b.alias.span,
-                )
-                .hint(format!(
-                    "`{}` already names {} (line {line}); pick another name",
-                    b.alias,
-                    prev.label()
-                )),
+                Diagnostic::new(format!("alias `{}` is used twice", b.alias), b.alias.span).hint(
+                    format!(
+                        "`{}` already names {} (line {line}); pick another name",
+                        b.alias,
+                        prev.label()
+                    ),
+                ),
             );
         }
         let schema = match self.schemas.resolve(b) {
@@ -260,8 +262,12 @@ impl<'a> Checker<'a> {
 
     fn action(&mut self, fix: &'a Action, place: Place) {
         if let Action::Platform { target, .. } = fix {
-            let mut sources: Vec<&str> =
-                self.schemas.entities.iter().map(|e| e.source.as_str()).collect();
+            let mut sources: Vec<&str> = self
+                .schemas
+                .entities
+                .iter()
+                .map(|e| e.source.as_str())
+                .collect();
             sources.dedup();
             if !sources.is_empty() && !sources.contains(&target.name.as_str()) {
                 let hint = match crate::text::nearest(&target.name, sources.iter().copied()) {
@@ -299,15 +305,17 @@ impl<'a> Checker<'a> {
             .rev()
             .find(|(b, _)| b.alias.name == alias.name)
         else {
-            let names: Vec<&str> = self.scope.iter().map(|(b, _)| b.alias.name.as_str()).collect();
+            let names: Vec<&str> = self
+                .scope
+                .iter()
+                .map(|(b, _)| b.alias.name.as_str())
+                .collect();
             let hint = match crate::text::nearest(&alias.name, names.iter().copied()) {
                 Some(n) => format!("did you mean `{n}`?"),
                 None if names.is_empty() => "bind it first: `for ALIAS in SOURCE.ENTITY`".into(),
                 None => format!("aliases here: {}", names.join(", ")),
             };
-            self.error(
-                Diagnostic::new(format!("unknown alias `{alias}`"), alias.span).hint(hint),
-            );
+            self.error(Diagnostic::new(format!("unknown alias `{alias}`"), alias.span).hint(hint));
             return Ty::Any;
         };
         let Some(schema) = schema.filter(|s| !s.columns.is_empty()) else {
@@ -399,7 +407,11 @@ impl<'a> Checker<'a> {
                     let it = self.ty(item, place);
                     if !t.comparable(it) {
                         self.error(Diagnostic::new(
-                            format!("cannot compare {} with {} in this list", t.name(), it.name()),
+                            format!(
+                                "cannot compare {} with {} in this list",
+                                t.name(),
+                                it.name()
+                            ),
                             item.span,
                         ));
                     }
@@ -456,9 +468,7 @@ impl<'a> Checker<'a> {
                     FUNCTIONS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
                 ),
             };
-            self.error(
-                Diagnostic::new(format!("unknown function `{name}`"), name.span).hint(hint),
-            );
+            self.error(Diagnostic::new(format!("unknown function `{name}`"), name.span).hint(hint));
             for a in args {
                 self.ty(a, place);
             }

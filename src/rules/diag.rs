@@ -99,7 +99,8 @@ mod tests {
     fn caret_sits_under_the_token_on_its_line() {
         let src = "rule r {\n  where m.emial = 'x'\n}\n";
         let start = src.find("emial").unwrap();
-        let d = Diagnostic::new("unknown field", Span::new(start, start + 5)).hint("did you mean `email`?");
+        let d = Diagnostic::new("unknown field", Span::new(start, start + 5))
+            .hint("did you mean `email`?");
         let text = d.render("f.rules", src);
         assert_eq!(
             text,

@@ -109,7 +109,12 @@ pub struct Evaluation {
 }
 
 /// Compiles a rule for a run, creating the indexes it needs.
-pub fn prepare(store: &Store, rule: &Rule, schemas: &Schemas, target: &RunTarget) -> Result<Compiled> {
+pub fn prepare(
+    store: &Store,
+    rule: &Rule,
+    schemas: &Schemas,
+    target: &RunTarget,
+) -> Result<Compiled> {
     let compiled = compile(rule, schemas, target);
     for ix in &compiled.indexes {
         store
@@ -140,7 +145,12 @@ pub fn run(store: &Store, rule: &Rule, outputs: &Outputs, c: &Compiled) -> Resul
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     let names = rule.show_names();
     let key_types: Vec<_> = (0..c.key_len)
-        .map(|i| outputs.key.get(i).map_or(crate::value::ColumnType::Text, |t| t.column_type()))
+        .map(|i| {
+            outputs
+                .key
+                .get(i)
+                .map_or(crate::value::ColumnType::Text, |t| t.column_type())
+        })
         .collect();
     let mut checked = 0;
     let mut violations = Vec::new();
@@ -161,7 +171,12 @@ pub fn run(store: &Store, rule: &Rule, outputs: &Outputs, c: &Compiled) -> Resul
         }
         let subject = if c.has_subject {
             at += 1;
-            Some(cell(at - 1, outputs.subject.map_or(crate::value::ColumnType::Text, |t| t.column_type()))?)
+            Some(cell(
+                at - 1,
+                outputs
+                    .subject
+                    .map_or(crate::value::ColumnType::Text, |t| t.column_type()),
+            )?)
         } else {
             None
         };
@@ -212,7 +227,11 @@ pub fn status(rule: &Rule, violations: u64, checked: u64) -> Status {
     };
     if fail.is_some_and(|f| f.reached(violations, checked)) {
         Status::Fail
-    } else if rule.warn.as_ref().is_some_and(|w| w.reached(violations, checked)) {
+    } else if rule
+        .warn
+        .as_ref()
+        .is_some_and(|w| w.reached(violations, checked))
+    {
         Status::Warn
     } else {
         Status::Pass

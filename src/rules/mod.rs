@@ -5,6 +5,7 @@
 //! and a rule that does not check is reported while the others still run.
 
 pub mod ast;
+pub mod audit;
 pub mod check;
 pub mod diag;
 pub mod eval;
@@ -69,8 +70,15 @@ impl Loaded<'_> {
     pub fn error_line(&self) -> Option<String> {
         let d = self.checked.as_ref().err()?.first()?;
         let (line, col) = d.line_col(&self.file.src);
-        let hint = d.hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
-        Some(format!("{}:{line}:{col}: {}{hint}", self.file.name, d.message))
+        let hint = d
+            .hint
+            .as_ref()
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        Some(format!(
+            "{}:{line}:{col}: {}{hint}",
+            self.file.name, d.message
+        ))
     }
 }
 

@@ -179,10 +179,10 @@ impl<'a> P<'a> {
     fn alias(&self, i: &'a str) -> Res<'a, Ident> {
         let (rest, id) = self.word(i)?;
         if RESERVED.contains(&id.name.to_ascii_lowercase().as_str()) {
-            return Err(nom::Err::Error(
-                PErr::new(ws(i), "a name")
-                    .hint(format!("`{}` is a keyword and cannot name an alias", id.name)),
-            ));
+            return Err(nom::Err::Error(PErr::new(ws(i), "a name").hint(format!(
+                "`{}` is a keyword and cannot name an alias",
+                id.name
+            ))));
         }
         Ok((rest, id))
     }
@@ -213,8 +213,9 @@ impl<'a> P<'a> {
                     Some((m, other)) => {
                         let at = &start[1 + m..];
                         return Err(nom::Err::Failure(
-                            PErr::new(at, "an escape: \\\" \\\\ \\n or \\t")
-                                .hint(format!("`\\{other}` is not an escape; write `\\\\{other}` for a backslash")),
+                            PErr::new(at, "an escape: \\\" \\\\ \\n or \\t").hint(format!(
+                                "`\\{other}` is not an escape; write `\\\\{other}` for a backslash"
+                            )),
                         ));
                     }
                     None => break,
@@ -223,10 +224,9 @@ impl<'a> P<'a> {
             }
             out.push(c);
         }
-        Err(nom::Err::Failure(
-            PErr::new(start, "a closing quote")
-                .hint(format!("this string is never closed: add `{quote}`")),
-        ))
+        Err(nom::Err::Failure(PErr::new(start, "a closing quote").hint(
+            format!("this string is never closed: add `{quote}`"),
+        )))
     }
 
     /// A number, or a duration when a unit (`m`, `h`, `d`, `w`) follows it directly.
@@ -240,7 +240,8 @@ impl<'a> P<'a> {
         }
         let mut end = digits;
         let mut real = false;
-        if start[end..].starts_with('.') && start[end + 1..].starts_with(|c: char| c.is_ascii_digit())
+        if start[end..].starts_with('.')
+            && start[end + 1..].starts_with(|c: char| c.is_ascii_digit())
         {
             real = true;
             end += 1 + start[end + 1..]
@@ -252,9 +253,8 @@ impl<'a> P<'a> {
         let unit_len = after
             .find(|c: char| !is_ident_char(c))
             .unwrap_or(after.len());
-        let too_big = || {
-            nom::Err::Failure(PErr::new(start, "a smaller number").hint("numbers are 64-bit"))
-        };
+        let too_big =
+            || nom::Err::Failure(PErr::new(start, "a smaller number").hint("numbers are 64-bit"));
         if unit_len > 0 {
             let unit = &after[..unit_len];
             let secs = match unit {
@@ -472,7 +472,15 @@ impl<'a> P<'a> {
 
     fn term(&self, i: &'a str) -> Res<'a, Expr> {
         let start = ws(i);
-        let lit = |rest, lit, span| Ok((rest, Expr { kind: ExprKind::Literal(lit), span }));
+        let lit = |rest, lit, span| {
+            Ok((
+                rest,
+                Expr {
+                    kind: ExprKind::Literal(lit),
+                    span,
+                },
+            ))
+        };
         if start.starts_with(['\'', '"']) {
             let (rest, (s, span)) = self.string(start)?;
             return lit(rest, Literal::Text(s), span);
@@ -509,8 +517,8 @@ impl<'a> P<'a> {
         }
         if let Ok((rest, kw)) = self.kw("exists")(start) {
             let (rest, binding) = cut(|i| self.binding(i)).parse(rest)?;
-            let (rest, filter) = opt(preceded(self.kw("where"), cut(|i| self.expr(i))))
-                .parse(rest)?;
+            let (rest, filter) =
+                opt(preceded(self.kw("where"), cut(|i| self.expr(i)))).parse(rest)?;
             let end = filter.as_ref().map_or(binding.entity.span, |f| f.span);
             return Ok((
                 rest,
@@ -524,7 +532,12 @@ impl<'a> P<'a> {
             ));
         }
         let (rest, name) = self.word(start).map_err(|e| {
-            e.map(|_| PErr::new(start, "an expression (a value, `alias.field` or a function call)"))
+            e.map(|_| {
+                PErr::new(
+                    start,
+                    "an expression (a value, `alias.field` or a function call)",
+                )
+            })
         })?;
         if let Ok((rest, _)) = self.sym(".")(rest) {
             let (rest, field) = cut(|i| self.word(i)).parse(rest)?;
@@ -559,7 +572,10 @@ impl<'a> P<'a> {
             ));
         }
         let hint = if RESERVED.contains(&name.name.to_ascii_lowercase().as_str()) {
-            format!("`{}` is a keyword; an operand is missing before it", name.name)
+            format!(
+                "`{}` is a keyword; an operand is missing before it",
+                name.name
+            )
         } else {
             format!(
                 "a field is `alias.field`, such as `{0}.email`; a call is `{0}(…)`",
@@ -567,7 +583,11 @@ impl<'a> P<'a> {
             )
         };
         Err(nom::Err::Failure(
-            PErr::new(start, "an expression (a value, `alias.field` or a function call)").hint(hint),
+            PErr::new(
+                start,
+                "an expression (a value, `alias.field` or a function call)",
+            )
+            .hint(hint),
         ))
     }
 
@@ -590,8 +610,7 @@ impl<'a> P<'a> {
                 )
             })
         })?;
-        let (rest, filter) =
-            opt(preceded(self.kw("where"), cut(|i| self.expr(i)))).parse(rest)?;
+        let (rest, filter) = opt(preceded(self.kw("where"), cut(|i| self.expr(i)))).parse(rest)?;
         let (rest, close) = cut(self.sym(")")).parse(rest)?;
         Ok((
             rest,
@@ -713,10 +732,10 @@ impl<'a> P<'a> {
     fn clause(&self, i: &'a str, rule: &mut Rule, seen: &mut Vec<String>) -> Res<'a, ()> {
         let start = ws(i);
         let (i, word) = self.word(start).map_err(|_| {
-            nom::Err::Failure(PErr::new(start, "a clause or `}`").hint(format!(
-                "clauses are {}",
-                CLAUSES.join(", ")
-            )))
+            nom::Err::Failure(
+                PErr::new(start, "a clause or `}`")
+                    .hint(format!("clauses are {}", CLAUSES.join(", "))),
+            )
         })?;
         let lower = word.name.to_ascii_lowercase();
         if !CLAUSES.contains(&lower.as_str()) {
@@ -758,14 +777,12 @@ impl<'a> P<'a> {
                 i
             }
             "tags" => {
-                let (i, tags) =
-                    cut(separated_list1(self.sym(","), |i| self.word(i))).parse(i)?;
+                let (i, tags) = cut(separated_list1(self.sym(","), |i| self.word(i))).parse(i)?;
                 rule.tags = tags;
                 i
             }
             "for" => {
-                let (i, b) =
-                    cut(separated_list1(self.sym(","), |i| self.binding(i))).parse(i)?;
+                let (i, b) = cut(separated_list1(self.sym(","), |i| self.binding(i))).parse(i)?;
                 rule.bindings = b;
                 i
             }
@@ -895,10 +912,7 @@ pub fn parse_file(src: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
                 let mut d = p.diagnostic(e);
                 if p.off(ws(i)) == d.span.start && p.kw("rule")(i).is_err() {
                     d = Diagnostic::new(
-                        format!(
-                            "expected `rule`, found `{}`",
-                            &i[..token_len(i).max(1)]
-                        ),
+                        format!("expected `rule`, found `{}`", &i[..token_len(i).max(1)]),
                         d.span,
                     )
                     .with_hint(Some("a rule file holds rules: `rule NAME { … }`".into()));

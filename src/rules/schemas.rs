@@ -56,7 +56,6 @@ impl Schemas {
     }
 }
 
-
 impl Schemas {
     pub fn from_store(store: &Store) -> crate::error::Result<Schemas> {
         Ok(Schemas {
@@ -124,7 +123,6 @@ fn sqlite_columns(
     let stmt = conn.prepare(&sql).ok()?;
     Some(
         stmt.columns()
-
             .map(|c| (c.name().to_string(), c.decl_type().map(str::to_string)))
             .collect(),
     )

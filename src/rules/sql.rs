@@ -28,7 +28,11 @@ pub struct IndexSpec {
 impl IndexSpec {
     pub fn name(&self) -> String {
         let plain = self.exprs.iter().all(|e| {
-            e.starts_with('"') && e.ends_with('"') && e[1..e.len() - 1].chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            e.starts_with('"')
+                && e.ends_with('"')
+                && e[1..e.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
         if plain {
             let cols: Vec<&str> = self.exprs.iter().map(|e| &e[1..e.len() - 1]).collect();
@@ -117,7 +121,10 @@ impl<'a> Compiler<'a> {
     fn from_item(&mut self, b: &'a Binding) -> (String, String) {
         let schema = self.schema(b);
         let snap = self.target.snapshot(schema);
-        let p = self.param(Value::Integer(snap), format!("snapshot of {}", schema.label()));
+        let p = self.param(
+            Value::Integer(snap),
+            format!("snapshot of {}", schema.label()),
+        );
         let alias = quote(&b.alias.name);
         (
             format!("{} AS {alias}", quote(&schema.table)),
@@ -171,12 +178,21 @@ impl<'a> Compiler<'a> {
         let width = outputs.len();
         let from = from.join(", ");
         let mut sql = String::new();
-        let _ = write!(sql, "SELECT {}\nFROM {from}\nWHERE {}", outputs.join(", "), conds.join("\n  AND "));
+        let _ = write!(
+            sql,
+            "SELECT {}\nFROM {from}\nWHERE {}",
+            outputs.join(", "),
+            conds.join("\n  AND ")
+        );
         let counted = if groups.is_empty() {
             if let Some(v) = &violated {
                 let _ = write!(sql, "\n  AND {v}");
             }
-            format!("SELECT 0, count(*){}\nFROM {from}\nWHERE {}", ", NULL".repeat(width - 2), conds.join("\n  AND "))
+            format!(
+                "SELECT 0, count(*){}\nFROM {from}\nWHERE {}",
+                ", NULL".repeat(width - 2),
+                conds.join("\n  AND ")
+            )
         } else {
             let _ = write!(sql, "\nGROUP BY {}", groups.join(", "));
             if let Some(v) = &violated {
@@ -194,7 +210,7 @@ impl<'a> Compiler<'a> {
         Compiled {
             sql,
             params: std::mem::take(&mut self.params),
-            indexes: std::mem::take(&mut self.indexes).into_iter().collect(),
+            indexes: without_prefixes(std::mem::take(&mut self.indexes)),
             key_len: keys.len(),
             has_subject: subject.is_some(),
             show_len: show.len(),
@@ -227,10 +243,16 @@ impl<'a> Compiler<'a> {
             }
             ExprKind::Binary(op, l, r) => self.binary(*op, l, r),
             ExprKind::Exists { binding, filter } => {
-                format!("EXISTS ({})", self.subquery(binding, filter.as_deref(), "1"))
+                format!(
+                    "EXISTS ({})",
+                    self.subquery(binding, filter.as_deref(), "1")
+                )
             }
             ExprKind::CountOf { binding, filter } => {
-                format!("({})", self.subquery(binding, filter.as_deref(), "count(*)"))
+                format!(
+                    "({})",
+                    self.subquery(binding, filter.as_deref(), "count(*)")
+                )
             }
         }
     }
@@ -253,7 +275,10 @@ impl<'a> Compiler<'a> {
         let mut sql = format!("SELECT {what} FROM {item} WHERE {vis}");
         if let Some(f) = filter {
             let _ = write!(sql, " AND {}", self.expr(f));
-            let outer: Vec<&str> = self.scope[..self.scope.len() - 1].iter().map(|s| s.0).collect();
+            let outer: Vec<&str> = self.scope[..self.scope.len() - 1]
+                .iter()
+                .map(|s| s.0)
+                .collect();
             self.want_index(&b.alias.name, schema, f, &outer);
         }
         self.scope.pop();
@@ -299,10 +324,13 @@ impl<'a> Compiler<'a> {
 
     // ----------------------------------------------------------------------- indexes
 
-    /// The `for` bindings after the first are joined to earlier ones: index their sides of
-    /// the `where`'s equalities.
+    /// The `for` bindings are joined to each other: index each one's sides of the `where`'s
+    /// equalities, so that SQLite may take them in any order.
     fn join_indexes(&mut self, rule: &'a Rule, filter: &'a Expr) {
-        for (i, b) in rule.bindings.iter().enumerate().skip(1) {
+        if rule.bindings.len() < 2 {
+            return;
+        }
+        for (i, b) in rule.bindings.iter().enumerate() {
             let others: Vec<&str> = rule
                 .bindings
                 .iter()
@@ -328,7 +356,8 @@ impl<'a> Compiler<'a> {
                 continue;
             };
             for (mine, other) in [(l, r), (r, l)] {
-                let (Some(mine_aliases), Some(other_aliases)) = (aliases(mine), aliases(other)) else {
+                let (Some(mine_aliases), Some(other_aliases)) = (aliases(mine), aliases(other))
+                else {
                     continue;
                 };
                 if mine_aliases.len() != 1 || !mine_aliases.contains(alias) || has_value(mine) {
@@ -337,10 +366,16 @@ impl<'a> Compiler<'a> {
                 let Some(text) = bare(mine) else {
                     continue;
                 };
-                if other_aliases.contains(alias) || !other_aliases.iter().all(|a| outer.contains(&a.as_str())) {
+                if other_aliases.contains(alias)
+                    || !other_aliases.iter().all(|a| outer.contains(&a.as_str()))
+                {
                     continue;
                 }
-                let list = if other_aliases.is_empty() { &mut constant } else { &mut correlated };
+                let list = if other_aliases.is_empty() {
+                    &mut constant
+                } else {
+                    &mut correlated
+                };
                 if !list.contains(&text) {
                     list.push(text);
                 }
@@ -356,6 +391,20 @@ impl<'a> Compiler<'a> {
             });
         }
     }
+}
+
+/// The indexes, less those whose columns lead another one on the same table (which serves
+/// both).
+fn without_prefixes(set: BTreeSet<IndexSpec>) -> Vec<IndexSpec> {
+    let all: Vec<IndexSpec> = set.into_iter().collect();
+    all.iter()
+        .filter(|a| {
+            !all.iter().any(|b| {
+                b.table == a.table && b.exprs.len() > a.exprs.len() && b.exprs.starts_with(&a.exprs)
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 fn flatten_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {

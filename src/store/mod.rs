@@ -11,8 +11,8 @@ mod entity;
 mod read;
 
 pub use diff::{diff_data, EntityDiff, RowChange};
-pub use entity::{Column, EntityStats, EntityWriter};
 pub(crate) use entity::{quote, visible_as};
+pub use entity::{Column, EntityStats, EntityWriter};
 pub use read::{EntitySchema, RunInfo, SnapshotInfo, SnapshotRef};
 
 use crate::error::{Error, Result};

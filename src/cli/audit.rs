@@ -1,0 +1,252 @@
+//! `driftwatch audit`: the rules at one run, their status, and (with --detailed) each violation.
+
+use super::rules::{load_files, open_at, report_check_errors, report_syntax_errors, select};
+use super::{io, Global};
+use crate::error::Result;
+use crate::output::{cell_text, Format, Grid};
+use crate::rules::audit::{audit, AuditReport, RuleReport};
+use crate::rules::check_files;
+use crate::rules::eval::Status;
+use serde_json::{json, Value as Json};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Evaluate the rules at a run and report each rule's status.
+///
+/// The table ends with `TOTAL ISSUES: N`, the violations of all rules. Exit code 1 when a rule
+/// is at `fail` (so cron and CI can alert), 2 when a rule file is invalid or a rule could not
+/// run (the other rules still run), else 0.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run id, `latest`, or an ISO date/time (the latest run at or before it)
+    #[arg(long, value_name = "RUN", default_value = "latest")]
+    pub at: String,
+    /// Only this rule (repeatable)
+    #[arg(long = "rule", value_name = "RULE")]
+    pub rules: Vec<String>,
+    /// Only violations about this subject (case-insensitive), such as a username or email
+    #[arg(long, visible_alias = "user", value_name = "SUBJECT")]
+    pub subject: Option<String>,
+    /// List each violation with its key, subject and fields
+    #[arg(long)]
+    pub detailed: bool,
+    /// Rule file to use instead of the config's `rules` (repeatable)
+    #[arg(long = "rules", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+    let config = global.config()?;
+    let files = load_files(config.as_ref(), &args.files)?;
+    let syntax_errors = report_syntax_errors(&files);
+    let (store, schemas, at) = open_at(global, &args.at)?;
+    let loaded = check_files(&files, &schemas);
+    let selected = select(&loaded, &args.rules)?;
+    report_check_errors(&selected);
+    let report = audit(&store, &selected, &schemas, &at, args.subject.as_deref())?;
+    write_report(
+        &report,
+        global.format(Format::Table),
+        args.detailed,
+        syntax_errors,
+        out,
+    )?;
+    let code = report.exit_code();
+    Ok(if code == 0 && syntax_errors > 0 {
+        2
+    } else {
+        code
+    })
+}
+
+/// Writes an audit in `format`; `syntax_errors` counts rules that did not even parse.
+pub fn write_report(
+    report: &AuditReport,
+    format: Format,
+    detailed: bool,
+    syntax_errors: usize,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        Format::Json => {
+            io(serde_json::to_writer_pretty(&mut *out, &to_json(report)).map_err(Into::into))?;
+            io(writeln!(out))
+        }
+        Format::Csv => io(violations_grid(&report.rules).write(Format::Csv, out)),
+        Format::Table | Format::Md => {
+            let md = format == Format::Md;
+            io(writeln!(
+                out,
+                "{}Audit of run {} ({})\n",
+                if md { "## " } else { "" },
+                report.at.run,
+                report.at.taken_at
+            ))?;
+            io(summary_grid(report).write(format, out))?;
+            for s in report.snapshots.iter().filter(|s| s.stale) {
+                io(writeln!(
+                    out,
+                    "note: {} is as of run {} ({}): it has no complete snapshot in run {}",
+                    s.source, s.run, s.taken_at, report.at.run
+                ))?;
+            }
+            for r in report.rules.iter().filter(|r| r.error.is_some()) {
+                io(writeln!(
+                    out,
+                    "error: rule {} could not run: {}",
+                    r.name,
+                    r.error.as_deref().unwrap_or("")
+                ))?;
+            }
+            if detailed {
+                for r in report.rules.iter().filter(|r| !r.violations.is_empty()) {
+                    io(writeln!(
+                        out,
+                        "\n{}{}: {} violation{}",
+                        if md { "### " } else { "" },
+                        r.name,
+                        r.violations.len(),
+                        if r.violations.len() == 1 { "" } else { "s" }
+                    ))?;
+                    io(violations_grid(std::slice::from_ref(r)).write(format, out))?;
+                }
+            }
+            let count = |s: Status| report.rules.iter().filter(|r| r.status == s).count();
+            io(writeln!(
+                out,
+                "\n{} rule{}: {} fail, {} warn, {} pass{}",
+                report.rules.len(),
+                if report.rules.len() == 1 { "" } else { "s" },
+                count(Status::Fail),
+                count(Status::Warn),
+                count(Status::Pass),
+                match count(Status::Error) + syntax_errors {
+                    0 => String::new(),
+                    n => format!(", {n} could not run (see the errors above)"),
+                }
+            ))?;
+            io(writeln!(out, "TOTAL ISSUES: {}", report.total_issues()))
+        }
+    }
+}
+
+fn summary_grid(report: &AuditReport) -> Grid {
+    let mut g = Grid::new(&[
+        "rule",
+        "severity",
+        "status",
+        "checked",
+        "violations",
+        "title",
+    ]);
+    for r in &report.rules {
+        g.push(vec![
+            json!(r.name),
+            json!(r.severity.as_str()),
+            json!(r.status.as_str()),
+            if r.error.is_some() {
+                Json::Null
+            } else {
+                json!(r.checked)
+            },
+            if r.error.is_some() {
+                Json::Null
+            } else {
+                json!(r.violations.len())
+            },
+            json!(r.title.clone().unwrap_or_default()),
+        ]);
+    }
+    g
+}
+
+/// One row per violation: rule, severity, key, subject, then every field any of the rules
+/// shows, in order of first appearance (blank where a rule does not show it).
+fn violations_grid(rules: &[RuleReport]) -> Grid {
+    let mut fields: Vec<String> = Vec::new();
+    for r in rules {
+        for v in r.violations.iter().take(1) {
+            for (name, _) in &v.fields {
+                if !fields.contains(name) {
+                    fields.push(name.clone());
+                }
+            }
+        }
+    }
+    let mut headers = vec!["rule", "severity", "key", "subject"];
+    headers.extend(fields.iter().map(String::as_str));
+    let mut g = Grid::new(&headers);
+    for r in rules {
+        for v in &r.violations {
+            let mut row = vec![
+                json!(r.name),
+                json!(r.severity.as_str()),
+                json!(v.key.iter().map(cell_text).collect::<Vec<_>>().join(", ")),
+                v.subject.clone().unwrap_or(Json::Null),
+            ];
+            for f in &fields {
+                row.push(
+                    v.fields
+                        .iter()
+                        .find(|(n, _)| n == f)
+                        .map_or(Json::Null, |(_, x)| x.clone()),
+                );
+            }
+            g.push(row);
+        }
+    }
+    g
+}
+
+/// The JSON contract of DESIGN.md.
+pub fn to_json(report: &AuditReport) -> Json {
+    let snapshots: serde_json::Map<String, Json> = report
+        .snapshots
+        .iter()
+        .map(|s| {
+            (
+                s.source.clone(),
+                json!({"id": s.id, "run": s.run, "taken_at": s.taken_at, "stale": s.stale}),
+            )
+        })
+        .collect();
+    let rules: Vec<Json> = report
+        .rules
+        .iter()
+        .map(|r| {
+            let rows: Vec<Json> = r
+                .violations
+                .iter()
+                .map(|v| {
+                    json!({
+                        "key": v.key,
+                        "subject": v.subject,
+                        "first_seen": Json::Null,
+                        "fields": v.fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
+                    })
+                })
+                .collect();
+            let mut o = json!({
+                "rule": r.name,
+                "title": r.title,
+                "severity": r.severity.as_str(),
+                "status": r.status.as_str(),
+                "checked": r.checked,
+                "violations": r.violations.len(),
+                "pending": r.pending,
+                "rows": rows,
+            });
+            if let Some(e) = &r.error {
+                o["error"] = json!(e);
+            }
+            o
+        })
+        .collect();
+    json!({
+        "run": report.at.run,
+        "at": report.at.taken_at,
+        "snapshots": snapshots,
+        "rules": rules,
+        "total_issues": report.total_issues(),
+    })
+}

@@ -1,0 +1,125 @@
+//! What the rule commands share: finding the rule files, the schemas to check them against,
+//! the run to evaluate at, and selecting rules by name.
+
+use super::Global;
+use crate::config::{Config, Vars};
+use crate::error::{Error, Result};
+use crate::rules::check::Schemas;
+use crate::rules::eval::At;
+use crate::rules::{Loaded, RuleFile};
+use crate::store::Store;
+use std::path::PathBuf;
+
+/// The rule files: `files` when given, else the config's `rules` patterns.
+pub fn load_files(config: Option<&Config>, files: &[PathBuf]) -> Result<Vec<RuleFile>> {
+    let paths =
+        if !files.is_empty() {
+            files.to_vec()
+        } else {
+            match config {
+                Some(c) if !c.rules.is_empty() => crate::rules::expand_globs(
+                    &c.rules,
+                    &c.dir,
+                    &format!("{}: rules", c.file.display()),
+                )?,
+                Some(c) => {
+                    return Err(Error::input(format!(
+                    "{}: no `rules` to run: add rules = [\"queries/*.rules\"] or pass --rules FILE",
+                    c.file.display()
+                )))
+                }
+                None => return Err(Error::input(
+                    "no rule files: pass --rules FILE, or --config FILE whose `rules` names them",
+                )),
+            }
+        };
+    paths.iter().map(|p| RuleFile::load(p)).collect()
+}
+
+/// Writes every syntax error of the files to standard error; returns how many there were.
+pub fn report_syntax_errors(files: &[RuleFile]) -> usize {
+    let mut n = 0;
+    for f in files {
+        if !f.errors.is_empty() {
+            eprint!("{}", f.render(&f.errors));
+            n += f.errors.len();
+        }
+    }
+    n
+}
+
+/// Writes the checking errors of the rules to standard error; returns how many rules had some.
+pub fn report_check_errors(loaded: &[&Loaded<'_>]) -> usize {
+    let mut n = 0;
+    for l in loaded {
+        if let Err(diags) = &l.checked {
+            eprint!("{}", l.file.render(diags));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The rules named by `--rule` (all when none is named), or an error naming the unknown one.
+pub fn select<'a, 'f>(loaded: &'a [Loaded<'f>], names: &[String]) -> Result<Vec<&'a Loaded<'f>>> {
+    if names.is_empty() {
+        return Ok(loaded.iter().collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        match loaded.iter().find(|l| l.name() == n) {
+            Some(l) => out.push(l),
+            None => {
+                let hint = match crate::text::nearest(n, loaded.iter().map(|l| l.name())) {
+                    Some(m) => format!("; did you mean `{m}`?"),
+                    None => format!(
+                        " (rules: {})",
+                        loaded
+                            .iter()
+                            .map(|l| l.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return Err(Error::input(format!("no rule named `{n}`{hint}")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The store (which must exist), its schemas, and the run `spec` names.
+pub fn open_at(global: &Global, spec: &str) -> Result<(Store, Schemas, At)> {
+    let store = global.open_store()?;
+    let (run, taken_at) = store.resolve_run(spec)?;
+    let schemas = Schemas::from_store(&store)?;
+    Ok((store, schemas, At { run, taken_at }))
+}
+
+/// The store's schemas when there is a store, else the config's declared ones; and what they
+/// came from, for messages.
+pub fn schemas_for_check(global: &Global, config: Option<&Config>) -> Result<(Schemas, String)> {
+    let path = global.store_path(config, &Vars::default())?;
+    if path.is_file() {
+        let store = Store::open_existing(&path)?;
+        let schemas = Schemas::from_store(&store)?;
+        if !schemas.entities.is_empty() {
+            return Ok((
+                schemas,
+                format!("the schemas recorded in {}", path.display()),
+            ));
+        }
+    }
+    match config {
+        Some(c) => Ok((
+            Schemas::from_config(c),
+            format!(
+                "the entities declared in {} (nothing collected yet)",
+                c.file.display()
+            ),
+        )),
+        None => Err(Error::input(
+            "nothing to check names against: no store and no config; pass --config FILE",
+        )),
+    }
+}

@@ -1,0 +1,144 @@
+//! An audit: every selected rule evaluated at one run, with its status, and the snapshots the
+//! run was read from. A rule that does not check or fails to run is reported as `error`; the
+//! others still run.
+
+use super::ast::Severity;
+use super::check::Schemas;
+use super::eval::{self, At, RunTarget, Status, Violation};
+use super::Loaded;
+use crate::error::Result;
+use crate::store::Store;
+use rusqlite::OptionalExtension;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub struct RuleReport {
+    pub name: String,
+    pub title: Option<String>,
+    pub severity: Severity,
+    pub status: Status,
+    pub checked: u64,
+    pub violations: Vec<Violation>,
+    pub pending: u64,
+    /// Why the rule could not run.
+    pub error: Option<String>,
+}
+
+/// The snapshot of a source that an audit read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotUse {
+    pub source: String,
+    pub id: i64,
+    pub run: i64,
+    pub taken_at: String,
+    /// Older than the audited run: the source was not collected (or failed) in that run.
+    pub stale: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditReport {
+    pub at: At,
+    pub snapshots: Vec<SnapshotUse>,
+    pub rules: Vec<RuleReport>,
+}
+
+impl AuditReport {
+    /// Violations of all rules, pending ones excepted.
+    pub fn total_issues(&self) -> u64 {
+        self.rules
+            .iter()
+            .map(|r| r.violations.len() as u64 - r.pending)
+            .sum()
+    }
+
+    /// 1 when a rule is at `fail`; else 2 when a rule could not run; else 0.
+    pub fn exit_code(&self) -> i32 {
+        let worst = self.rules.iter().map(|r| r.status).collect::<Vec<_>>();
+        if worst.contains(&Status::Fail) {
+            1
+        } else if worst.contains(&Status::Error) {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Evaluates `rules` at `at`. With `subject`, only the violations about that subject (compared
+/// without regard to case) are kept, and statuses are of those.
+pub fn audit(
+    store: &Store,
+    rules: &[&Loaded<'_>],
+    schemas: &Schemas,
+    at: &At,
+    subject: Option<&str>,
+) -> Result<AuditReport> {
+    let mut snapshots: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut reports = Vec::new();
+    for l in rules {
+        let rule = l.rule;
+        let mut report = RuleReport {
+            name: rule.name.name.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            status: Status::Error,
+            checked: 0,
+            violations: Vec::new(),
+            pending: 0,
+            error: None,
+        };
+        let outcome = match &l.checked {
+            Err(_) => Err(l.error_line().unwrap_or_default()),
+            Ok(outputs) => RunTarget::for_rule(store, rule, schemas, at)
+                .and_then(|target| {
+                    for e in eval::entities(rule, schemas) {
+                        let s = target.snapshots[&e.id];
+                        let slot = snapshots
+                            .entry(e.source.clone())
+                            .or_insert((s.id, s.run_id));
+                        if s.id > slot.0 {
+                            *slot = (s.id, s.run_id);
+                        }
+                    }
+                    let compiled = eval::prepare(store, rule, schemas, &target)?;
+                    eval::run(store, rule, outputs, &compiled)
+                })
+                .map_err(|e| e.message),
+        };
+        match outcome {
+            Ok(mut ev) => {
+                if let Some(s) = subject {
+                    ev.violations
+                        .retain(|v| v.subject_text().is_some_and(|t| t.eq_ignore_ascii_case(s)));
+                }
+                report.status = eval::status(rule, ev.violations.len() as u64, ev.checked);
+                report.checked = ev.checked;
+                report.violations = ev.violations;
+            }
+            Err(message) => report.error = Some(message),
+        }
+        reports.push(report);
+    }
+    let mut uses = Vec::new();
+    for (source, (id, run)) in snapshots {
+        let taken_at: String = store
+            .conn()
+            .query_row("SELECT taken_at FROM runs WHERE id = ?1", [run], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or_default();
+        uses.push(SnapshotUse {
+            source,
+            id,
+            run,
+            taken_at,
+            stale: run != at.run,
+        });
+    }
+    Ok(AuditReport {
+        at: at.clone(),
+        snapshots: uses,
+        rules: reports,
+    })
+}
