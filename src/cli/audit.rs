@@ -1,6 +1,6 @@
 //! `driftwatch audit`: the rules at one run, their status, and (with --detailed) each violation.
 
-use super::rules::{load_files, open_at, report_check_errors, report_syntax_errors, select};
+use super::rules::{load_files, open_at, report_errors, select};
 use super::{io, Global};
 use crate::error::Result;
 use crate::output::{cell_text, Format, Grid};
@@ -38,11 +38,11 @@ pub struct Args {
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     let config = global.config()?;
     let files = load_files(config.as_ref(), &args.files)?;
-    let syntax_errors = report_syntax_errors(&files);
     let (store, schemas, at) = open_at(global, &args.at)?;
     let loaded = check_files(&files, &schemas);
     let selected = select(&loaded, &args.rules)?;
-    report_check_errors(&selected);
+    report_errors(&files, &selected);
+    let syntax_errors = files.iter().map(|f| f.errors.len()).sum();
     let report = audit(&store, &selected, &schemas, &at, args.subject.as_deref())?;
     write_report(
         &report,
@@ -193,6 +193,26 @@ fn violations_grid(rules: &[RuleReport]) -> Grid {
                 );
             }
             g.push(row);
+        }
+    }
+    g
+}
+
+/// One row per violation of any rule: rule, subject, and the shown fields as `name=value`.
+pub fn compact_grid(report: &AuditReport) -> Grid {
+    let mut g = Grid::new(&["rule", "subject", "details"]);
+    for r in &report.rules {
+        for v in &r.violations {
+            let details: Vec<String> = v
+                .fields
+                .iter()
+                .map(|(n, x)| format!("{n}={}", cell_text(x)))
+                .collect();
+            g.push(vec![
+                json!(r.name),
+                v.subject.clone().unwrap_or(Json::Null),
+                json!(details.join(" ")),
+            ]);
         }
     }
     g

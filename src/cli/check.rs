@@ -1,6 +1,6 @@
 //! `driftwatch check [FILES…]`: parse and type-check rule files without running them.
 
-use super::rules::{load_files, report_check_errors, report_syntax_errors, schemas_for_check};
+use super::rules::{load_files, report_errors, schemas_for_check};
 use super::{io, Global};
 use crate::error::Result;
 use crate::rules::check_files;
@@ -23,15 +23,13 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     let config = global.config()?;
     let files = load_files(config.as_ref(), &args.files)?;
     let (schemas, origin) = schemas_for_check(global, config.as_ref())?;
-    let syntax = report_syntax_errors(&files);
     let loaded = check_files(&files, &schemas);
-    let broken = report_check_errors(&loaded.iter().collect::<Vec<_>>());
+    let errors = report_errors(&files, &loaded.iter().collect::<Vec<_>>());
     let rules: usize = files.iter().map(|f| f.rules.len()).sum();
-    if syntax + broken > 0 {
+    if errors > 0 {
         eprintln!(
-            "driftwatch: {} error{} in {} rule file{}",
-            syntax + broken,
-            if syntax + broken == 1 { "" } else { "s" },
+            "driftwatch: {errors} error{} in {} rule file{}",
+            if errors == 1 { "" } else { "s" },
             files.len(),
             if files.len() == 1 { "" } else { "s" }
         );

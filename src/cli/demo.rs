@@ -7,6 +7,10 @@ use crate::collect::collect_run;
 use crate::config::{Config, Vars};
 use crate::error::{Error, Result};
 use crate::output::{Format, Grid};
+use crate::rules::audit::audit;
+use crate::rules::check::Schemas;
+use crate::rules::check_files;
+use crate::rules::eval::At;
 use crate::store::{diff_data, Store};
 use serde_json::{json, Value as Json};
 use std::io::Write;
@@ -15,8 +19,8 @@ use std::path::{Path, PathBuf};
 /// Replay the bundled samples (seven days of an LMS and its platforms) and show what there is.
 ///
 /// Collects samples/lms day by day into a temporary store (or --store FILE, which must not
-/// exist yet), then prints the runs, what every system holds on the last day, and the data
-/// diff between day 6 and day 7.
+/// exist yet), then prints the runs, what every system holds on the last day, the data diff
+/// between day 6 and day 7, and the audit of day 7 by the rules of queries/lms.rules.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Samples folder [default: ./samples, else the one shipped with the source]
@@ -173,5 +177,29 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     )?;
     let diffs = diff_data(&store, before, last)?;
     super::diff::write_diff(before, last, &diffs, Format::Table, 5, out)?;
+
+    w(
+        out,
+        format!("\nThe rules of {} at day {DAYS}:", config.rules.join(", ")),
+    )?;
+    let files = super::rules::load_files(Some(&config), &[])?;
+    let schemas = Schemas::from_store(&store)?;
+    let loaded = check_files(&files, &schemas);
+    if super::rules::report_errors(&files, &loaded.iter().collect::<Vec<_>>()) > 0 {
+        return Err(Error::input("the sample rules do not check (see above)"));
+    }
+    let taken_at = runs.last().map(|r| r.taken_at.clone()).unwrap_or_default();
+    let at = At { run: last, taken_at };
+    let report = audit(&store, &loaded.iter().collect::<Vec<_>>(), &schemas, &at, None)?;
+    super::audit::write_report(&report, Format::Table, false, 0, out)?;
+    w(out, "\nThe violations:".into())?;
+    super::io(super::audit::compact_grid(&report).write(Format::Table, out))?;
+    w(
+        out,
+        format!(
+            "\n`driftwatch audit` would exit with {} here (1: a rule is at fail).",
+            report.exit_code()
+        ),
+    )?;
     Ok(0)
 }

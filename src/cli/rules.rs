@@ -36,26 +36,20 @@ pub fn load_files(config: Option<&Config>, files: &[PathBuf]) -> Result<Vec<Rule
     paths.iter().map(|p| RuleFile::load(p)).collect()
 }
 
-/// Writes every syntax error of the files to standard error; returns how many there were.
-pub fn report_syntax_errors(files: &[RuleFile]) -> usize {
+/// Writes to standard error every syntax error of the files and every checking error of the
+/// `loaded` rules, file by file in the order of the text. Returns how many there were.
+pub fn report_errors(files: &[RuleFile], loaded: &[&Loaded<'_>]) -> usize {
     let mut n = 0;
     for f in files {
-        if !f.errors.is_empty() {
-            eprint!("{}", f.render(&f.errors));
-            n += f.errors.len();
+        let mut diags = f.errors.clone();
+        for l in loaded.iter().filter(|l| std::ptr::eq(l.file, f)) {
+            if let Err(d) = &l.checked {
+                diags.extend(d.iter().cloned());
+            }
         }
-    }
-    n
-}
-
-/// Writes the checking errors of the rules to standard error; returns how many rules had some.
-pub fn report_check_errors(loaded: &[&Loaded<'_>]) -> usize {
-    let mut n = 0;
-    for l in loaded {
-        if let Err(diags) = &l.checked {
-            eprint!("{}", l.file.render(diags));
-            n += 1;
-        }
+        diags.sort_by_key(|d| d.span.start);
+        eprint!("{}", f.render(&diags));
+        n += diags.len();
     }
     n
 }

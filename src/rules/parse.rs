@@ -195,6 +195,9 @@ impl<'a> P<'a> {
         let mut out = String::new();
         let mut chars = start[1..].char_indices();
         while let Some((n, c)) = chars.next() {
+            if c == '\n' {
+                break; // a string ends on its line: a missing quote is reported where it opens
+            }
             if c == quote {
                 // `''` inside a single-quoted string is one quote.
                 if quote == '\'' && start[1 + n + 1..].starts_with('\'') {
@@ -225,7 +228,7 @@ impl<'a> P<'a> {
             out.push(c);
         }
         Err(nom::Err::Failure(PErr::new(start, "a closing quote").hint(
-            format!("this string is never closed: add `{quote}`"),
+            format!("this string is not closed on its line: add `{quote}`"),
         )))
     }
 
