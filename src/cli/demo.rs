@@ -189,8 +189,17 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         return Err(Error::input("the sample rules do not check (see above)"));
     }
     let taken_at = runs.last().map(|r| r.taken_at.clone()).unwrap_or_default();
-    let at = At { run: last, taken_at };
-    let report = audit(&store, &loaded.iter().collect::<Vec<_>>(), &schemas, &at, None)?;
+    let at = At {
+        run: last,
+        taken_at,
+    };
+    let report = audit(
+        &store,
+        &loaded.iter().collect::<Vec<_>>(),
+        &schemas,
+        &at,
+        None,
+    )?;
     super::audit::write_report(&report, Format::Table, false, 0, out)?;
     w(out, "\nThe violations:".into())?;
     super::io(super::audit::compact_grid(&report).write(Format::Table, out))?;

@@ -30,16 +30,16 @@ const CHECKS: &[(&str, &str)] = &[
         UNION ALL SELECT m.email, 'q2a' FROM ssot_members m JOIN q2a_users u ON u.userid = m.q2a_user_id WHERE m.status = 'active' AND u.email != m.email"),
 ];
 
-struct Drift {
-    kind: String,
-    platform: String,
-    email: String,
-    course: String,
-    first: u32,
-    last: u32,
+pub(crate) struct Drift {
+    pub kind: String,
+    pub platform: String,
+    pub email: String,
+    pub course: String,
+    pub first: u32,
+    pub last: u32,
 }
 
-fn drift_list() -> Vec<Drift> {
+pub(crate) fn drift_list() -> Vec<Drift> {
     let mut r = csv::Reader::from_path(repo().join("samples/lms/drift.csv")).unwrap();
     r.deserialize::<std::collections::HashMap<String, String>>()
         .map(|row| {
@@ -58,7 +58,7 @@ fn drift_list() -> Vec<Drift> {
 
 /// What the list says a check finds on `day`: the subject with the course, or with the
 /// platform for the kinds that are about one platform's record of a person.
-fn expected(list: &[Drift], kind: &str, day: u32) -> BTreeSet<(String, String)> {
+pub(crate) fn expected(list: &[Drift], kind: &str, day: u32) -> BTreeSet<(String, String)> {
     list.iter()
         .filter(|d| d.kind == kind && d.first <= day && day <= d.last)
         .map(|d| {

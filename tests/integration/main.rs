@@ -7,4 +7,5 @@ mod drift;
 mod errors;
 mod failures;
 mod history;
+mod rules_samples;
 mod samples;
