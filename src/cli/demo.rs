@@ -183,7 +183,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         format!("\nThe rules of {} at day {DAYS}:", config.rules.join(", ")),
     )?;
     let files = super::rules::load_files(Some(&config), &[])?;
-    let schemas = Schemas::from_store(&store)?;
+    let schemas = Schemas::at_run(&store, last)?;
     let loaded = check_files(&files, &schemas);
     if super::rules::report_errors(&files, &loaded.iter().collect::<Vec<_>>()) > 0 {
         return Err(Error::input("the sample rules do not check (see above)"));

@@ -86,7 +86,7 @@ pub fn select<'a, 'f>(loaded: &'a [Loaded<'f>], names: &[String]) -> Result<Vec<
 pub fn open_at(global: &Global, spec: &str) -> Result<(Store, Schemas, At)> {
     let store = global.open_store()?;
     let (run, taken_at) = store.resolve_run(spec)?;
-    let schemas = Schemas::from_store(&store)?;
+    let schemas = Schemas::at_run(&store, run)?;
     Ok((store, schemas, At { run, taken_at }))
 }
 
@@ -96,11 +96,10 @@ pub fn schemas_for_check(global: &Global, config: Option<&Config>) -> Result<(Sc
     let path = global.store_path(config, &Vars::default())?;
     if path.is_file() {
         let store = Store::open_existing(&path)?;
-        let schemas = Schemas::from_store(&store)?;
-        if !schemas.entities.is_empty() {
+        if let Ok((run, _)) = store.resolve_run("latest") {
             return Ok((
-                schemas,
-                format!("the schemas recorded in {}", path.display()),
+                Schemas::at_run(&store, run)?,
+                format!("the schemas of run {run} in {}", path.display()),
             ));
         }
     }

@@ -340,13 +340,15 @@ impl<'a> Checker<'a> {
                         .join(", ")
                 ),
             };
-            self.error(
-                Diagnostic::new(
-                    format!("unknown field `{field}` on {}", schema.label()),
-                    field.span,
+            let message = if self.schemas.was_dropped(schema, &field.name) {
+                format!(
+                    "{} no longer has field `{field}`: its latest snapshot did not collect it",
+                    schema.label()
                 )
-                .hint(hint),
-            );
+            } else {
+                format!("unknown field `{field}` on {}", schema.label())
+            };
+            self.error(Diagnostic::new(message, field.span).hint(hint));
             return Ty::Any;
         };
         if place == Place::Grouped && !self.grouped.contains(&self.text(e)) {

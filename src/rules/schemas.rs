@@ -1,4 +1,4 @@
-//! The entity schemas rules are checked against: the store's recorded ones, or, before
+//! The entity schemas rules are checked against: the store's as of a run, or, before
 //! anything is collected, what the config declares (a `columns` mapping, the columns of a
 //! SQLite query, the header of a CSV file).
 
@@ -12,6 +12,8 @@ use crate::value::ColumnType;
 #[derive(Debug, Clone, Default)]
 pub struct Schemas {
     pub entities: Vec<EntitySchema>,
+    /// Columns an entity had once but not in the snapshot that serves the run: by label.
+    pub dropped: Vec<(String, Vec<String>)>,
 }
 
 impl Schemas {
@@ -57,10 +59,34 @@ impl Schemas {
 }
 
 impl Schemas {
-    pub fn from_store(store: &Store) -> crate::error::Result<Schemas> {
-        Ok(Schemas {
-            entities: store.entities()?,
-        })
+    /// The entities as of run `run`: each with the columns its serving snapshot collected.
+    /// (The store keeps every column an entity ever had; a rule that names one the source no
+    /// longer has must fail, not read NULLs.)
+    pub fn at_run(store: &Store, run: i64) -> crate::error::Result<Schemas> {
+        let mut entities = store.entities()?;
+        let mut dropped = Vec::new();
+        for e in &mut entities {
+            let Some(snap) = store.snapshot_for(e, run)? else {
+                continue;
+            };
+            if let Some(names) = store.snapshot_columns(e, snap.id)? {
+                let (kept, gone): (Vec<_>, Vec<_>) =
+                    e.columns.drain(..).partition(|c| names.contains(&c.name));
+                e.columns = kept;
+                if !gone.is_empty() {
+                    dropped.push((e.label(), gone.into_iter().map(|c| c.name).collect()));
+                }
+            }
+        }
+        Ok(Schemas { entities, dropped })
+    }
+
+    /// Whether `entity` had `column` once but no longer has it.
+    pub fn was_dropped(&self, entity: &EntitySchema, column: &str) -> bool {
+        let label = entity.label();
+        self.dropped
+            .iter()
+            .any(|(l, cols)| *l == label && cols.iter().any(|c| c == column))
     }
 
     /// What the config says of each entity's columns. An entity whose columns cannot be known
@@ -103,7 +129,10 @@ impl Schemas {
                 });
             }
         }
-        Schemas { entities }
+        Schemas {
+            entities,
+            dropped: Vec::new(),
+        }
     }
 }
 

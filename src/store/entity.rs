@@ -173,6 +173,8 @@ pub struct EntityWriter<'a> {
     label: String,
     /// Table position of each incoming column.
     positions: Vec<usize>,
+    /// The incoming columns' names, as JSON, recorded with the snapshot.
+    column_names: String,
     /// Incoming indices of the key columns; empty when rows are keyed by content.
     key_index: Vec<usize>,
     key_names: Vec<String>,
@@ -347,6 +349,10 @@ impl<'a> EntityWriter<'a> {
             entity_id,
             label,
             positions,
+            column_names: serde_json::to_string(
+                &columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            )
+            .expect("strings serialize"),
             key_names: key.to_vec(),
             key_index,
             open,
@@ -468,8 +474,8 @@ impl<'a> EntityWriter<'a> {
         }
         let s = self.stats;
         self.conn.execute(
-            "INSERT INTO snapshot_entities (snapshot_id, entity_id, rows, added, changed, removed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            (self.snapshot_id, self.entity_id, s.rows, s.added, s.changed, s.removed),
+            "INSERT INTO snapshot_entities (snapshot_id, entity_id, rows, added, changed, removed, columns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            (self.snapshot_id, self.entity_id, s.rows, s.added, s.changed, s.removed, &self.column_names),
         )?;
         Ok(s)
     }

@@ -254,6 +254,29 @@ impl super::Store {
             .optional()?)
     }
 
+    /// The columns a snapshot of `entity` collected, or None when the store did not record
+    /// them (snapshots older than that record: they had every recorded column).
+    pub fn snapshot_columns(
+        &self,
+        entity: &EntitySchema,
+        snapshot: i64,
+    ) -> Result<Option<Vec<String>>> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT columns FROM snapshot_entities WHERE snapshot_id = ?1 AND entity_id = ?2",
+                (snapshot, entity.id),
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        json.map(|j| {
+            serde_json::from_str(&j)
+                .map_err(|e| Error::runtime(format!("store: bad column list {j:?}: {e}")))
+        })
+        .transpose()
+    }
+
     /// Calls `each` with every row of `entity` visible at `snapshot`, in key order (content
     /// order for entities without a key), values in the entity's column order.
     pub fn read_rows(

@@ -162,7 +162,7 @@ fn lms_audit(store: &driftwatch::store::Store, day: i64) -> AuditReport {
     let file = RuleFile::load(&repo().join("queries/lms.rules")).unwrap();
     assert!(file.errors.is_empty(), "{:?}", file.errors);
     let files = [file];
-    let schemas = Schemas::from_store(store).unwrap();
+    let schemas = Schemas::at_run(store, day).unwrap();
     let loaded = check_files(&files, &schemas);
     for l in &loaded {
         assert!(l.checked.is_ok(), "{}", l.error_line().unwrap_or_default());
