@@ -7,5 +7,6 @@ mod drift;
 mod errors;
 mod failures;
 mod history;
+mod rules_lang;
 mod rules_samples;
 mod samples;
