@@ -17,6 +17,8 @@ pub struct PErr<'a> {
     at: &'a str,
     expected: Vec<String>,
     hint: Option<String>,
+    /// Said instead of "expected …, found …" where that reads badly.
+    message: Option<String>,
 }
 
 impl<'a> PErr<'a> {
@@ -25,7 +27,12 @@ impl<'a> PErr<'a> {
             at,
             expected: vec![expected.into()],
             hint: None,
+            message: None,
         }
+    }
+    fn message(mut self, message: impl Into<String>) -> PErr<'a> {
+        self.message = Some(message.into());
+        self
     }
     fn hint(mut self, hint: impl Into<String>) -> PErr<'a> {
         self.hint = Some(hint.into());
@@ -113,7 +120,10 @@ pub(super) fn token_len(i: &str) -> usize {
     match chars.next() {
         None => 0,
         Some((_, c)) if is_ident_char(c) => i.find(|c: char| !is_ident_char(c)).unwrap_or(i.len()),
-        Some((_, q)) if q == '\'' || q == '"' => i[1..].find(q).map_or(1, |n| n + 2),
+        Some((_, q)) if q == '\'' || q == '"' => {
+            let line = &i[1..i.find('\n').unwrap_or(i.len())];
+            line.find(q).map_or(line.len() + 1, |n| n + 2)
+        }
         Some((_, c)) => c.len_utf8(),
     }
 }
@@ -227,9 +237,13 @@ impl<'a> P<'a> {
             }
             out.push(c);
         }
-        Err(nom::Err::Failure(PErr::new(start, "a closing quote").hint(
-            format!("this string is not closed on its line: add `{quote}`"),
-        )))
+        Err(nom::Err::Failure(
+            PErr::new(start, "a closing quote")
+                .message("unterminated string")
+                .hint(format!(
+                    "this string is not closed on its line: add `{quote}`"
+                )),
+        ))
     }
 
     /// A number, or a duration when a unit (`m`, `h`, `d`, `w`) follows it directly.
@@ -607,8 +621,8 @@ impl<'a> P<'a> {
             ));
         }
         let (rest, binding) = cut(|i| self.binding(i)).parse(i).map_err(|e| {
-            e.map(|e| {
-                PErr::new(e.at, "`*` or a binding").hint(
+            e.map(|_| {
+                PErr::new(ws(i), "`*` or a binding").hint(
                     "count takes `*` (the rows of a group) or `alias in source.entity [where …]`",
                 )
             })
@@ -865,9 +879,11 @@ impl<'a> P<'a> {
                 return Ok((rest, rule));
             }
             if ws(i).is_empty() {
-                return Err(nom::Err::Failure(
-                    PErr::new(ws(i), "`}`").hint("this rule is never closed"),
-                ));
+                return Err(nom::Err::Failure(PErr::new(ws(i), "`}`").hint(format!(
+                    "rule `{}` (line {}) is never closed",
+                    rule.name,
+                    self.src[..self.off(start)].matches('\n').count() + 1
+                ))));
             }
             (i, _) = self.clause(i, &mut rule, &mut seen)?;
         }
@@ -887,11 +903,10 @@ impl<'a> P<'a> {
                 format!("{} or {last}", rest.join(", "))
             }
         };
-        Diagnostic::new(
-            format!("expected {expected}, found {found}"),
-            Span::new(at, at + token_len(e.at)),
-        )
-        .with_hint(e.hint)
+        let message = e
+            .message
+            .unwrap_or_else(|| format!("expected {expected}, found {found}"));
+        Diagnostic::new(message, Span::new(at, at + token_len(e.at))).with_hint(e.hint)
     }
 }
 
