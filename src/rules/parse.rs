@@ -106,7 +106,8 @@ fn ws(mut i: &str) -> &str {
     loop {
         let t = i.trim_start();
         if let Some(rest) = t.strip_prefix('#') {
-            i = rest.find('\n').map_or("", |n| &rest[n..]);
+            // The end is a slice of the text too: positions are offsets into it.
+            i = &rest[rest.find('\n').unwrap_or(rest.len())..];
         } else {
             return t;
         }
@@ -936,7 +937,7 @@ pub fn parse_file(src: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
                     .with_hint(Some("a rule file holds rules: `rule NAME { … }`".into()));
                 }
                 errors.push(d);
-                i = skip_to_next_rule(&i[1.min(i.len())..]);
+                i = skip_to_next_rule(&i[i.chars().next().map_or(0, char::len_utf8)..]);
             }
             Err(nom::Err::Incomplete(_)) => unreachable!("complete input"),
         }
@@ -950,12 +951,12 @@ fn skip_to_next_rule(i: &str) -> &str {
     while let Some(n) = rest.find('\n') {
         rest = &rest[n + 1..];
         let t = rest.trim_start_matches([' ', '\t']);
-        if t.len() >= 4 && t[..4].eq_ignore_ascii_case("rule") && !t[4..].starts_with(is_ident_char)
-        {
+        let head = t.get(..4).unwrap_or("");
+        if head.eq_ignore_ascii_case("rule") && !t[4..].starts_with(is_ident_char) {
             return t;
         }
     }
-    ""
+    &rest[rest.len()..]
 }
 
 /// Parses a query: a rule body without braces. Its rule is named `query`.

@@ -82,3 +82,94 @@ fn each_broken_rule_file_fails_at_its_line_and_column_with_a_caret_and_a_hint() 
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Random edits of real rule text and random token soup: the parser returns (never panics),
+/// every error points inside the text, and every rule that passes the checker compiles to SQL
+/// that SQLite runs.
+#[test]
+fn parser_never_panics_and_every_rule_that_checks_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(dir.path(), PEOPLE);
+    let schemas = Schemas::at_run(&store, 1).unwrap();
+    let at = driftwatch::rules::eval::At {
+        run: 1,
+        taken_at: "2026-11-10T12:00:00Z".into(),
+    };
+    let mut seeds: Vec<String> = std::fs::read_dir(repo().join("tests/integration/broken"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    seeds.push(std::fs::read_to_string(repo().join("queries/peerquest.rules")).unwrap());
+    seeds.push(
+        "rule ok { for p in hr.people, t in hr.teams where p.team_id = t.id and p.active \
+         expect exists b in hr.badges where b.person_id = p.id and lower(b.badge) like 'g%' \
+         key p.id subject p.email show n = count(x in hr.people where x.team_id = t.id), \
+         d = days_between(p.joined, now()), s = coalesce(p.score, 0) + 1 grace 1h \
+         warn when count > 1 fail when count > 50% }\n\
+         rule g { for p in hr.people group by p.team_id expect count(*) < 2 and max(p.score) > 1 \
+         show m = min(p.name), s = sum(p.id) }"
+            .into(),
+    );
+    const TOKENS: &[&str] = &[
+        "rule", "r", "{", "}", "for", "p", "in", "hr", ".", "people", "teams", "where", "expect",
+        "exists", "count", "(", ")", "*", ",", "=", "!=", "<", ">=", "and", "or", "not", "is",
+        "null", "like", "'a'", "\"b\\n\"", "'", "\"", "12", "3.5", "6h", "%", "+", "-", "||",
+        "group", "by", "show", "key", "subject", "grace", "warn", "fail", "when", "fix", "#", "\n",
+        " ", "é", "→", "🦀", "\0", "\r", "\t", "id", "name", "email", "lower", "now",
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let (mut ran, mut cases) = (0, 0);
+    for _ in 0..20_000 {
+        let mut src = if rng.below(4) == 0 {
+            (0..rng.below(60))
+                .map(|_| TOKENS[rng.below(TOKENS.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join(if rng.below(2) == 0 { " " } else { "" })
+        } else {
+            seeds[rng.below(seeds.len() as u64) as usize].clone()
+        };
+        for _ in 0..=rng.below(3) {
+            let chars: Vec<char> = src.chars().collect();
+            let at = rng.below(chars.len() as u64 + 1) as usize;
+            let mut edited: Vec<char> = chars[..at].to_vec();
+            match rng.below(4) {
+                0 => {} // truncate
+                1 => edited.extend(&chars[(at + 1 + rng.below(8) as usize).min(chars.len())..]),
+                2 => {
+                    edited.extend(TOKENS[rng.below(TOKENS.len() as u64) as usize].chars());
+                    edited.extend(&chars[at..]);
+                }
+                _ => {
+                    edited.push(char::from_u32(rng.below(0x2_0000) as u32).unwrap_or('?'));
+                    edited.extend(&chars[at..]);
+                }
+            }
+            src = edited.into_iter().collect();
+        }
+        cases += 1;
+        let (rules, errors) = parse_file(&src);
+        for d in &errors {
+            assert!(
+                d.span.start <= src.len() && d.span.end <= src.len(),
+                "{src:?}: {d:?}"
+            );
+            d.render("f", &src);
+        }
+        let _ = driftwatch::rules::parse::parse_query(&src);
+        for rule in &rules {
+            let Ok(outputs) = driftwatch::rules::check::check_rule(rule, &src, &schemas) else {
+                continue;
+            };
+            driftwatch::rules::eval::evaluate(&store, rule, &outputs, &schemas, &at)
+                .unwrap_or_else(|e| {
+                    panic!("{src:?}: rule {} checks but does not run: {e}", rule.name)
+                });
+            ran += 1;
+        }
+    }
+    assert_eq!(cases, 20_000);
+    assert!(
+        ran > 100,
+        "only {ran} edited rules checked and ran; the test would prove little"
+    );
+}
