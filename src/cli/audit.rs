@@ -72,7 +72,7 @@ pub fn write_report(
             io(serde_json::to_writer_pretty(&mut *out, &to_json(report)).map_err(Into::into))?;
             io(writeln!(out))
         }
-        Format::Csv => io(violations_grid(&report.rules).write(Format::Csv, out)),
+        Format::Csv => io(violations_grid(&report.rules, true).write(Format::Csv, out)),
         Format::Table | Format::Md => {
             let md = format == Format::Md;
             io(writeln!(
@@ -108,7 +108,7 @@ pub fn write_report(
                         r.violations.len(),
                         if r.violations.len() == 1 { "" } else { "s" }
                     ))?;
-                    io(violations_grid(std::slice::from_ref(r)).write(format, out))?;
+                    io(violations_grid(std::slice::from_ref(r), false).write(format, out))?;
                 }
             }
             let count = |s: Status| report.rules.iter().filter(|r| r.status == s).count();
@@ -160,9 +160,9 @@ fn summary_grid(report: &AuditReport) -> Grid {
     g
 }
 
-/// One row per violation: rule, severity, key, subject, then every field any of the rules
-/// shows, in order of first appearance (blank where a rule does not show it).
-fn violations_grid(rules: &[RuleReport]) -> Grid {
+/// One row per violation: (with `rule`, its rule and severity), key, subject, then every field
+/// any of the rules shows, in order of first appearance (blank where a rule does not show it).
+fn violations_grid(rules: &[RuleReport], rule: bool) -> Grid {
     let mut fields: Vec<String> = Vec::new();
     for r in rules {
         for v in r.violations.iter().take(1) {
@@ -173,17 +173,27 @@ fn violations_grid(rules: &[RuleReport]) -> Grid {
             }
         }
     }
-    let mut headers = vec!["rule", "severity", "key", "subject"];
+    let mut headers = if rule {
+        vec!["rule", "severity", "key", "subject"]
+    } else {
+        vec!["key", "subject"]
+    };
     headers.extend(fields.iter().map(String::as_str));
     let mut g = Grid::new(&headers);
     for r in rules {
         for v in &r.violations {
-            let mut row = vec![
-                json!(r.name),
-                json!(r.severity.as_str()),
-                json!(v.key.iter().map(cell_text).collect::<Vec<_>>().join(", ")),
-                v.subject.clone().unwrap_or(Json::Null),
-            ];
+            let mut row = if rule {
+                vec![json!(r.name), json!(r.severity.as_str())]
+            } else {
+                Vec::new()
+            };
+            row.push(json!(v
+                .key
+                .iter()
+                .map(cell_text)
+                .collect::<Vec<_>>()
+                .join(", ")));
+            row.push(v.subject.clone().unwrap_or(Json::Null));
             for f in &fields {
                 row.push(
                     v.fields

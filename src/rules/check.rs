@@ -362,6 +362,9 @@ impl<'a> Checker<'a> {
                 )),
             );
         }
+        if self.schemas.is_untyped(schema, &col.name) {
+            return Ty::Any;
+        }
         Ty::from_column(col.ty)
     }
 

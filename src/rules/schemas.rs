@@ -14,6 +14,9 @@ pub struct Schemas {
     pub entities: Vec<EntitySchema>,
     /// Columns an entity had once but not in the snapshot that serves the run: by label.
     pub dropped: Vec<(String, Vec<String>)>,
+    /// Columns whose type is not known before they are collected (JSON values without a
+    /// declared type): by label. Their fields check as any type.
+    pub untyped: Vec<(String, String)>,
 }
 
 impl Schemas {
@@ -78,7 +81,17 @@ impl Schemas {
                 }
             }
         }
-        Ok(Schemas { entities, dropped })
+        Ok(Schemas {
+            entities,
+            dropped,
+            untyped: Vec::new(),
+        })
+    }
+
+    /// Whether the type of `entity`'s `column` is unknown until it is collected.
+    pub fn is_untyped(&self, entity: &EntitySchema, column: &str) -> bool {
+        let label = entity.label();
+        self.untyped.iter().any(|(l, c)| *l == label && c == column)
     }
 
     /// Whether `entity` had `column` once but no longer has it.
@@ -95,6 +108,7 @@ impl Schemas {
     pub fn from_config(config: &Config) -> Schemas {
         let vars = Vars::default();
         let mut entities = Vec::new();
+        let mut untyped = Vec::new();
         for source in &config.sources {
             for e in &source.entities {
                 let typed = |name: &str| {
@@ -119,6 +133,15 @@ impl Schemas {
                         .collect(),
                     (None, SourceKind::Json) => Vec::new(),
                 };
+                if source.kind == SourceKind::Json {
+                    let label = format!("{}.{}", source.name, e.name);
+                    for c in columns
+                        .iter()
+                        .filter(|c| e.declared_type(&c.name).is_none())
+                    {
+                        untyped.push((label.clone(), c.name.clone()));
+                    }
+                }
                 entities.push(EntitySchema {
                     id: 0,
                     source: source.name.clone(),
@@ -132,6 +155,7 @@ impl Schemas {
         Schemas {
             entities,
             dropped: Vec::new(),
+            untyped,
         }
     }
 }

@@ -7,6 +7,7 @@ mod drift;
 mod errors;
 mod failures;
 mod history;
+mod rules_cli;
 mod rules_errors;
 mod rules_lang;
 mod rules_samples;
