@@ -329,3 +329,59 @@ fn lms_audit_of_day_7_lists_exactly_these_violations_by_key() {
     assert_eq!(report.total_issues(), 17);
     assert_eq!(report.exit_code(), 1);
 }
+
+/// The SQL, parameters and indexes of every rule of a shipped rule file, as `explain` prints
+/// them, compiled against `store` at `run`.
+fn compiled_text(store: &driftwatch::store::Store, rules: &str, run: i64) -> String {
+    let file = RuleFile::load(&repo().join(rules)).unwrap();
+    let files = [file];
+    let schemas = Schemas::at_run(store, run).unwrap();
+    let (run, taken_at) = store.resolve_run(&run.to_string()).unwrap();
+    let at = At { run, taken_at };
+    let mut text = String::new();
+    for l in check_files(&files, &schemas) {
+        assert!(l.checked.is_ok(), "{}", l.error_line().unwrap_or_default());
+        let target =
+            driftwatch::rules::eval::RunTarget::for_rule(store, l.rule, &schemas, &at).unwrap();
+        let c = driftwatch::rules::sql::compile(l.rule, &schemas, &target);
+        text.push_str(&format!("-- rule {}\n{};\n", l.name(), c.sql));
+        for (i, p) in c.params.iter().enumerate() {
+            text.push_str(&format!("--   ?{} = {:?}  ({})\n", i + 1, p.value, p.note));
+        }
+        for ix in &c.indexes {
+            text.push_str(&format!("{};\n", ix.create_sql()));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// Compares `text` with the snapshot file, or rewrites it when UPDATE_SNAPSHOTS is set.
+fn snapshot(name: &str, text: &str) {
+    let path = repo().join("tests/integration/sql").join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to write it)",
+            path.display()
+        )
+    });
+    crate::common::assert_same(text, &want);
+}
+
+#[test]
+fn compiled_sql_of_the_shipped_rules_matches_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lms_store(&dir.path().join("s.db"), 1..=7, &[]);
+    snapshot("lms.sql", &compiled_text(&store, "queries/lms.rules", 7));
+    let base = peerquest(dir.path());
+    let _ = base;
+    let pq = driftwatch::store::Store::open_existing(&dir.path().join("pq.db")).unwrap();
+    snapshot(
+        "peerquest.sql",
+        &compiled_text(&pq, "queries/peerquest.rules", 1),
+    );
+}
