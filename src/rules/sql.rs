@@ -118,7 +118,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// `"table" AS "alias"` and the alias's visibility condition.
-    fn from_item(&mut self, b: &'a Binding) -> (String, String) {
+    fn table_item(&mut self, b: &'a Binding) -> (String, String) {
         let schema = self.schema(b);
         let snap = self.target.snapshot(schema);
         let p = self.param(
@@ -136,7 +136,7 @@ impl<'a> Compiler<'a> {
         let mut from = Vec::new();
         let mut conds = Vec::new();
         for b in &rule.bindings {
-            let (item, vis) = self.from_item(b);
+            let (item, vis) = self.table_item(b);
             from.push(item);
             conds.push(vis);
             self.scope.push((&b.alias.name, self.schema(b)));
@@ -269,7 +269,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn subquery(&mut self, b: &'a Binding, filter: Option<&'a Expr>, what: &str) -> String {
-        let (item, vis) = self.from_item(b);
+        let (item, vis) = self.table_item(b);
         let schema = self.schema(b);
         self.scope.push((&b.alias.name, schema));
         let mut sql = format!("SELECT {what} FROM {item} WHERE {vis}");
