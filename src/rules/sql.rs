@@ -43,9 +43,11 @@ impl IndexSpec {
         }
     }
 
+    /// The index also holds each row version's `_from` and `_to`, so that a probe decides
+    /// visibility from the index alone instead of reading the row.
     pub fn create_sql(&self) -> String {
         format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {}({})",
+            "CREATE INDEX IF NOT EXISTS {} ON {}({}, _from, _to)",
             quote(&self.name()),
             quote(&self.table),
             self.exprs.join(", ")

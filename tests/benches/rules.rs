@@ -48,7 +48,7 @@ impl Fixture {
 }
 
 /// Application i is approved unless i is a multiple of 5; every approved application has its
-/// participant, except where i % 100 == 7 (the participant's user differs): 8,000 violations.
+/// participant, except where i % 100 == 7 (the participant's user differs): 10,000 violations.
 fn write_csvs(dir: &Path) {
     use std::io::Write;
     let mut a =
@@ -212,7 +212,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     divan::main();
     let f = fixture();
-    assert_eq!(f.violations, 8_000);
+    assert_eq!(f.violations, 10_000);
     assert_eq!(in_process(f), f.violations);
     let n = 5;
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());

@@ -290,9 +290,9 @@ fn explain_prints_sql_parameters_indexes_and_a_plan_that_uses_them() {
         out.contains("--   ?1 = 1  (snapshot of hr.teams)\n--   ?2 = 1  (snapshot of hr.people)\n"),
         "{out}"
     );
-    assert!(out.contains("CREATE INDEX IF NOT EXISTS \"ix_e_hr__people__team_id\" ON \"e_hr__people\"(\"team_id\");"), "{out}");
+    assert!(out.contains("CREATE INDEX IF NOT EXISTS \"ix_e_hr__people__team_id\" ON \"e_hr__people\"(\"team_id\", _from, _to);"), "{out}");
     assert!(
-        out.contains("SEARCH p USING INDEX ix_e_hr__people__team_id (team_id=?)"),
+        out.contains("SEARCH p USING COVERING INDEX ix_e_hr__people__team_id (team_id=?"),
         "{out}"
     );
     fails(d, &["explain", "nope"], 2, "no rule named `nope`");

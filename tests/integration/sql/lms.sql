@@ -19,10 +19,10 @@ ORDER BY 1, 2;
 --   ?3 = Integer(31)  (snapshot of ssot.courses)
 --   ?4 = Text("active")  (literal)
 --   ?5 = Integer(33)  (snapshot of teams.channel_members)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__id" ON "e_ssot__courses"("id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__member_id__course_id__status" ON "e_ssot__enrollments"("member_id", "course_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"("id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__id" ON "e_ssot__courses"("id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__member_id__course_id__status" ON "e_ssot__enrollments"("member_id", "course_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"("id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id", _from, _to);
 
 -- rule channel_member_is_enrolled
 SELECT 1, "t"."id", "t"."email", "c"."code", "t"."user_id"
@@ -44,10 +44,10 @@ ORDER BY 1, 2;
 --   ?4 = Integer(31)  (snapshot of ssot.enrollments)
 --   ?5 = Text("active")  (literal)
 --   ?6 = Integer(31)  (snapshot of ssot.members)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__teams_channel_id" ON "e_ssot__courses"("teams_channel_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__course_id__status" ON "e_ssot__enrollments"("course_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id__status" ON "e_ssot__members"("id", "entra_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id" ON "e_teams__channel_members"("channel_id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__teams_channel_id" ON "e_ssot__courses"("teams_channel_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__course_id__status" ON "e_ssot__enrollments"("course_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id__status" ON "e_ssot__members"("id", "entra_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id" ON "e_teams__channel_members"("channel_id", _from, _to);
 
 -- rule mentor_owns_course_channel
 SELECT 1, "e"."id", "m"."email", "c"."code", "t"."roles"
@@ -74,10 +74,10 @@ ORDER BY 1, 2;
 --   ?5 = Text("mentor")  (literal)
 --   ?6 = Text("active")  (literal)
 --   ?7 = Text("owner")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__id__teams_channel_id" ON "e_ssot__courses"("id", "teams_channel_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__member_id__course_id__role__status" ON "e_ssot__enrollments"("member_id", "course_id", "role", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id" ON "e_ssot__members"("id", "entra_id");
-CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__id__teams_channel_id" ON "e_ssot__courses"("id", "teams_channel_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__member_id__course_id__role__status" ON "e_ssot__enrollments"("member_id", "course_id", "role", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id" ON "e_ssot__members"("id", "entra_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id", _from, _to);
 
 -- rule enrolled_member_in_lms_course
 SELECT 1, "e"."id", "m"."email", "c"."code", "c"."lms_course_id"
@@ -100,10 +100,10 @@ ORDER BY 1, 2;
 --   ?3 = Integer(31)  (snapshot of ssot.courses)
 --   ?4 = Text("active")  (literal)
 --   ?5 = Integer(34)  (snapshot of wordpress.course_users)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__id" ON "e_ssot__courses"("id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__member_id__course_id__status" ON "e_ssot__enrollments"("member_id", "course_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"("id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_wordpress__course_users__course_id__user_id" ON "e_wordpress__course_users"("course_id", "user_id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__id" ON "e_ssot__courses"("id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__member_id__course_id__status" ON "e_ssot__enrollments"("member_id", "course_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"("id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_wordpress__course_users__course_id__user_id" ON "e_wordpress__course_users"("course_id", "user_id", _from, _to);
 
 -- rule quiz_passed_unrestricted_in_wordpress
 SELECT 1, "m"."id", "m"."email", ?6, "w"."roles", "q"."taken_at"
@@ -128,9 +128,9 @@ ORDER BY 1, 2;
 --   ?5 = Text("active")  (literal)
 --   ?6 = Text("wordpress")  (literal)
 --   ?7 = Text("restricted")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__wp_user_id__status" ON "e_ssot__members"("id", "wp_user_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz");
-CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__wp_user_id__status" ON "e_ssot__members"("id", "wp_user_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id", _from, _to);
 
 -- rule quiz_passed_unrestricted_in_q2a
 SELECT 1, "m"."id", "m"."email", ?6, "u"."level", "q"."taken_at"
@@ -155,9 +155,9 @@ ORDER BY 1, 2;
 --   ?5 = Text("active")  (literal)
 --   ?6 = Text("q2a")  (literal)
 --   ?7 = Integer(10)  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid" ON "e_q2a__users"("userid");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__q2a_user_id__status" ON "e_ssot__members"("id", "q2a_user_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz");
+CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid" ON "e_q2a__users"("userid", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__q2a_user_id__status" ON "e_ssot__members"("id", "q2a_user_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz", _from, _to);
 
 -- rule guest_disabled_unless_active_member
 SELECT 1, "u"."id", "u"."mail", "u"."user_principal_name", "u"."external_user_state"
@@ -175,7 +175,7 @@ ORDER BY 1, 2;
 --   ?2 = Text("Guest")  (literal)
 --   ?3 = Integer(31)  (snapshot of ssot.members)
 --   ?4 = Text("active")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id__status" ON "e_ssot__members"("entra_id", "status");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id__status" ON "e_ssot__members"("entra_id", "status", _from, _to);
 
 -- rule email_matches_entra
 SELECT 1, "m"."id", "m"."email", ?3, "u"."mail"
@@ -194,8 +194,8 @@ ORDER BY 1, 2;
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(32)  (snapshot of entra.users)
 --   ?3 = Text("entra")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_entra__users__id" ON "e_entra__users"("id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id" ON "e_ssot__members"("entra_id");
+CREATE INDEX IF NOT EXISTS "ix_e_entra__users__id" ON "e_entra__users"("id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id" ON "e_ssot__members"("entra_id", _from, _to);
 
 -- rule email_matches_wordpress
 SELECT 1, "m"."id", "m"."email", ?3, "w"."email"
@@ -214,8 +214,8 @@ ORDER BY 1, 2;
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(34)  (snapshot of wordpress.users)
 --   ?3 = Text("wordpress")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__wp_user_id" ON "e_ssot__members"("wp_user_id");
-CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__wp_user_id" ON "e_ssot__members"("wp_user_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id", _from, _to);
 
 -- rule email_matches_q2a
 SELECT 1, "m"."id", "m"."email", ?4, "u"."email"
@@ -235,8 +235,8 @@ ORDER BY 1, 2;
 --   ?2 = Integer(35)  (snapshot of q2a.users)
 --   ?3 = Text("active")  (literal)
 --   ?4 = Text("q2a")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid" ON "e_q2a__users"("userid");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__q2a_user_id__status" ON "e_ssot__members"("q2a_user_id", "status");
+CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid" ON "e_q2a__users"("userid", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__q2a_user_id__status" ON "e_ssot__members"("q2a_user_id", "status", _from, _to);
 
 -- rule member_registered_consistently
 SELECT 1, "m"."id", "m"."email", "m"."role"
@@ -255,9 +255,9 @@ ORDER BY 1, 2;
 --   ?3 = Integer(32)  (snapshot of entra.users)
 --   ?4 = Integer(34)  (snapshot of wordpress.users)
 --   ?5 = Integer(35)  (snapshot of q2a.users)
-CREATE INDEX IF NOT EXISTS "ix_e_entra__users__id__mail" ON "e_entra__users"("id", "mail");
-CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid__email" ON "e_q2a__users"("userid", "email");
-CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id__email" ON "e_wordpress__users"("id", "email");
+CREATE INDEX IF NOT EXISTS "ix_e_entra__users__id__mail" ON "e_entra__users"("id", "mail", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid__email" ON "e_q2a__users"("userid", "email", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id__email" ON "e_wordpress__users"("id", "email", _from, _to);
 
 -- rule member_roles_match_platforms
 SELECT 1, "m"."id", "m"."email", "m"."role", "w"."roles", "a"."level"
@@ -291,8 +291,8 @@ ORDER BY 1, 2;
 --   ?14 = Integer(10)  (literal)
 --   ?15 = Text("restricted")  (literal)
 --   ?16 = Integer(0)  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid" ON "e_q2a__users"("userid");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__wp_user_id__q2a_user_id__status" ON "e_ssot__members"("wp_user_id", "q2a_user_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz");
-CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid" ON "e_q2a__users"("userid", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__wp_user_id__q2a_user_id__status" ON "e_ssot__members"("wp_user_id", "q2a_user_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id", _from, _to);
 

@@ -16,9 +16,9 @@ ORDER BY 1, 2;
 --   ?2 = Integer(1)  (snapshot of ssot.users)
 --   ?3 = Text("approved")  (literal)
 --   ?4 = Integer(1)  (snapshot of ssot.participants)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__applications__applicant_id__status" ON "e_ssot__applications"("applicant_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id__user_id" ON "e_ssot__participants"("quest_id", "user_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__applications__applicant_id__status" ON "e_ssot__applications"("applicant_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id__user_id" ON "e_ssot__participants"("quest_id", "user_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
 
 -- rule participant_has_approved_application
 SELECT 1, "p"."id", "u"."username", "p"."quest_id", "p"."status"
@@ -38,9 +38,9 @@ ORDER BY 1, 2;
 --   ?2 = Integer(1)  (snapshot of ssot.users)
 --   ?3 = Integer(1)  (snapshot of ssot.applications)
 --   ?4 = Text("approved")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__applications__quest_id__applicant_id__status" ON "e_ssot__applications"("quest_id", "applicant_id", "status");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__user_id" ON "e_ssot__participants"("user_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__applications__quest_id__applicant_id__status" ON "e_ssot__applications"("quest_id", "applicant_id", "status", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__user_id" ON "e_ssot__participants"("user_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
 
 -- rule quest_with_participants_is_not_open
 SELECT 1, "q"."id", "u"."username", "q"."title", "q"."status"
@@ -61,9 +61,9 @@ ORDER BY 1, 2;
 --   ?3 = Integer(1)  (snapshot of ssot.participants)
 --   ?4 = Text("dropped")  (literal)
 --   ?5 = Text("open")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id" ON "e_ssot__participants"("quest_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__quests__creator_id" ON "e_ssot__quests"("creator_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id" ON "e_ssot__participants"("quest_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__quests__creator_id" ON "e_ssot__quests"("creator_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
 
 -- rule quest_with_participants_has_assignee
 SELECT 1, "q"."id", "u"."username", "q"."title", "q"."status"
@@ -85,9 +85,9 @@ ORDER BY 1, 2;
 --   ?2 = Integer(1)  (snapshot of ssot.participants)
 --   ?3 = Integer(1)  (snapshot of ssot.users)
 --   ?4 = Text("dropped")  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id__user_id" ON "e_ssot__participants"("quest_id", "user_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__quests__id" ON "e_ssot__quests"("id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id__user_id" ON "e_ssot__participants"("quest_id", "user_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__quests__id" ON "e_ssot__quests"("id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
 
 -- rule one_participant_per_user_and_quest
 SELECT 1, "p"."quest_id", "u"."username", "u"."username", "p"."quest_id", count(*)
@@ -108,6 +108,6 @@ ORDER BY 1, 2, 3;
 --   ?1 = Integer(1)  (snapshot of ssot.participants)
 --   ?2 = Integer(1)  (snapshot of ssot.users)
 --   ?3 = Integer(1)  (literal)
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__user_id" ON "e_ssot__participants"("user_id");
-CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id");
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__user_id" ON "e_ssot__participants"("user_id", _from, _to);
+CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
 
