@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 
 /// Keeps a source-of-truth database and the platforms that mirror it in agreement.
 ///
-/// Collectors snapshot every source into one SQLite store; you can then export any entity as
-/// of any run and see what changed between two runs. Exit codes: 0 fine, 2 invalid input
-/// (usage, config, data files), 3 runtime failure (store, file system).
+/// Collectors snapshot every source into one SQLite store; rules (text files in a small
+/// language) say what must agree, and `audit` reports what does not, at any run. Exit codes:
+/// 0 fine, 1 a rule is at `fail`, 2 invalid input (usage, config, rule files, data files),
+/// 3 runtime failure (store, file system).
 #[derive(Debug, Parser)]
 #[command(
     name = "driftwatch",
