@@ -117,10 +117,22 @@ pub fn prepare(
 ) -> Result<Compiled> {
     let compiled = compile(rule, schemas, target);
     for ix in &compiled.indexes {
-        store
-            .conn()
-            .execute_batch(&ix.create_sql())
-            .map_err(|e| Error::runtime(format!("creating index {}: {e}", ix.name())))?;
+        match store.conn().execute_batch(&ix.create_sql()) {
+            Ok(()) => {}
+            // A store we may only read still answers, only more slowly.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ReadOnly =>
+            {
+                eprintln!(
+                    "driftwatch: note: the store is read-only, so rule {} runs without index {}",
+                    rule.name,
+                    ix.name()
+                );
+            }
+            Err(e) => {
+                return Err(Error::runtime(format!("creating index {}: {e}", ix.name())));
+            }
+        }
     }
     Ok(compiled)
 }

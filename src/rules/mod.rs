@@ -12,6 +12,7 @@ pub mod eval;
 pub mod parse;
 pub mod schemas;
 pub mod sql;
+pub mod types;
 
 use crate::error::{Error, Result};
 use ast::Rule;

@@ -152,9 +152,23 @@ fn demo_replays_seven_days_and_shows_runs_holdings_the_last_days_diff_and_its_au
         r.stdout
     );
     // It ends with the audit of day 7 by queries/lms.rules: the 17 violations of the drift list.
-    assert!(r.stdout.contains("Audit of run 7 (2026-11-07T06:00:00Z)"), "{}", r.stdout);
-    assert!(r.stdout.contains("12 rules: 9 fail, 2 warn, 1 pass\nTOTAL ISSUES: 17\n"), "{}", r.stdout);
-    assert!(r.stdout.contains("guest_disabled_unless_active_member   ┆ former.partner@partner.net"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Audit of run 7 (2026-11-07T06:00:00Z)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("12 rules: 9 fail, 2 warn, 1 pass\nTOTAL ISSUES: 17\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("guest_disabled_unless_active_member   ┆ former.partner@partner.net"),
+        "{}",
+        r.stdout
+    );
     // A store that exists is not replayed into.
     let again = run(&repo(), &["demo", "--store", store.to_str().unwrap()]);
     assert_eq!(again.code, 2, "{}", again.stderr);
