@@ -1,6 +1,6 @@
 //! `driftwatch audit`: the rules at one run, their status, and (with --detailed) each violation.
 
-use super::rules::{load_files, open_at, report_errors, select};
+use super::rules::{report_errors, select, RulesAt};
 use super::{io, Global};
 use crate::error::Result;
 use crate::output::{cell_text, Format, Grid};
@@ -9,7 +9,6 @@ use crate::rules::check_files;
 use crate::rules::eval::Status;
 use serde_json::{json, Value as Json};
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Evaluate the rules at a run and report each rule's status.
 ///
@@ -18,9 +17,8 @@ use std::path::PathBuf;
 /// run (the other rules still run), else 0.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Run id, `latest`, or an ISO date/time (the latest run at or before it)
-    #[arg(long, value_name = "RUN", default_value = "latest")]
-    pub at: String,
+    #[command(flatten)]
+    pub rules_at: RulesAt,
     /// Only this rule (repeatable)
     #[arg(long = "rule", value_name = "RULE")]
     pub rules: Vec<String>,
@@ -30,15 +28,10 @@ pub struct Args {
     /// List each violation with its key, subject and fields
     #[arg(long)]
     pub detailed: bool,
-    /// Rule file to use instead of the config's `rules` (repeatable)
-    #[arg(long = "rules", value_name = "FILE")]
-    pub files: Vec<PathBuf>,
 }
 
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
-    let config = global.config()?;
-    let files = load_files(config.as_ref(), &args.files)?;
-    let (store, schemas, at) = open_at(global, &args.at)?;
+    let (files, store, schemas, at) = args.rules_at.open(global)?;
     let loaded = check_files(&files, &schemas);
     let selected = select(&loaded, &args.rules)?;
     report_errors(&files, &selected);

@@ -1,14 +1,13 @@
 //! `driftwatch explain RULE`: the SQL a rule compiles to, its parameters, its indexes and
 //! SQLite's plan for it.
 
-use super::rules::{load_files, open_at, select};
+use super::rules::{select, RulesAt};
 use super::{io, Global};
 use crate::error::{Error, Result};
 use crate::rules::check_files;
 use crate::rules::eval::{prepare, RunTarget};
 use crate::value::Value;
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Print the SQL a rule compiles to at a run, with its bound parameters, the indexes that serve
 /// it and SQLite's query plan.
@@ -17,18 +16,12 @@ pub struct Args {
     /// The rule's name
     #[arg(value_name = "RULE")]
     pub rule: String,
-    /// Run id, `latest`, or an ISO date/time (the latest run at or before it)
-    #[arg(long, value_name = "RUN", default_value = "latest")]
-    pub at: String,
-    /// Rule file to use instead of the config's `rules` (repeatable)
-    #[arg(long = "rules", value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rules_at: RulesAt,
 }
 
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
-    let config = global.config()?;
-    let files = load_files(config.as_ref(), &args.files)?;
-    let (store, schemas, at) = open_at(global, &args.at)?;
+    let (files, store, schemas, at) = args.rules_at.open(global)?;
     let loaded = check_files(&files, &schemas);
     let l = select(&loaded, std::slice::from_ref(&args.rule))?[0];
     if let Err(diags) = &l.checked {

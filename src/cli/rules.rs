@@ -10,6 +10,27 @@ use crate::rules::{Loaded, RuleFile};
 use crate::store::Store;
 use std::path::PathBuf;
 
+/// Which rule files, evaluated at which run: the options `audit` and `explain` share.
+#[derive(Debug, clap::Args)]
+pub struct RulesAt {
+    /// Run id, `latest`, or an ISO date/time (the latest run at or before it)
+    #[arg(long, value_name = "RUN", default_value = "latest")]
+    pub at: String,
+    /// Rule file to use instead of the config's `rules` (repeatable)
+    #[arg(long = "rules", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+impl RulesAt {
+    /// The rule files (parsed), the store, its schemas at the run, and the run.
+    pub fn open(&self, global: &Global) -> Result<(Vec<RuleFile>, Store, Schemas, At)> {
+        let config = global.config()?;
+        let files = load_files(config.as_ref(), &self.files)?;
+        let (store, schemas, at) = open_at(global, &self.at)?;
+        Ok((files, store, schemas, at))
+    }
+}
+
 /// The rule files: `files` when given, else the config's `rules` patterns.
 pub fn load_files(config: Option<&Config>, files: &[PathBuf]) -> Result<Vec<RuleFile>> {
     let paths =

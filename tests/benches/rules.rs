@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod baseline;
+use baseline::{has_sqlite3, import, median};
+
 const ROWS: usize = 1_000_000;
 const QUESTS: usize = 10_007;
 
@@ -65,58 +68,19 @@ fn write_csvs(dir: &Path) {
     }
 }
 
-fn has_sqlite3() -> bool {
-    std::process::Command::new("sqlite3")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Plain tables with the index the query needs, built by the shell's `.import` (or in-process).
+/// Plain tables with the index the query needs, built by the shell's `.import`.
 fn baseline_db(dir: &Path) -> PathBuf {
     let db = dir.join("plain.db");
-    let schema = "CREATE TABLE applications (id INTEGER PRIMARY KEY, quest_id INTEGER, applicant_id INTEGER, status TEXT);
-                  CREATE TABLE participants (id INTEGER PRIMARY KEY, quest_id INTEGER, user_id INTEGER, status TEXT);";
-    let index =
-        "CREATE INDEX participants_quest_user ON participants (quest_id, user_id); ANALYZE;";
-    if has_sqlite3() {
-        let out = std::process::Command::new("sqlite3")
-            .arg(&db)
-            .arg(schema)
-            .arg(format!(
-                ".import --csv --skip 1 {} applications",
-                dir.join("applications.csv").display()
-            ))
-            .arg(format!(
-                ".import --csv --skip 1 {} participants",
-                dir.join("participants.csv").display()
-            ))
-            .arg(index)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    } else {
-        let mut c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch(schema).unwrap();
-        let tx = c.transaction().unwrap();
-        for table in ["applications", "participants"] {
-            let mut st = tx
-                .prepare(&format!("INSERT INTO {table} VALUES (?1, ?2, ?3, ?4)"))
-                .unwrap();
-            let mut r = csv::Reader::from_path(dir.join(format!("{table}.csv"))).unwrap();
-            for rec in r.records() {
-                st.execute(rusqlite::params_from_iter(rec.unwrap().iter()))
-                    .unwrap();
-            }
-        }
-        tx.commit().unwrap();
-        c.execute_batch(index).unwrap();
-    }
+    import(
+        &db,
+        "CREATE TABLE applications (id INTEGER PRIMARY KEY, quest_id INTEGER, applicant_id INTEGER, status TEXT);
+         CREATE TABLE participants (id INTEGER PRIMARY KEY, quest_id INTEGER, user_id INTEGER, status TEXT);",
+        &[
+            ("applications", &dir.join("applications.csv")),
+            ("participants", &dir.join("participants.csv")),
+        ],
+        "CREATE INDEX participants_quest_user ON participants (quest_id, user_id); ANALYZE;",
+    );
     db
 }
 
@@ -202,11 +166,6 @@ fn rule_implication_1m_x_1m() {
 #[divan::bench(sample_count = 5)]
 fn baseline_hand_written_sql_in_process() {
     std::hint::black_box(in_process(fixture()));
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod baseline;
+use baseline::{has_sqlite3, import, median};
+
 const ROWS: usize = 1_000_000;
 const STORAGE_ROWS: usize = 100_000;
 const DAYS: usize = 30;
@@ -84,45 +87,15 @@ fn remove_store(p: &Path) {
     }
 }
 
-fn has_sqlite3() -> bool {
-    std::process::Command::new("sqlite3")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// The baseline: the sqlite3 shell's `.import` of the CSV into a plain table in a new file.
 fn baseline_import(csv: &Path, db: &Path) {
     remove_store(db);
-    if has_sqlite3() {
-        let out = std::process::Command::new("sqlite3")
-            .arg(db)
-            .arg("CREATE TABLE t (id INTEGER, email TEXT, name TEXT, amount INTEGER, score REAL, team TEXT);")
-            .arg(format!(".import --csv --skip 1 {} t", csv.display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    } else {
-        let mut c = rusqlite::Connection::open(db).unwrap();
-        c.execute_batch("CREATE TABLE t (id INTEGER, email TEXT, name TEXT, amount INTEGER, score REAL, team TEXT)").unwrap();
-        let tx = c.transaction().unwrap();
-        {
-            let mut st = tx
-                .prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .unwrap();
-            let mut r = csv::Reader::from_path(csv).unwrap();
-            for rec in r.records() {
-                let rec = rec.unwrap();
-                st.execute(rusqlite::params_from_iter(rec.iter())).unwrap();
-            }
-        }
-        tx.commit().unwrap();
-    }
+    import(
+        db,
+        "CREATE TABLE t (id INTEGER, email TEXT, name TEXT, amount INTEGER, score REAL, team TEXT);",
+        &[("t", csv)],
+        "",
+    );
 }
 
 fn ingest_first() {
@@ -228,11 +201,6 @@ fn read_plain(db: &Path) -> usize {
         n += 1;
     }
     n
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// Times `ours` (after an untimed `setup`) and `base` alternately, `n` times each; returns the

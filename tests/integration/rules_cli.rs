@@ -177,21 +177,18 @@ fn check_without_a_store_uses_the_columns_the_config_declares() {
     let config = repo().join("samples/lms/driftwatch.toml");
     let config = config.to_str().unwrap();
     write(d, "typo.rules", "rule r {\n  for m in ssot.members, w in wordpress.users\n  where w.id = m.wp_user_id\n  expect w.emial = m.email\n}\n");
+    // `check` with the LMS config, no store, and `day` from the environment.
+    let check = |file: &str| {
+        crate::common::finish(
+            crate::common::driftwatch(d)
+                .args(["--config", config, "--store", "none.db", "check", file])
+                .env("day", "7")
+                .output()
+                .unwrap(),
+        )
+    };
     // The SSOT's columns come from its query, WordPress's from the `columns` mapping.
-    let r = crate::common::finish(
-        crate::common::driftwatch(d)
-            .args([
-                "--config",
-                config,
-                "--store",
-                "none.db",
-                "check",
-                "typo.rules",
-            ])
-            .env("day", "7")
-            .output()
-            .unwrap(),
-    );
+    let r = check("typo.rules");
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
@@ -199,21 +196,7 @@ fn check_without_a_store_uses_the_columns_the_config_declares() {
         "{}",
         r.stderr
     );
-    let lms = repo().join("queries/lms.rules");
-    let r = crate::common::finish(
-        crate::common::driftwatch(d)
-            .args([
-                "--config",
-                config,
-                "--store",
-                "none.db",
-                "check",
-                lms.to_str().unwrap(),
-            ])
-            .env("day", "7")
-            .output()
-            .unwrap(),
-    );
+    let r = check(repo().join("queries/lms.rules").to_str().unwrap());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
