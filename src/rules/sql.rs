@@ -302,11 +302,6 @@ impl<'a> Compiler<'a> {
 
     fn binary(&mut self, op: BinOp, l: &'a Expr, r: &'a Expr) -> String {
         let (ls, rs) = (self.expr(l), self.expr(r));
-        let is_duration = |e: &Expr| {
-            let mut d = false;
-            e.walk(&mut |x| d |= matches!(x.kind, ExprKind::Literal(Literal::Duration(_))));
-            d && !matches!(e.kind, ExprKind::Call { .. })
-        };
         match op {
             // A timestamp moved by a duration stays ISO-8601 text, so it compares as time.
             BinOp::Add | BinOp::Sub if is_duration(r) && !is_duration(l) => {
@@ -407,6 +402,17 @@ fn without_prefixes(set: BTreeSet<IndexSpec>) -> Vec<IndexSpec> {
         })
         .cloned()
         .collect()
+}
+
+/// Whether an expression is a duration (the checker's typing, for the only cases there are):
+/// a duration literal, its negation, or a sum or difference of durations.
+fn is_duration(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Literal(Literal::Duration(_)) => true,
+        ExprKind::Neg(x) => is_duration(x),
+        ExprKind::Binary(BinOp::Add | BinOp::Sub, a, b) => is_duration(a) && is_duration(b),
+        _ => false,
+    }
 }
 
 fn flatten_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {

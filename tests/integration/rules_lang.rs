@@ -243,6 +243,10 @@ fn comparisons_like_in_and_null_tests_select_exactly_their_rows() {
         ids("for p in hr.people where p.joined >= now() - 2d"),
         [json!(2), json!(4)]
     );
+    assert_eq!(
+        ids("for p in hr.people where (p.joined + 1d) - 3d >= now() - 4d + 1h - 1h"),
+        [json!(2), json!(4)]
+    );
     // Bo joined exactly two days before the run.
     assert_eq!(
         ids("for p in hr.people where p.joined > now() - 2d"),
