@@ -203,6 +203,16 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// The value as SQLite's borrowed form, for `ColumnType::from_sql`.
+    pub fn as_sql_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+        }
+    }
+
     /// The text of a value in a CSV field or a table cell (NULL is empty).
     pub fn render(&self, ty: ColumnType) -> Cow<'_, str> {
         match (self, ty) {
@@ -251,12 +261,7 @@ impl Value {
 
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
-            Value::Integer(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Value::Real(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
-            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-        })
+        Ok(ToSqlOutput::Borrowed(self.as_sql_ref()))
     }
 }
 

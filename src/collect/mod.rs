@@ -3,8 +3,15 @@
 //! failing source leaves a failed snapshot and no rows while the others complete.
 
 mod csv;
+mod graph;
+mod http;
 mod json;
+mod platform;
+mod sqldb;
 mod sqlite;
+mod wordpress;
+
+pub use platform::{builtin_columns, builtin_entities, builtin_key};
 
 use crate::config::{Config, EntityConfig, SourceConfig, SourceKind, Vars};
 use crate::error::{Error, Result};
@@ -30,6 +37,9 @@ fn collector_for<'a>(kind: SourceKind, cx: &'a Context<'a>) -> Box<dyn Collector
         SourceKind::Sqlite => Box::new(sqlite::SqliteCollector { cx }),
         SourceKind::Csv => Box::new(csv::CsvCollector { cx }),
         SourceKind::Json => Box::new(json::JsonCollector { cx }),
+        SourceKind::Graph => Box::new(graph::GraphCollector { cx }),
+        SourceKind::Wordpress => Box::new(wordpress::WordpressCollector { cx }),
+        SourceKind::Postgres | SourceKind::Mysql => Box::new(sqldb::SqlDbCollector { cx }),
     }
 }
 
@@ -74,6 +84,19 @@ pub fn collect_run(
     // collection that failed: say so before a run is recorded.
     for source in &selected {
         source.path(config, vars)?;
+        let r = &source.remote;
+        for (name, value) in [
+            ("tenant", &r.tenant),
+            ("client_id", &r.client_id),
+            ("base_url", &r.base_url),
+            ("token_url", &r.token_url),
+            ("url", &r.url),
+            ("username", &r.username),
+        ] {
+            if let Some(v) = value {
+                source.expand(config, vars, name, v)?;
+            }
+        }
         for entity in &source.entities {
             entity.path(&source.name, config, vars)?;
             entity.query(&source.name, config, vars)?;

@@ -131,7 +131,13 @@ impl Schemas {
                         .iter()
                         .map(|h| typed(h))
                         .collect(),
-                    (None, SourceKind::Json) => Vec::new(),
+                    (None, SourceKind::Graph | SourceKind::Wordpress) => {
+                        crate::collect::builtin_columns(source.kind, &e.name)
+                    }
+                    // JSON without `columns`, and server databases (checked once collected).
+                    (None, SourceKind::Json | SourceKind::Postgres | SourceKind::Mysql) => {
+                        Vec::new()
+                    }
                 };
                 if source.kind == SourceKind::Json {
                     let label = format!("{}.{}", source.name, e.name);

@@ -4,10 +4,15 @@
 //! Expansion is lazy: a source's strings are expanded when that source is collected, so
 //! `driftwatch snapshots` does not ask for the `--var day=…` that only `collect` needs.
 
+mod remote;
+mod vars;
+
+pub use remote::{Remote, Secret, SecretString};
+pub use vars::Vars;
+
 use crate::error::{Error, Result};
 use crate::value::{ColumnType, TYPE_NAMES};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Deserialize)]
@@ -26,15 +31,94 @@ pub enum SourceKind {
     Sqlite,
     Csv,
     Json,
+    Graph,
+    Wordpress,
+    Postgres,
+    Mysql,
 }
 
+impl SourceKind {
+    pub const NAMES: &'static str = "sqlite, csv, json, graph, wordpress, postgres and mysql";
+
+    /// Whether the kind's entities are built in (listed by name) rather than configured.
+    pub fn builtin_entities(self) -> bool {
+        matches!(self, SourceKind::Graph | SourceKind::Wordpress)
+    }
+
+    /// The source-level settings the kind takes besides `kind` and `entities`.
+    fn settings(self) -> &'static [&'static str] {
+        match self {
+            SourceKind::Sqlite => &["path"],
+            SourceKind::Csv | SourceKind::Json => &[],
+            SourceKind::Graph => &[
+                "tenant",
+                "client_id",
+                "client_secret",
+                "base_url",
+                "token_url",
+                "concurrency",
+                "teams",
+            ],
+            SourceKind::Wordpress => &["url", "username", "password", "concurrency"],
+            SourceKind::Postgres | SourceKind::Mysql => &["url", "password", "page_size"],
+        }
+    }
+
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            SourceKind::Sqlite => &["path"],
+            SourceKind::Csv | SourceKind::Json => &[],
+            SourceKind::Graph => &["tenant", "client_id", "client_secret"],
+            SourceKind::Wordpress => &["url", "username", "password"],
+            SourceKind::Postgres | SourceKind::Mysql => &["url"],
+        }
+    }
+}
+
+/// A source as written. Which of the settings a kind takes is checked after parsing, so that
+/// the error can say which kinds take the setting.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
     kind: String,
     path: Option<String>,
-    #[serde(default)]
-    entities: toml::map::Map<String, toml::Value>,
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<toml::Value>,
+    base_url: Option<String>,
+    token_url: Option<String>,
+    url: Option<String>,
+    username: Option<String>,
+    password: Option<toml::Value>,
+    concurrency: Option<usize>,
+    teams: Option<Vec<String>>,
+    page_size: Option<usize>,
+    entities: Option<toml::Value>,
+}
+
+impl RawSource {
+    /// The settings given, by name.
+    fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut add = |set: bool, name| {
+            if set {
+                v.push(name)
+            }
+        };
+        add(self.path.is_some(), "path");
+        add(self.tenant.is_some(), "tenant");
+        add(self.client_id.is_some(), "client_id");
+        add(self.client_secret.is_some(), "client_secret");
+        add(self.base_url.is_some(), "base_url");
+        add(self.token_url.is_some(), "token_url");
+        add(self.url.is_some(), "url");
+        add(self.username.is_some(), "username");
+        add(self.password.is_some(), "password");
+        add(self.concurrency.is_some(), "concurrency");
+        add(self.teams.is_some(), "teams");
+        add(self.page_size.is_some(), "page_size");
+        v
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +149,7 @@ pub struct SourceConfig {
     pub name: String,
     pub kind: SourceKind,
     path: Option<String>,
+    pub remote: Remote,
     pub entities: Vec<EntityConfig>,
 }
 
@@ -78,66 +163,6 @@ pub struct EntityConfig {
     /// Output column and where it comes from (a CSV header, a JSON path), in config order.
     pub columns: Option<Vec<(String, String)>>,
     pub types: Vec<(String, ColumnType)>,
-}
-
-/// Values for `${NAME}`: `--var NAME=VALUE` first, then the environment.
-#[derive(Debug, Clone, Default)]
-pub struct Vars(pub HashMap<String, String>);
-
-impl Vars {
-    /// Parses `--var` arguments of the form `NAME=VALUE`.
-    pub fn from_args(args: &[String]) -> Result<Vars> {
-        let mut vars = HashMap::new();
-        for arg in args {
-            let (k, v) = arg
-                .split_once('=')
-                .ok_or_else(|| Error::input(format!("--var {arg:?}: expected NAME=VALUE")))?;
-            vars.insert(k.trim().to_string(), v.to_string());
-        }
-        Ok(Vars(vars))
-    }
-
-    fn get(&self, name: &str) -> Option<String> {
-        self.0
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
-    }
-
-    /// Expands `${NAME}` (and `$$` to `$`) in `text`, the value of `key` in `file`.
-    pub fn expand(&self, text: &str, file: &Path, key: &str) -> Result<String> {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(i) = rest.find('$') {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 1..];
-            if let Some(r) = after.strip_prefix('$') {
-                out.push('$');
-                rest = r;
-            } else if let Some(r) = after.strip_prefix('{') {
-                let end = r.find('}').ok_or_else(|| {
-                    Error::input(format!(
-                        "{}: {key}: `${{` without a closing `}}` in {text:?}",
-                        file.display()
-                    ))
-                })?;
-                let name = &r[..end];
-                let value = self.get(name).ok_or_else(|| {
-                    Error::input(format!(
-                        "{}: {key}: variable `{name}` is not set (pass --var {name}=VALUE or set the environment variable {name})",
-                        file.display()
-                    ))
-                })?;
-                out.push_str(&value);
-                rest = &r[end + 1..];
-            } else {
-                out.push('$');
-                rest = after;
-            }
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
 }
 
 pub fn is_identifier(s: &str) -> bool {
@@ -185,32 +210,121 @@ impl Config {
                         at(
                             &format!("{key}.kind"),
                             format!(
-                            "unknown source kind {:?}; this build collects sqlite, csv and json",
-                            src.kind
-                        ),
+                                "unknown source kind {:?}; this build collects {}",
+                                src.kind,
+                                SourceKind::NAMES
+                            ),
                         )
                     })?;
-            if kind == SourceKind::Sqlite && src.path.is_none() {
+            let given = src.given();
+            for setting in &given {
+                if !kind.settings().contains(setting) {
+                    return Err(at(
+                        &format!("{key}.{setting}"),
+                        format!("a {} source has no `{setting}`", src.kind),
+                    ));
+                }
+            }
+            for setting in kind.required() {
+                if !given.contains(setting) {
+                    return Err(at(&key, format!("a {} source needs `{setting}`", src.kind)));
+                }
+            }
+            let secret = |v: &Option<toml::Value>, name: &str| {
+                v.as_ref()
+                    .map(|v| Secret::parse(v, dir).map_err(|e| at(&format!("{key}.{name}"), e)))
+                    .transpose()
+            };
+            let remote = Remote {
+                tenant: src.tenant.clone(),
+                client_id: src.client_id.clone(),
+                client_secret: secret(&src.client_secret, "client_secret")?,
+                base_url: src.base_url.clone(),
+                token_url: src.token_url.clone(),
+                url: src.url.clone(),
+                username: src.username.clone(),
+                password: secret(&src.password, "password")?,
+                concurrency: src.concurrency,
+                teams: src.teams.clone(),
+                page_size: src.page_size,
+            };
+            if remote.concurrency == Some(0) || remote.page_size == Some(0) {
                 return Err(at(
                     &key,
-                    "a sqlite source needs `path`, the database file".into(),
+                    "`concurrency` and `page_size` are at least 1".into(),
                 ));
             }
-            if src.entities.is_empty() {
-                return Err(at(
-                    &key,
-                    "no entities: add at least one [sources.NAME.entities.ENTITY] table".into(),
-                ));
-            }
-            let mut entities = Vec::new();
-            for (ename, evalue) in src.entities {
-                let ekey = format!("{key}.entities.{ename}");
-                entities.push(parse_entity(kind, &ename, evalue, &ekey, &at)?);
-            }
+            let ekey = format!("{key}.entities");
+            let entities = match (kind.builtin_entities(), src.entities) {
+                (_, None) => {
+                    return Err(at(
+                        &key,
+                        if kind.builtin_entities() {
+                            format!(
+                                "no entities: list them, such as entities = [\"{}\"]",
+                                crate::collect::builtin_entities(kind).join("\", \"")
+                            )
+                        } else {
+                            "no entities: add at least one [sources.NAME.entities.ENTITY] table"
+                                .into()
+                        },
+                    ))
+                }
+                (true, Some(toml::Value::Array(names))) => {
+                    let known = crate::collect::builtin_entities(kind);
+                    let mut entities = Vec::new();
+                    for n in names {
+                        let n = n
+                            .as_str()
+                            .ok_or_else(|| at(&ekey, "expected entity names".into()))?;
+                        let Some(spec_key) = crate::collect::builtin_key(kind, n) else {
+                            let hint = match crate::text::nearest(n, known.iter().copied()) {
+                                Some(m) => format!("; did you mean `{m}`?"),
+                                None => String::new(),
+                            };
+                            return Err(at(
+                                &ekey,
+                                format!(
+                                    "a {} source has no entity `{n}`{hint} (it has {})",
+                                    src.kind,
+                                    known.join(", ")
+                                ),
+                            ));
+                        };
+                        entities.push(EntityConfig::builtin(n, spec_key));
+                    }
+                    entities
+                }
+                (true, Some(_)) => {
+                    return Err(at(
+                        &ekey,
+                        format!(
+                            "a {} source lists its entities by name, such as entities = [\"{}\"]",
+                            src.kind,
+                            crate::collect::builtin_entities(kind)[0]
+                        ),
+                    ))
+                }
+                (false, Some(toml::Value::Table(table))) if !table.is_empty() => {
+                    let mut entities = Vec::new();
+                    for (ename, evalue) in table {
+                        let ekey = format!("{key}.entities.{ename}");
+                        entities.push(parse_entity(kind, &ename, evalue, &ekey, &at)?);
+                    }
+                    entities
+                }
+                (false, Some(_)) => {
+                    return Err(at(
+                        &key,
+                        "no entities: add at least one [sources.NAME.entities.ENTITY] table".into(),
+                    ))
+                }
+            };
             sources.push(SourceConfig {
                 name,
                 kind,
                 path: src.path,
+                remote,
                 entities,
             });
         }
@@ -260,8 +374,17 @@ fn parse_entity(
         .try_into()
         .map_err(|e: toml::de::Error| at(key, e.message().to_string()))?;
     match kind {
-        SourceKind::Sqlite if raw.query.is_none() => {
-            return Err(at(key, "a sqlite entity needs `query`".into()))
+        SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql if raw.query.is_none() => {
+            return Err(at(
+                key,
+                "an entity of a database source needs `query`".into(),
+            ))
+        }
+        SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql if raw.path.is_some() => {
+            return Err(at(
+                &format!("{key}.path"),
+                "an entity of a database source has a `query`, not a `path`".into(),
+            ))
         }
         SourceKind::Csv | SourceKind::Json if raw.path.is_none() => {
             return Err(at(key, "a file entity needs `path`".into()))
@@ -277,10 +400,13 @@ fn parse_entity(
     let columns = match raw.columns {
         None => None,
         Some(map) => {
-            if kind == SourceKind::Sqlite {
+            if matches!(
+                kind,
+                SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql
+            ) {
                 return Err(at(
                     &format!("{key}.columns"),
-                    "a sqlite entity takes its columns from the query".into(),
+                    "a database entity takes its columns from the query".into(),
                 ));
             }
             let mut cols = Vec::new();
@@ -329,6 +455,21 @@ pub fn check_column_name(name: &str) -> std::result::Result<(), String> {
 }
 
 impl SourceConfig {
+    /// A setting of the source with `${NAME}` expanded; `setting` names it in errors.
+    pub fn expand(
+        &self,
+        config: &Config,
+        vars: &Vars,
+        setting: &str,
+        text: &str,
+    ) -> Result<String> {
+        vars.expand(
+            text,
+            &config.file,
+            &format!("sources.{}.{setting}", self.name),
+        )
+    }
+
     /// The source's `path` expanded and resolved against the config's folder.
     pub fn path(&self, config: &Config, vars: &Vars) -> Result<Option<PathBuf>> {
         let key = format!("sources.{}.path", self.name);
@@ -340,6 +481,19 @@ impl SourceConfig {
 }
 
 impl EntityConfig {
+    /// An entity a source kind defines itself (graph, wordpress).
+    pub fn builtin(name: &str, key: Vec<String>) -> EntityConfig {
+        EntityConfig {
+            name: name.to_string(),
+            path: None,
+            query: None,
+            records: None,
+            key,
+            columns: None,
+            types: Vec::new(),
+        }
+    }
+
     pub fn path(&self, source: &str, config: &Config, vars: &Vars) -> Result<Option<String>> {
         let key = format!("sources.{source}.entities.{}.path", self.name);
         self.path

@@ -1,0 +1,351 @@
+//! The HTTP client the platform collectors share: one reqwest client with timeouts, at most
+//! `concurrency` requests in flight, retries on 429 and 503 (honouring `Retry-After`, in
+//! seconds, fractions too; exponential backoff with a cap when it is absent), OAuth2
+//! client-credentials tokens refreshed on a 401, and a progress line on a terminal.
+//!
+//! Secrets go only into request headers and the token request's form, never into an error:
+//! errors name the method, the URL's path, the status and the service's own error code.
+
+use crate::config::SecretString;
+use crate::error::{Error, Result};
+use serde_json::Value as Json;
+use std::time::Duration;
+use tokio::sync::{Mutex, Semaphore};
+
+/// How requests are retried.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first backoff when the service gives no `Retry-After`; it doubles each time.
+    pub base: Duration,
+    /// The longest wait, whatever `Retry-After` says.
+    pub cap: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            attempts: 6,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+        }
+    }
+}
+
+pub enum Auth {
+    /// HTTP basic authentication (WordPress application passwords).
+    Basic {
+        user: String,
+        password: SecretString,
+    },
+    /// OAuth2 client credentials (Microsoft Graph).
+    ClientCredentials {
+        token_url: String,
+        client_id: String,
+        secret: SecretString,
+        scope: String,
+    },
+}
+
+/// A response: its status, headers and body.
+pub struct Response {
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as JSON; `what` names the request in the error.
+    pub fn json(&self, what: &str) -> Result<Json> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::runtime(format!(
+                "{what}: malformed or truncated JSON ({e}); the snapshot is not recorded"
+            ))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub struct Http {
+    client: reqwest::Client,
+    auth: Auth,
+    token: Mutex<Option<String>>,
+    slots: Semaphore,
+    retry: Retry,
+    progress: indicatif::ProgressBar,
+}
+
+/// The path and query of a URL, for messages.
+pub fn path_of(url: &str) -> &str {
+    url.find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| &url[i + 3 + j..]))
+        .unwrap_or(url)
+}
+
+/// Refuses plain HTTP except to this machine: credentials must not cross a network in clear.
+pub fn check_url(url: &str, key: &str) -> Result<()> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return if url.starts_with("https://") {
+            Ok(())
+        } else {
+            Err(Error::input(format!(
+                "{key}: `{url}` is not an http(s) URL"
+            )))
+        };
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if ["127.0.0.1", "localhost", "[::1]"].contains(&host) {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "{key}: `{url}` is plain HTTP; use https (plain HTTP is allowed to this machine only)"
+        )))
+    }
+}
+
+impl Http {
+    pub fn new(label: &str, auth: Auth, concurrency: usize, retry: Retry) -> Result<Http> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::runtime(format!("{label}: HTTP client: {e}")))?;
+        let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let p = indicatif::ProgressBar::new_spinner();
+            p.set_message(format!("{label}: 0 pages"));
+            p.enable_steady_tick(Duration::from_millis(200));
+            p
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Ok(Http {
+            client,
+            auth,
+            token: Mutex::new(None),
+            slots: Semaphore::new(concurrency),
+            retry,
+            progress,
+        })
+    }
+
+    /// Ends the progress line.
+    pub fn finish(&self) {
+        self.progress.finish_and_clear();
+    }
+
+    /// A bearer token, fetched when there is none or when `renew`.
+    async fn bearer(&self, renew: bool) -> Result<Option<String>> {
+        let Auth::ClientCredentials {
+            token_url,
+            client_id,
+            secret,
+            scope,
+        } = &self.auth
+        else {
+            return Ok(None);
+        };
+        let mut cached = self.token.lock().await;
+        if let (Some(t), false) = (cached.as_ref(), renew) {
+            return Ok(Some(t.clone()));
+        }
+        let form = [
+            ("client_id", client_id.as_str()),
+            ("scope", scope.as_str()),
+            ("client_secret", secret.expose()),
+            ("grant_type", "client_credentials"),
+        ];
+        let what = format!("POST {}", path_of(token_url));
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            match self.client.post(token_url).form(&form).send().await {
+                Ok(r) if retryable(r.status()) && attempt < self.retry.attempts => {
+                    tokio::time::sleep(self.wait(r.headers(), attempt)).await;
+                }
+                Ok(r) => break r,
+                Err(e) if attempt < self.retry.attempts && transient(&e) => {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+                Err(e) => return Err(Error::runtime(format!("{what}: {}", without_url(&e)))),
+            }
+        };
+        let status = resp.status();
+        let body: Json = resp.json().await.unwrap_or(Json::Null);
+        if !status.is_success() {
+            let code = body["error"].as_str().unwrap_or("error");
+            let text = body["error_description"].as_str().unwrap_or("");
+            let first_line = text.lines().next().unwrap_or("");
+            return Err(Error::runtime(format!(
+                "{what}: {status}: {code}: {first_line} (check client_id and client_secret)"
+            )));
+        }
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| Error::runtime(format!("{what}: the answer has no access_token")))?
+            .to_string();
+        *cached = Some(token.clone());
+        Ok(Some(token))
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        (self.retry.base * factor).min(self.retry.cap)
+    }
+
+    /// How long to wait before the next attempt: `Retry-After` when given, else backoff.
+    fn wait(&self, headers: &reqwest::header::HeaderMap, attempt: u32) -> Duration {
+        headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s).min(self.retry.cap))
+            .unwrap_or_else(|| self.backoff(attempt))
+    }
+
+    /// GETs `url`, retrying what can be retried. Any other failure is an error that names the
+    /// request.
+    pub async fn get(&self, url: &str) -> Result<Response> {
+        let what = format!("GET {}", path_of(url));
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let mut attempt = 0;
+        let mut renewed = false;
+        loop {
+            attempt += 1;
+            let mut req = self.client.get(url).header("Accept", "application/json");
+            match &self.auth {
+                Auth::Basic { user, password } => {
+                    req = req.basic_auth(user, Some(password.expose()));
+                }
+                Auth::ClientCredentials { .. } => {
+                    let token = self
+                        .bearer(false)
+                        .await?
+                        .expect("client credentials give a token");
+                    req = req.bearer_auth(token);
+                }
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) if attempt < self.retry.attempts && transient(&e) => {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(Error::runtime(format!("{what}: {}", without_url(&e)))),
+            };
+            let status = resp.status();
+            if retryable(status) {
+                if attempt < self.retry.attempts {
+                    tokio::time::sleep(self.wait(resp.headers(), attempt)).await;
+                    continue;
+                }
+                return Err(Error::runtime(format!(
+                    "{what}: {status} after {attempt} attempts; the service is throttling or down"
+                )));
+            }
+            let headers = resp.headers().clone();
+            let body = match resp.bytes().await {
+                Ok(b) => b.to_vec(),
+                // The connection broke mid-body: the page is incomplete, so ask again.
+                Err(e) if attempt < self.retry.attempts => {
+                    let _ = e;
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(Error::runtime(format!("{what}: {}", without_url(&e)))),
+            };
+            if status == reqwest::StatusCode::UNAUTHORIZED
+                && matches!(self.auth, Auth::ClientCredentials { .. })
+                && !renewed
+            {
+                // An expired token: fetch a new one and ask again, once.
+                renewed = true;
+                self.bearer(true).await?;
+                attempt -= 1;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(Error::runtime(format!(
+                    "{what}: {status}{}",
+                    service_error(&body)
+                )));
+            }
+            self.progress.inc(1);
+            self.progress
+                .set_message(format!("{} pages", self.progress.position()));
+            return Ok(Response { headers, body });
+        }
+    }
+}
+
+fn retryable(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+fn transient(e: &reqwest::Error) -> bool {
+    e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()
+}
+
+/// A reqwest error without the URL it carries (the message names the request already).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "…");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+/// `: code: message` from a Graph (`{"error":{"code","message"}}`) or WordPress
+/// (`{"code","message"}`) error body, when it has one.
+fn service_error(body: &[u8]) -> String {
+    let Ok(json) = serde_json::from_slice::<Json>(body) else {
+        return String::new();
+    };
+    let e = if json["error"].is_object() {
+        &json["error"]
+    } else {
+        &json
+    };
+    match (e["code"].as_str(), e["message"].as_str()) {
+        (Some(code), Some(message)) => format!(": {code}: {message}"),
+        (Some(code), None) => format!(": {code}"),
+        _ => String::new(),
+    }
+}
+
+/// Percent-encodes one path segment (a channel id such as `19:abc@thread.tacv2`).
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A current-thread runtime for one source's requests.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::runtime(format!("starting the HTTP runtime: {e}")))
+}

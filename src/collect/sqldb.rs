@@ -1,0 +1,431 @@
+//! The `postgres` and `mysql` sources (the SSOT in a server database, Question2Answer's
+//! `qa_users` in MySQL or MariaDB): one SQL query per entity, as for sqlite, all of a source's
+//! entities read in one read-only, repeatable-read transaction, so they agree with each other.
+//!
+//! An entity with a key is read in pages of `page_size` rows, by keyset: each page asks for the
+//! rows after the last key seen, so a large table is never held open by one long cursor and no
+//! row is read twice or skipped when pages are cut.
+//!
+//! Columns that look like credentials (`pass…`, Q2A's `…code` secrets) are refused: the store
+//! never holds them.
+
+use super::{check_declared_columns, known_type, Collector, Context};
+use crate::config::{SourceConfig, SourceKind};
+use crate::error::{Error, Result};
+use crate::store::{Column, SnapshotWriter};
+use crate::value::{ColumnType, Value};
+use sqlx_core::connection::ConnectOptions;
+use sqlx_core::executor::Executor;
+use sqlx_core::row::Row;
+use sqlx_core::statement::Statement;
+use sqlx_core::type_info::TypeInfo;
+use sqlx_mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx_postgres::{PgConnectOptions, PgConnection, PgRow, Postgres};
+use std::str::FromStr;
+
+const DEFAULT_PAGE: usize = 10_000;
+
+/// Column names that hold credentials: never collected.
+const SECRET_COLUMNS: &[&str] = &[
+    "passsalt",
+    "passcheck",
+    "passhash",
+    "emailcode",
+    "sessioncode",
+];
+
+pub struct SqlDbCollector<'a> {
+    pub cx: &'a Context<'a>,
+}
+
+enum Conn {
+    Pg(PgConnection),
+    My(MySqlConnection),
+}
+
+fn db_error(what: &str) -> impl Fn(sqlx_core::Error) -> Error + '_ {
+    move |e| Error::runtime(format!("{what}: {e}"))
+}
+
+impl Collector for SqlDbCollector<'_> {
+    fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        let (config, vars) = (self.cx.config, self.cx.vars);
+        let key = |k: &str| format!("sources.{}.{k}", source.name);
+        let url = source.expand(
+            config,
+            vars,
+            "url",
+            source.remote.url.as_deref().unwrap_or_default(),
+        )?;
+        let password = source
+            .remote
+            .password
+            .as_ref()
+            .map(|p| p.reveal(&key("password")))
+            .transpose()?;
+        let page = source.remote.page_size.unwrap_or(DEFAULT_PAGE);
+        let rt = super::http::runtime()?;
+        let mut conn = rt.block_on(connect(
+            source.kind,
+            &url,
+            password.as_ref().map(|p| p.expose()),
+            &key("url"),
+        ))?;
+        rt.block_on(conn.begin_read_only())?;
+        for entity in &source.entities {
+            let label = format!("{}.{}", source.name, entity.name);
+            let sql = entity
+                .query(&source.name, config, vars)?
+                .expect("checked when the config loaded");
+            let what = format!("{}.query", key(&format!("entities.{}", entity.name)));
+            let described = rt.block_on(conn.describe(&sql, &what))?;
+            let names: Vec<String> = described.iter().map(|(n, _)| n.clone()).collect();
+            for n in &names {
+                let lower = n.to_ascii_lowercase();
+                if SECRET_COLUMNS.contains(&lower.as_str()) || lower.starts_with("pass") {
+                    return Err(Error::input(format!(
+                        "{what}: column `{n}` holds credentials, and driftwatch never stores them: leave it out of the query"
+                    )));
+                }
+            }
+            check_declared_columns(&label, entity, &names)?;
+            let recorded = out.recorded_columns(&entity.name)?;
+            let columns: Vec<Column> = described
+                .iter()
+                .map(|(n, ty)| {
+                    let t = known_type(entity, &recorded, n).unwrap_or_else(|| column_type(ty));
+                    Column::new(n.clone(), t)
+                })
+                .collect();
+            let key_at: Vec<usize> = entity
+                .key
+                .iter()
+                .map(|k| names.iter().position(|n| n == k).expect("checked above"))
+                .collect();
+            let paged = Paged::new(source.kind, &sql, &entity.key, page);
+            out.write_entity(&entity.name, &entity.key, &columns, |w| {
+                let mut number = 0u64;
+                let mut after: Vec<Value> = Vec::new();
+                let mut values = Vec::with_capacity(columns.len());
+                loop {
+                    let text = paged.sql(!after.is_empty());
+                    let rows = rt.block_on(conn.fetch(text, &after, &described, &what))?;
+                    let full = paged.keyset && rows.len() == page;
+                    for row in &rows {
+                        number += 1;
+                        values.clear();
+                        for (c, v) in columns.iter().zip(row) {
+                            let v = c.ty.from_sql(v.as_sql_ref()).map_err(|m| {
+                                Error::input(format!(
+                                    "{label}: row {number}, field `{}`: {m}",
+                                    c.name
+                                ))
+                            })?;
+                            values.push(v);
+                        }
+                        w.row(&values, number)?;
+                    }
+                    if !full {
+                        return Ok(());
+                    }
+                    let last = rows.last().expect("a full page has rows");
+                    after = key_at.iter().map(|&i| last[i].clone()).collect();
+                    if after.iter().any(Value::is_null) {
+                        return Err(Error::input(format!(
+                            "{label}: a key column is NULL in row {number}; keys must be set"
+                        )));
+                    }
+                }
+            })?;
+        }
+        // A read-only transaction has nothing to keep: end it.
+        rt.block_on(conn.end())?;
+        Ok(())
+    }
+}
+
+/// The SQL of each page: the query itself, or, for a keyed entity, the query wrapped to read
+/// `page` rows after the last key.
+struct Paged {
+    keyset: bool,
+    first: String,
+    next: String,
+}
+
+impl Paged {
+    fn new(kind: SourceKind, sql: &str, key: &[String], page: usize) -> Paged {
+        if key.is_empty() {
+            return Paged {
+                keyset: false,
+                first: sql.to_string(),
+                next: sql.to_string(),
+            };
+        }
+        let quote = |k: &str| match kind {
+            SourceKind::Mysql => format!("`{}`", k.replace('`', "``")),
+            _ => format!("\"{}\"", k.replace('"', "\"\"")),
+        };
+        let cols: Vec<String> = key.iter().map(|k| format!("q.{}", quote(k))).collect();
+        let marks: Vec<String> = (1..=key.len())
+            .map(|i| match kind {
+                SourceKind::Mysql => "?".to_string(),
+                _ => format!("${i}"),
+            })
+            .collect();
+        let inner = sql.trim().trim_end_matches(';');
+        let order = cols.join(", ");
+        Paged {
+            keyset: true,
+            first: format!("SELECT * FROM ({inner}) AS q ORDER BY {order} LIMIT {page}"),
+            next: format!(
+                "SELECT * FROM ({inner}) AS q WHERE ({order}) > ({}) ORDER BY {order} LIMIT {page}",
+                marks.join(", ")
+            ),
+        }
+    }
+
+    fn sql(&self, after: bool) -> &str {
+        if after {
+            &self.next
+        } else {
+            &self.first
+        }
+    }
+}
+
+/// The type a server column type names.
+fn column_type(server: &str) -> ColumnType {
+    let t = server.to_ascii_uppercase();
+    match t.as_str() {
+        "BOOL" | "BOOLEAN" => ColumnType::Bool,
+        "FLOAT4" | "FLOAT8" | "FLOAT" | "DOUBLE" => ColumnType::Real,
+        "TIMESTAMP" | "TIMESTAMPTZ" | "DATETIME" | "DATE" => ColumnType::Timestamp,
+        _ if t.starts_with("INT") || t.contains("INT ") || t.ends_with("INT") => {
+            ColumnType::Integer
+        }
+        _ => ColumnType::Text,
+    }
+}
+
+async fn connect(kind: SourceKind, url: &str, password: Option<&str>, key: &str) -> Result<Conn> {
+    // A password in the URL would end up in messages and shell history: take it from `password`.
+    if let Some(rest) = url.split("://").nth(1) {
+        let userinfo = rest
+            .split('@')
+            .next()
+            .filter(|_| rest.contains('@'))
+            .unwrap_or("");
+        if userinfo.contains(':') {
+            return Err(Error::input(format!(
+                "{key}: the URL holds a password; give it as password = {{ env = \"NAME\" }} instead"
+            )));
+        }
+    }
+    let failed = |e: sqlx_core::Error| Error::runtime(format!("{key}: cannot connect: {e}"));
+    Ok(match kind {
+        SourceKind::Postgres => {
+            let mut o =
+                PgConnectOptions::from_str(url).map_err(|e| Error::input(format!("{key}: {e}")))?;
+            if let Some(p) = password {
+                o = o.password(p);
+            }
+            Conn::Pg(o.connect().await.map_err(failed)?)
+        }
+        _ => {
+            let mut o = MySqlConnectOptions::from_str(url)
+                .map_err(|e| Error::input(format!("{key}: {e}")))?;
+            if let Some(p) = password {
+                o = o.password(p);
+            }
+            Conn::My(o.connect().await.map_err(failed)?)
+        }
+    })
+}
+
+impl Conn {
+    async fn begin_read_only(&mut self) -> Result<()> {
+        let what = "starting a read-only transaction";
+        match self {
+            Conn::Pg(c) => {
+                c.execute("BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await
+                    .map_err(db_error(what))?;
+            }
+            Conn::My(c) => {
+                c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .await
+                    .map_err(db_error(what))?;
+                c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    .await
+                    .map_err(db_error(what))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn end(&mut self) -> Result<()> {
+        match self {
+            Conn::Pg(c) => c.execute("ROLLBACK").await.map(|_| ()),
+            Conn::My(c) => c.execute("ROLLBACK").await.map(|_| ()),
+        }
+        .map_err(db_error("ending the read-only transaction"))
+    }
+
+    /// The query's columns: name and the server's type name.
+    async fn describe(&mut self, sql: &str, what: &str) -> Result<Vec<(String, String)>> {
+        fn cols<C: sqlx_core::column::Column>(c: &[C]) -> Vec<(String, String)> {
+            c.iter()
+                .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
+                .collect()
+        }
+        Ok(match self {
+            Conn::Pg(c) => cols(c.prepare(sql).await.map_err(db_error(what))?.columns()),
+            Conn::My(c) => cols(c.prepare(sql).await.map_err(db_error(what))?.columns()),
+        })
+    }
+
+    /// The rows of `sql` with `after` bound to its parameters, as store values.
+    async fn fetch(
+        &mut self,
+        sql: &str,
+        after: &[Value],
+        columns: &[(String, String)],
+        what: &str,
+    ) -> Result<Vec<Vec<Value>>> {
+        match self {
+            Conn::Pg(c) => {
+                let mut q = sqlx_core::query::query::<Postgres>(sql);
+                for v in after {
+                    q = match v {
+                        Value::Integer(i) => q.bind(*i),
+                        Value::Real(f) => q.bind(*f),
+                        Value::Text(s) => q.bind(s.clone()),
+                        Value::Null => q.bind(None::<String>),
+                    };
+                }
+                let rows = q.fetch_all(&mut *c).await.map_err(db_error(what))?;
+                rows.iter().map(|r| pg_row(r, columns, what)).collect()
+            }
+            Conn::My(c) => {
+                let mut q = sqlx_core::query::query::<MySql>(sql);
+                for v in after {
+                    q = match v {
+                        Value::Integer(i) => q.bind(*i),
+                        Value::Real(f) => q.bind(*f),
+                        Value::Text(s) => q.bind(s.clone()),
+                        Value::Null => q.bind(None::<String>),
+                    };
+                }
+                let rows = q.fetch_all(&mut *c).await.map_err(db_error(what))?;
+                rows.iter().map(|r| my_row(r, columns, what)).collect()
+            }
+        }
+    }
+}
+
+fn epoch_text(secs: i64) -> Value {
+    Value::Text(crate::time::format(secs))
+}
+
+fn unsupported(what: &str, name: &str, ty: &str) -> Error {
+    Error::input(format!(
+        "{what}: column `{name}` has type {ty}, which driftwatch does not read; cast it in the query (to text, a number or a timestamp)"
+    ))
+}
+
+fn pg_row(r: &PgRow, columns: &[(String, String)], what: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(columns.len());
+    for (i, (name, ty)) in columns.iter().enumerate() {
+        let bad = |e: sqlx_core::Error| Error::runtime(format!("{what}: column `{name}`: {e}"));
+        let v = match ty.as_str() {
+            "BOOL" => r
+                .try_get_unchecked::<Option<bool>, _>(i)
+                .map_err(bad)?
+                .map(|b| Value::Integer(b as i64)),
+            "INT2" => r
+                .try_get_unchecked::<Option<i16>, _>(i)
+                .map_err(bad)?
+                .map(|n| Value::Integer(n.into())),
+            "INT4" => r
+                .try_get_unchecked::<Option<i32>, _>(i)
+                .map_err(bad)?
+                .map(|n| Value::Integer(n.into())),
+            "INT8" => r
+                .try_get_unchecked::<Option<i64>, _>(i)
+                .map_err(bad)?
+                .map(Value::Integer),
+            "FLOAT4" => r
+                .try_get_unchecked::<Option<f32>, _>(i)
+                .map_err(bad)?
+                .map(|f| Value::Real(f.into())),
+            "FLOAT8" => r
+                .try_get_unchecked::<Option<f64>, _>(i)
+                .map_err(bad)?
+                .map(Value::Real),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => r
+                .try_get_unchecked::<Option<String>, _>(i)
+                .map_err(bad)?
+                .map(Value::Text),
+            "TIMESTAMPTZ" => r
+                .try_get_unchecked::<Option<time::OffsetDateTime>, _>(i)
+                .map_err(bad)?
+                .map(|t| epoch_text(t.unix_timestamp())),
+            "TIMESTAMP" => r
+                .try_get_unchecked::<Option<time::PrimitiveDateTime>, _>(i)
+                .map_err(bad)?
+                .map(|t| epoch_text(t.assume_utc().unix_timestamp())),
+            "DATE" => r
+                .try_get_unchecked::<Option<time::Date>, _>(i)
+                .map_err(bad)?
+                .map(|d| epoch_text(d.midnight().assume_utc().unix_timestamp())),
+            other => return Err(unsupported(what, name, other)),
+        };
+        out.push(v.unwrap_or(Value::Null));
+    }
+    Ok(out)
+}
+
+fn my_row(r: &MySqlRow, columns: &[(String, String)], what: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(columns.len());
+    for (i, (name, ty)) in columns.iter().enumerate() {
+        let bad = |e: sqlx_core::Error| Error::runtime(format!("{what}: column `{name}`: {e}"));
+        let v = match ty.as_str() {
+            "BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => r
+                .try_get_unchecked::<Option<i64>, _>(i)
+                .map_err(bad)?
+                .map(Value::Integer),
+            t if t.ends_with(" UNSIGNED") => r
+                .try_get_unchecked::<Option<u64>, _>(i)
+                .map_err(bad)?
+                .map(|n| {
+                    i64::try_from(n)
+                        .map(Value::Integer)
+                        .unwrap_or(Value::Text(n.to_string()))
+                }),
+            "FLOAT" => r
+                .try_get_unchecked::<Option<f32>, _>(i)
+                .map_err(bad)?
+                .map(|f| Value::Real(f.into())),
+            "DOUBLE" => r
+                .try_get_unchecked::<Option<f64>, _>(i)
+                .map_err(bad)?
+                .map(Value::Real),
+            "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
+            | "SET" => r
+                .try_get_unchecked::<Option<String>, _>(i)
+                .map_err(bad)?
+                .map(Value::Text),
+            "DATETIME" | "TIMESTAMP" => r
+                .try_get_unchecked::<Option<time::PrimitiveDateTime>, _>(i)
+                .map_err(bad)?
+                .map(|t| epoch_text(t.assume_utc().unix_timestamp())),
+            "DATE" => r
+                .try_get_unchecked::<Option<time::Date>, _>(i)
+                .map_err(bad)?
+                .map(|d| epoch_text(d.midnight().assume_utc().unix_timestamp())),
+            other => return Err(unsupported(what, name, other)),
+        };
+        out.push(v.unwrap_or(Value::Null));
+    }
+    Ok(out)
+}
