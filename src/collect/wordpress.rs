@@ -152,9 +152,11 @@ impl Site {
         let pages = match pages {
             Some(p) => p,
             None if items.len() < PER_PAGE => 1,
-            None => return Err(Error::runtime(format!(
+            None => {
+                return Err(Error::runtime(format!(
                 "{what}: a full page without X-WP-TotalPages; cannot tell how many pages there are"
-            ))),
+            )))
+            }
         };
         let rest: Vec<Vec<Json>> = futures_util::stream::iter((2..=pages).map(|page| {
             let u = url(page);
