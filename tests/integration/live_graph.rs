@@ -10,13 +10,13 @@ use wiremock::matchers::{header, method, path, query_param, query_param_is_missi
 use wiremock::{Mock, ResponseTemplate};
 
 fn user(i: usize) -> Json {
-    let guest = i % 4 == 0;
+    let guest = i.is_multiple_of(4);
     json!({
         "id": format!("00000000-0000-4000-8000-{i:012}"),
         "userPrincipalName": if guest { format!("p{i}_partner.net#EXT#@{TENANT}") } else { format!("u{i}@contoso.org") },
         "mail": if guest { format!("p{i}@partner.net") } else { format!("u{i}@contoso.org") },
         "displayName": format!("User {i}"),
-        "accountEnabled": i % 3 != 0,
+        "accountEnabled": !i.is_multiple_of(3),
         "userType": if guest { "Guest" } else { "Member" },
         "externalUserState": if guest { json!("Accepted") } else { Json::Null },
         "createdDateTime": if i == 5 { Json::Null } else { json!(format!("2024-0{}-01T09:00:00Z", 1 + i % 9)) }
@@ -203,7 +203,8 @@ fn a_bad_page_at_any_position_fails_the_source_and_keeps_the_last_snapshot_whole
         0
     );
     let before = ok(d, &["export", "entra.users"]);
-    let bad: [(&str, fn() -> ResponseTemplate, &str); 4] = [
+    type Case = (&'static str, fn() -> ResponseTemplate, &'static str);
+    let bad: [Case; 4] = [
         (
             "truncated",
             || {

@@ -12,7 +12,7 @@ fn wp_user(i: usize) -> Json {
     json!({
         "id": i, "username": format!("user{i}"), "name": format!("User {i}"),
         "email": format!("user{i}@example.org"), "slug": format!("user{i}"),
-        "roles": if i % 10 == 0 { json!(["group_leader"]) } else { json!(["subscriber"]) },
+        "roles": if i.is_multiple_of(10) { json!(["group_leader"]) } else { json!(["subscriber"]) },
         "registered_date": format!("2024-03-{:02}T09:12:00", 1 + i % 28)
     })
 }
@@ -59,7 +59,7 @@ fn base64(s: &str) -> String {
 fn users_csv(n: usize) -> String {
     let mut out = String::from("id,username,name,email,roles,registered_date\n");
     for i in 1..=n {
-        let role = if i % 10 == 0 {
+        let role = if i.is_multiple_of(10) {
             "group_leader"
         } else {
             "subscriber"
