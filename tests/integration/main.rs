@@ -7,6 +7,7 @@ mod drift;
 mod errors;
 mod failures;
 mod history;
+mod live_databases;
 mod live_graph;
 mod live_wordpress;
 mod mocks;
