@@ -9,6 +9,7 @@ mod failures;
 mod history;
 mod live_databases;
 mod live_graph;
+mod live_samples;
 mod live_wordpress;
 mod mocks;
 mod rules_cli;
