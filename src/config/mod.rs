@@ -599,4 +599,84 @@ mod tests {
             "/abs/q.csv"
         );
     }
+
+    #[test]
+    fn remote_kinds_take_their_own_settings_and_secrets_only_from_env_or_file() {
+        let graph = "[sources.g]\nkind = \"graph\"\ntenant = \"t\"\nclient_id = \"c\"\n";
+        let c = parse(&format!("{graph}client_secret = {{ env = \"S\" }}\nentities = [\"users\", \"channel_members\"]\n")).unwrap();
+        let g = &c.sources[0];
+        assert_eq!(g.remote.client_secret, Some(Secret::Env("S".into())));
+        assert_eq!(
+            g.entities
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>(),
+            ["users", "channel_members"]
+        );
+        assert_eq!(g.entities[0].key, ["id"]);
+        let file = parse(&format!(
+            "{graph}client_secret = {{ file = \"secret.txt\" }}\nentities = [\"users\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            file.sources[0].remote.client_secret,
+            Some(Secret::File("/cfg/secret.txt".into()))
+        );
+        let e = parse(&format!(
+            "{graph}client_secret = \"hunter2\"\nentities = [\"users\"]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains(
+                "sources.g.client_secret: secrets come only from the environment or a file"
+            ),
+            "{e}"
+        );
+        assert!(!e.message.contains("hunter2"), "{e}");
+        let e = parse(&format!(
+            "{graph}client_secret = {{ env = \"S\" }}\nentities = [\"usres\"]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("a graph source has no entity `usres`; did you mean `users`?"),
+            "{e}"
+        );
+        let e = parse("[sources.g]\nkind = \"graph\"\ntenant = \"t\"\nentities = [\"users\"]\n")
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("sources.g: a graph source needs `client_id`"),
+            "{e}"
+        );
+        let e = parse("[sources.w]\nkind = \"csv\"\nurl = \"https://x\"\n[sources.w.entities.p]\npath = \"p.csv\"\n").unwrap_err();
+        assert!(
+            e.message
+                .contains("sources.w.url: a csv source has no `url`"),
+            "{e}"
+        );
+        let e = parse("[sources.d]\nkind = \"postgres\"\nurl = \"postgres://x/y\"\n[sources.d.entities.p]\npath = \"p.csv\"\n").unwrap_err();
+        assert!(
+            e.message
+                .contains("an entity of a database source needs `query`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_secret_from_the_environment_or_a_file_is_revealed_and_a_missing_one_is_named() {
+        let dir = std::env::temp_dir().join(format!("dw-secret-{}", std::process::id()));
+        std::fs::write(&dir, "s3cret\n").unwrap();
+        let s = Secret::File(dir.clone()).reveal("k").unwrap();
+        assert_eq!(s.expose(), "s3cret");
+        assert_eq!(format!("{s:?}"), "SecretString(…)");
+        std::fs::remove_file(&dir).unwrap();
+        let e = Secret::Env("DW_TEST_SURELY_UNSET".into())
+            .reveal("sources.g.client_secret")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "sources.g.client_secret: environment variable DW_TEST_SURELY_UNSET is not set"
+        );
+    }
 }
