@@ -171,6 +171,43 @@ fn the_lms_rules_find_the_same_on_the_live_collectors_as_on_the_json_exports() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "live.toml", &live_config(&graph, &wp));
+    // Before anything is collected, the rules check against the columns the kinds declare.
+    let r = crate::common::finish(
+        crate::common::driftwatch(d)
+            .args(["--config", "live.toml", "--store", "none.db", "check"])
+            .env("day", "7")
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        r.code == 0
+            && r.stdout
+                .contains("12 rules in 1 file, checked against the entities declared"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    write(
+        d,
+        "typo.rules",
+        "rule r {\n  for u in entra.users\n  where u.mial = 'x'\n}\n",
+    );
+    let r = crate::common::run(
+        d,
+        &[
+            "--config",
+            "live.toml",
+            "--store",
+            "none.db",
+            "check",
+            "typo.rules",
+        ],
+    );
+    assert!(
+        r.code == 2 && r.stderr.contains("unknown field `mial` on entra.users"),
+        "{}",
+        r.stderr
+    );
     let at = "2026-11-07T06:00:00Z";
     let r = run_with_secrets(
         d,
