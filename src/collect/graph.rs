@@ -6,12 +6,11 @@
 //! fails the source, so a half-read list never looks like removed members.
 
 use super::http::{check_url, path_of, runtime, segment, Auth, Http, Retry};
-use super::platform::{spec, write_records, Record};
+use super::platform::{fan_out, spec, write_records, Record};
 use super::{Collector, Context};
 use crate::config::{SourceConfig, SourceKind};
 use crate::error::{Error, Result};
 use crate::store::SnapshotWriter;
-use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value as Json;
 
 const DEFAULT_BASE: &str = "https://graph.microsoft.com/v1.0";
@@ -207,25 +206,11 @@ impl Graph {
         items: Vec<T>,
         request: impl Fn(&T) -> (String, Vec<(&'static str, Json)>),
     ) -> Result<Vec<Record>> {
-        let lists: Vec<Vec<Record>> = futures_util::stream::iter(items.iter().map(|item| {
+        fan_out(items.iter(), self.concurrency, |item| {
             let (path, context) = request(item);
-            async move {
-                let values = self.list(&path).await?;
-                Ok::<_, Error>(
-                    values
-                        .into_iter()
-                        .map(|value| Record {
-                            context: context.clone(),
-                            value,
-                        })
-                        .collect(),
-                )
-            }
-        }))
-        .buffer_unordered(self.concurrency)
-        .try_collect()
-        .await?;
-        Ok(lists.into_iter().flatten().collect())
+            async move { Ok(Record::all(self.list(&path).await?, &context)) }
+        })
+        .await
     }
 
     /// Every record of a Graph list: the first page at `path`, then each `@odata.nextLink`.

@@ -194,6 +194,17 @@ impl Record {
         }
     }
 
+    /// Records of `values`, each with `context`.
+    pub fn all(values: Vec<Json>, context: &[(&'static str, Json)]) -> Vec<Record> {
+        values
+            .into_iter()
+            .map(|value| Record {
+                context: context.to_vec(),
+                value,
+            })
+            .collect()
+    }
+
     fn get(&self, path: &str) -> Option<&Json> {
         if let Some(name) = path.strip_prefix('$') {
             return self
@@ -212,6 +223,22 @@ impl Record {
         }
         Some(at)
     }
+}
+
+/// Runs `fetch` for every item, `concurrency` at a time, and gathers the records (in no
+/// particular order: entities are keyed).
+pub async fn fan_out<I, F, Fut>(items: I, concurrency: usize, fetch: F) -> Result<Vec<Record>>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Record>>>,
+{
+    use futures_util::{StreamExt, TryStreamExt};
+    let lists: Vec<Vec<Record>> = futures_util::stream::iter(items.into_iter().map(fetch))
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    Ok(lists.into_iter().flatten().collect())
 }
 
 /// Writes `records` as one snapshot of the entity `spec`.

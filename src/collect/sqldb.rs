@@ -292,33 +292,25 @@ impl Conn {
         columns: &[(String, String)],
         what: &str,
     ) -> Result<Vec<Vec<Value>>> {
+        // The same for both drivers; their query types differ, so a macro writes it twice.
+        macro_rules! fetch {
+            ($db:ty, $conn:expr, $row:ident) => {{
+                let mut q = sqlx_core::query::query::<$db>(sql);
+                for v in after {
+                    q = match v {
+                        Value::Integer(i) => q.bind(*i),
+                        Value::Real(f) => q.bind(*f),
+                        Value::Text(s) => q.bind(s.clone()),
+                        Value::Null => q.bind(None::<String>),
+                    };
+                }
+                let rows = q.fetch_all(&mut *$conn).await.map_err(db_error(what))?;
+                rows.iter().map(|r| $row(r, columns, what)).collect()
+            }};
+        }
         match self {
-            Conn::Pg(c) => {
-                let mut q = sqlx_core::query::query::<Postgres>(sql);
-                for v in after {
-                    q = match v {
-                        Value::Integer(i) => q.bind(*i),
-                        Value::Real(f) => q.bind(*f),
-                        Value::Text(s) => q.bind(s.clone()),
-                        Value::Null => q.bind(None::<String>),
-                    };
-                }
-                let rows = q.fetch_all(&mut *c).await.map_err(db_error(what))?;
-                rows.iter().map(|r| pg_row(r, columns, what)).collect()
-            }
-            Conn::My(c) => {
-                let mut q = sqlx_core::query::query::<MySql>(sql);
-                for v in after {
-                    q = match v {
-                        Value::Integer(i) => q.bind(*i),
-                        Value::Real(f) => q.bind(*f),
-                        Value::Text(s) => q.bind(s.clone()),
-                        Value::Null => q.bind(None::<String>),
-                    };
-                }
-                let rows = q.fetch_all(&mut *c).await.map_err(db_error(what))?;
-                rows.iter().map(|r| my_row(r, columns, what)).collect()
-            }
+            Conn::Pg(c) => fetch!(Postgres, c, pg_row),
+            Conn::My(c) => fetch!(MySql, c, my_row),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! length differs from its `X-WP-Total` (it changed while it was read), fails the source.
 
 use super::http::{check_url, path_of, runtime, Auth, Http, Retry};
-use super::platform::{spec, write_records, Record};
+use super::platform::{fan_out, spec, write_records, Record};
 use super::{Collector, Context};
 use crate::config::{SourceConfig, SourceKind};
 use crate::error::{Error, Result};
@@ -106,28 +106,15 @@ impl Collector for WordpressCollector<'_> {
 impl Site {
     /// The users enrolled in each course, each with its course.
     async fn course_users(&self, courses: &[Json]) -> Result<Vec<Record>> {
-        let ids: Vec<i64> = courses.iter().filter_map(|c| c["id"].as_i64()).collect();
-        let lists: Vec<Vec<Record>> =
-            futures_util::stream::iter(ids.into_iter().map(|id| async move {
-                let users = self
-                    .list(&format!(
-                        "/ldlms/v2/sfwd-courses/{id}/users?orderby=id&order=asc"
-                    ))
-                    .await?;
-                Ok::<_, Error>(
-                    users
-                        .into_iter()
-                        .map(|value| Record {
-                            context: vec![("course_id", Json::from(id))],
-                            value,
-                        })
-                        .collect(),
-                )
-            }))
-            .buffer_unordered(self.concurrency)
-            .try_collect()
-            .await?;
-        Ok(lists.into_iter().flatten().collect())
+        let ids = courses.iter().filter_map(|c| c["id"].as_i64());
+        fan_out(ids, self.concurrency, |id| async move {
+            let path = format!("/ldlms/v2/sfwd-courses/{id}/users?orderby=id&order=asc");
+            Ok(Record::all(
+                self.list(&path).await?,
+                &[("course_id", Json::from(id))],
+            ))
+        })
+        .await
     }
 
     /// Every item of a paged list.
