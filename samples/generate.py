@@ -346,6 +346,11 @@ def entra_users(world, day, drift, out):
                 users, 100, select=sel)
 
 
+STAFF_OWNER_COURSE = "C03"
+STAFF_OWNER = {"email": "it.support@example.org", "entra_id": "ffffffff-0000-4000-a000-0000000000aa",
+               "first_name": "IT", "last_name": "Support"}
+
+
 def teams(world, day, drift, out):
     missing = {(r["email"], r["course"]) for r in drift.active("missing_from_channel", day)}
     extra = {(r["email"], r["course"]) for r in drift.active("extra_channel_member", day)}
@@ -368,6 +373,10 @@ def teams(world, day, drift, out):
         for email, code in extra:
             if code == c["code"]:
                 members[email] = (by_email[email], [])
+        if c["code"] == STAFF_OWNER_COURSE:
+            # IT support owns this channel without being in the SSOT: owners are exempt from
+            # "a channel member is enrolled", and this keeps that exemption tested.
+            members[STAFF_OWNER["email"]] = (STAFF_OWNER, ["owner"])
         records = []
         for p, roles in sorted(members.values(), key=lambda x: x[0]["entra_id"]):
             records.append({"@odata.type": "#microsoft.graph.aadUserConversationMember",
