@@ -390,3 +390,45 @@ fn mariadb_question2answer_users_match_the_sample_export_and_never_store_secrets
         r.stderr
     );
 }
+
+#[test]
+fn database_tls_is_verified_when_asked_for_and_an_untrusted_certificate_is_refused() {
+    let db = TempDb::new(Kind::Postgres);
+    db.exec("CREATE TABLE t (id integer PRIMARY KEY);\nINSERT INTO t VALUES (1)");
+    let ssl: String = db.rt.block_on(async {
+        let mut c = sqlx_postgres::PgConnectOptions::from_str(&db.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx_core::query_scalar::query_scalar::<sqlx_postgres::Postgres, String>("SHOW ssl")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    });
+    if ssl != "on" {
+        eprintln!("note: this PostgreSQL has ssl = {ssl}; Debian's package turns it on with a self-signed certificate");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = |mode: &str| {
+        format!(
+        "[sources.db]\nkind = \"postgres\"\nurl = \"{}?sslmode={mode}\"\n[sources.db.entities.t]\nquery = \"SELECT id FROM t\"\nkey = [\"id\"]\n",
+        db.url()
+    )
+    };
+    // Encrypted, as asked; the server's self-signed certificate is not checked in this mode.
+    write(d, "driftwatch.toml", &config("require"));
+    ok(d, &["collect", "--at", "2026-11-01T00:00:00Z"]);
+    // Verified: the self-signed certificate is refused, and nothing is collected.
+    write(d, "driftwatch.toml", &config("verify-full"));
+    let r = run(d, &["collect", "--at", "2026-11-02T00:00:00Z"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("sources.db.url: cannot connect")
+            && r.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        r.stderr
+    );
+}
