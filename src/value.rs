@@ -203,6 +203,47 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// A value from SQLite's `json_array(…)` of stored values: numbers, text or null.
+    pub fn from_json_cell(json: &serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        match json {
+            J::Null => Value::Null,
+            J::Number(n) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            J::String(s) => Value::Text(s.clone()),
+            J::Bool(b) => Value::Integer(*b as i64),
+            other => Value::Text(other.to_string()),
+        }
+    }
+
+    /// SQLite's order of values: NULL, then numbers (integers and reals by value), then text.
+    pub fn sql_cmp(&self, other: &Value) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let rank = |v: &Value| match v {
+            Value::Null => 0,
+            Value::Integer(_) | Value::Real(_) => 1,
+            Value::Text(_) => 2,
+        };
+        match (self, other) {
+            (Value::Integer(a), Value::Integer(b)) => a.cmp(b),
+            (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (
+                a @ (Value::Integer(_) | Value::Real(_)),
+                b @ (Value::Integer(_) | Value::Real(_)),
+            ) => {
+                let f = |v: &Value| match v {
+                    Value::Integer(i) => *i as f64,
+                    Value::Real(r) => *r,
+                    _ => 0.0,
+                };
+                f(a).partial_cmp(&f(b)).unwrap_or(Ordering::Equal)
+            }
+            (a, b) => rank(a).cmp(&rank(b)),
+        }
+    }
+
     /// The value as SQLite's borrowed form, for `ColumnType::from_sql`.
     pub fn as_sql_ref(&self) -> ValueRef<'_> {
         match self {

@@ -7,7 +7,7 @@ use super::check::{Outputs, Schemas};
 use super::sql::{compile, Compiled, Target};
 use crate::error::{Error, Result};
 use crate::store::{EntitySchema, SnapshotRef, Store};
-use crate::value::Value;
+use crate::value::{ColumnType, Value};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -154,57 +154,58 @@ pub fn evaluate(
 pub fn run(store: &Store, rule: &Rule, outputs: &Outputs, c: &Compiled) -> Result<Evaluation> {
     let mut stmt = store.conn().prepare(&c.sql)?;
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let (checked, gathered): (i64, String) = stmt
+        .query_row(rusqlite::params_from_iter(params), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let rows: Vec<Vec<Json>> = serde_json::from_str(&gathered)
+        .map_err(|e| Error::runtime(format!("rule {}: reading its violations: {e}", rule.name)))?;
+    let ty = |t: Option<&super::types::Ty>| t.map_or(ColumnType::Text, |t| t.column_type());
     let names = rule.show_names();
-    let key_types: Vec<_> = (0..c.key_len)
-        .map(|i| {
-            outputs
-                .key
-                .get(i)
-                .map_or(crate::value::ColumnType::Text, |t| t.column_type())
+    let mut found: Vec<(Vec<Value>, Violation)> = rows
+        .into_iter()
+        .map(|row| {
+            let mut cells = row.into_iter().map(|j| Value::from_json_cell(&j));
+            let key: Vec<Value> = cells.by_ref().take(c.key_len).collect();
+            let subject = c.has_subject.then(|| {
+                cells
+                    .next()
+                    .unwrap_or(Value::Null)
+                    .to_json(ty(outputs.subject.as_ref()))
+            });
+            let fields = names
+                .iter()
+                .zip(&outputs.show)
+                .map(|(n, t)| {
+                    (
+                        n.clone(),
+                        cells.next().unwrap_or(Value::Null).to_json(t.column_type()),
+                    )
+                })
+                .collect();
+            let violation = Violation {
+                key: key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| v.to_json(ty(outputs.key.get(i))))
+                    .collect(),
+                subject,
+                fields,
+            };
+            (key, violation)
         })
         .collect();
-    let mut checked = 0;
-    let mut violations = Vec::new();
-    while let Some(r) = rows.next()? {
-        let kind: i64 = r.get(0)?;
-        if kind == 0 {
-            checked = r.get::<_, i64>(1)? as u64;
-            continue;
-        }
-        let cell = |i: usize, ty: crate::value::ColumnType| -> rusqlite::Result<Json> {
-            Ok(Value::from_sql(r.get_ref(i)?).to_json(ty))
-        };
-        let mut at = 1;
-        let mut key = Vec::with_capacity(c.key_len);
-        for ty in &key_types {
-            key.push(cell(at, *ty)?);
-            at += 1;
-        }
-        let subject = if c.has_subject {
-            at += 1;
-            Some(cell(
-                at - 1,
-                outputs
-                    .subject
-                    .map_or(crate::value::ColumnType::Text, |t| t.column_type()),
-            )?)
-        } else {
-            None
-        };
-        let mut fields = Vec::with_capacity(c.show_len);
-        for (i, name) in names.iter().enumerate() {
-            fields.push((name.clone(), cell(at + i, outputs.show[i].column_type())?));
-        }
-        violations.push(Violation {
-            key,
-            subject,
-            fields,
-        });
-    }
+    // In key order, as SQLite orders values: NULL, then numbers, then text.
+    found.sort_by(|a, b| {
+        a.0.iter()
+            .zip(&b.0)
+            .map(|(x, y)| x.sql_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     Ok(Evaluation {
-        checked,
-        violations,
+        checked: checked as u64,
+        violations: found.into_iter().map(|(_, v)| v).collect(),
     })
 }
 

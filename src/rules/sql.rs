@@ -3,8 +3,9 @@
 //! rule, a snapshot id, the run's time) is a bound parameter; the SQL text holds only
 //! keywords, operators and the quoted names of recorded tables and columns.
 //!
-//! The statement returns one row `(0, checked, NULL, …)` with the number of rows (or groups)
-//! the rule ranged over, then one row `(1, key…, subject, show…)` per violation, in key order.
+//! The statement returns one row: the number of rows (or groups) the rule ranged over, and its
+//! violations as a JSON array of `[key…, subject, show…]` arrays, gathered in the same pass
+//! (`json_group_array(…) FILTER (WHERE NOT coalesce(expect, 0))`).
 //!
 //! It also names the indexes that serve it: for each `exists`/`count(…)` binding, its columns
 //! compared for equality in the `where`; for each `for` binding after the first, its columns
@@ -167,48 +168,47 @@ impl<'a> Compiler<'a> {
         };
         let subject = rule.subject.as_ref().map(|s| self.expr(s));
         let show: Vec<String> = rule.show.iter().map(|n| self.expr(&n.expr)).collect();
-        let violated = rule
-            .expect
-            .as_ref()
-            .map(|e| format!("NOT coalesce({}, 0)", self.expr(e)));
+        let expect = rule.expect.as_ref().map(|e| self.expr(e));
         let groups: Vec<String> = rule.group_by.iter().map(|g| self.expr(g)).collect();
 
-        let mut outputs = vec!["1".to_string()];
-        outputs.extend(keys.iter().cloned());
+        let mut outputs = keys.clone();
         outputs.extend(subject.iter().cloned());
         outputs.extend(show.iter().cloned());
-        let width = outputs.len();
         let from = from.join(", ");
-        let mut sql = String::new();
-        let _ = write!(
-            sql,
-            "SELECT {}\nFROM {from}\nWHERE {}",
-            outputs.join(", "),
-            conds.join("\n  AND ")
-        );
-        let counted = if groups.is_empty() {
-            if let Some(v) = &violated {
-                let _ = write!(sql, "\n  AND {v}");
-            }
+        let conds = conds.join("\n  AND ");
+        // One pass: count what the rule ranges over, and gather the violations as JSON.
+        let gather = |values: &str, violated: Option<String>| {
+            let filter = violated
+                .map(|v| format!(" FILTER (WHERE {v})"))
+                .unwrap_or_default();
+            format!("SELECT count(*), json_group_array(json_array({values})){filter}")
+        };
+        let sql = if groups.is_empty() {
+            let violated = expect.map(|e| format!("NOT coalesce({e}, 0)"));
             format!(
-                "SELECT 0, count(*){}\nFROM {from}\nWHERE {}",
-                ", NULL".repeat(width - 2),
-                conds.join("\n  AND ")
+                "{}\nFROM {from}\nWHERE {conds}",
+                gather(&outputs.join(", "), violated)
             )
         } else {
-            let _ = write!(sql, "\nGROUP BY {}", groups.join(", "));
-            if let Some(v) = &violated {
-                let _ = write!(sql, "\nHAVING {v}");
+            // Each group is a row of the inner query, its outputs and `expect` as columns.
+            let mut columns: Vec<String> = outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| format!("{o} AS _o{}", i + 1))
+                .collect();
+            if let Some(e) = &expect {
+                columns.push(format!("{e} AS _ok"));
             }
+            let names: Vec<String> = (1..=outputs.len()).map(|i| format!("_o{i}")).collect();
+            let violated = expect.map(|_| "NOT coalesce(_ok, 0)".to_string());
             format!(
-                "SELECT 0, count(*){}\nFROM (SELECT 1 FROM {from}\n  WHERE {}\n  GROUP BY {})",
-                ", NULL".repeat(width - 2),
-                conds.join("\n    AND "),
+                "{}\nFROM (SELECT {}\n  FROM {from}\n  WHERE {}\n  GROUP BY {})",
+                gather(&names.join(", "), violated),
+                columns.join(", "),
+                conds.replace("\n  AND ", "\n    AND "),
                 groups.join(", ")
             )
         };
-        let order: Vec<String> = (1..=1 + keys.len()).map(|i| i.to_string()).collect();
-        let _ = write!(sql, "\nUNION ALL\n{counted}\nORDER BY {}", order.join(", "));
         Compiled {
             sql,
             params: std::mem::take(&mut self.params),

@@ -1,19 +1,10 @@
 -- rule enrolled_member_in_course_channel
-SELECT 1, "e"."id", "m"."email", "c"."code", "c"."teams_channel_id"
+SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "c"."teams_channel_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_teams__channel_members" AS "t" WHERE ("t"._from <= ?5 AND ("t"._to IS NULL OR "t"._to > ?5)) AND (("t"."channel_id" = "c"."teams_channel_id") AND ("t"."user_id" = "m"."entra_id"))), 0))
 FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c"
 WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
   AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
   AND ("c"._from <= ?3 AND ("c"._to IS NULL OR "c"._to > ?3))
-  AND (((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."status" = ?4)) AND ("m"."status" = ?4))
-  AND NOT coalesce(EXISTS (SELECT 1 FROM "e_teams__channel_members" AS "t" WHERE ("t"._from <= ?5 AND ("t"._to IS NULL OR "t"._to > ?5)) AND (("t"."channel_id" = "c"."teams_channel_id") AND ("t"."user_id" = "m"."entra_id"))), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c"
-WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
-  AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
-  AND ("c"._from <= ?3 AND ("c"._to IS NULL OR "c"._to > ?3))
-  AND (((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."status" = ?4)) AND ("m"."status" = ?4))
-ORDER BY 1, 2;
+  AND (((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."status" = ?4)) AND ("m"."status" = ?4));
 --   ?1 = Integer(31)  (snapshot of ssot.enrollments)
 --   ?2 = Integer(31)  (snapshot of ssot.members)
 --   ?3 = Integer(31)  (snapshot of ssot.courses)
@@ -25,19 +16,11 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"
 CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id", _from, _to);
 
 -- rule channel_member_is_enrolled
-SELECT 1, "t"."id", "t"."email", "c"."code", "t"."user_id"
+SELECT count(*), json_group_array(json_array("t"."id", "t"."email", "c"."code", "t"."user_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__enrollments" AS "e" WHERE ("e"._from <= ?4 AND ("e"._to IS NULL OR "e"._to > ?4)) AND ((("e"."course_id" = "c"."id") AND ("e"."status" = ?5)) AND EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?6 AND ("m"._to IS NULL OR "m"._to > ?6)) AND ((("m"."id" = "e"."member_id") AND ("m"."entra_id" = "t"."user_id")) AND ("m"."status" = ?5))))), 0))
 FROM "e_teams__channel_members" AS "t", "e_ssot__courses" AS "c"
 WHERE ("t"._from <= ?1 AND ("t"._to IS NULL OR "t"._to > ?1))
   AND ("c"._from <= ?2 AND ("c"._to IS NULL OR "c"._to > ?2))
-  AND (("c"."teams_channel_id" = "t"."channel_id") AND (NOT (instr("t"."roles", ?3) > 0)))
-  AND NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__enrollments" AS "e" WHERE ("e"._from <= ?4 AND ("e"._to IS NULL OR "e"._to > ?4)) AND ((("e"."course_id" = "c"."id") AND ("e"."status" = ?5)) AND EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?6 AND ("m"._to IS NULL OR "m"._to > ?6)) AND ((("m"."id" = "e"."member_id") AND ("m"."entra_id" = "t"."user_id")) AND ("m"."status" = ?5))))), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_teams__channel_members" AS "t", "e_ssot__courses" AS "c"
-WHERE ("t"._from <= ?1 AND ("t"._to IS NULL OR "t"._to > ?1))
-  AND ("c"._from <= ?2 AND ("c"._to IS NULL OR "c"._to > ?2))
-  AND (("c"."teams_channel_id" = "t"."channel_id") AND (NOT (instr("t"."roles", ?3) > 0)))
-ORDER BY 1, 2;
+  AND (("c"."teams_channel_id" = "t"."channel_id") AND (NOT (instr("t"."roles", ?3) > 0)));
 --   ?1 = Integer(33)  (snapshot of teams.channel_members)
 --   ?2 = Integer(31)  (snapshot of ssot.courses)
 --   ?3 = Text("owner")  (literal)
@@ -50,23 +33,13 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id__status" ON "e_ssot
 CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id" ON "e_teams__channel_members"("channel_id", _from, _to);
 
 -- rule mentor_owns_course_channel
-SELECT 1, "e"."id", "m"."email", "c"."code", "t"."roles"
+SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "t"."roles")) FILTER (WHERE NOT coalesce((instr("t"."roles", ?7) > 0), 0))
 FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c", "e_teams__channel_members" AS "t"
 WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
   AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
   AND ("c"._from <= ?3 AND ("c"._to IS NULL OR "c"._to > ?3))
   AND ("t"._from <= ?4 AND ("t"._to IS NULL OR "t"._to > ?4))
-  AND (((((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."role" = ?5)) AND ("e"."status" = ?6)) AND ("t"."channel_id" = "c"."teams_channel_id")) AND ("t"."user_id" = "m"."entra_id"))
-  AND NOT coalesce((instr("t"."roles", ?7) > 0), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c", "e_teams__channel_members" AS "t"
-WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
-  AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
-  AND ("c"._from <= ?3 AND ("c"._to IS NULL OR "c"._to > ?3))
-  AND ("t"._from <= ?4 AND ("t"._to IS NULL OR "t"._to > ?4))
-  AND (((((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."role" = ?5)) AND ("e"."status" = ?6)) AND ("t"."channel_id" = "c"."teams_channel_id")) AND ("t"."user_id" = "m"."entra_id"))
-ORDER BY 1, 2;
+  AND (((((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."role" = ?5)) AND ("e"."status" = ?6)) AND ("t"."channel_id" = "c"."teams_channel_id")) AND ("t"."user_id" = "m"."entra_id"));
 --   ?1 = Integer(31)  (snapshot of ssot.enrollments)
 --   ?2 = Integer(31)  (snapshot of ssot.members)
 --   ?3 = Integer(31)  (snapshot of ssot.courses)
@@ -80,21 +53,12 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id" ON "e_ssot__member
 CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id", _from, _to);
 
 -- rule enrolled_member_in_lms_course
-SELECT 1, "e"."id", "m"."email", "c"."code", "c"."lms_course_id"
+SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "c"."lms_course_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_wordpress__course_users" AS "u" WHERE ("u"._from <= ?5 AND ("u"._to IS NULL OR "u"._to > ?5)) AND (("u"."course_id" = "c"."lms_course_id") AND ("u"."user_id" = "m"."wp_user_id"))), 0))
 FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c"
 WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
   AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
   AND ("c"._from <= ?3 AND ("c"._to IS NULL OR "c"._to > ?3))
-  AND (((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."status" = ?4)) AND ("m"."status" = ?4))
-  AND NOT coalesce(EXISTS (SELECT 1 FROM "e_wordpress__course_users" AS "u" WHERE ("u"._from <= ?5 AND ("u"._to IS NULL OR "u"._to > ?5)) AND (("u"."course_id" = "c"."lms_course_id") AND ("u"."user_id" = "m"."wp_user_id"))), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c"
-WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
-  AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
-  AND ("c"._from <= ?3 AND ("c"._to IS NULL OR "c"._to > ?3))
-  AND (((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."status" = ?4)) AND ("m"."status" = ?4))
-ORDER BY 1, 2;
+  AND (((("e"."member_id" = "m"."id") AND ("e"."course_id" = "c"."id")) AND ("e"."status" = ?4)) AND ("m"."status" = ?4));
 --   ?1 = Integer(31)  (snapshot of ssot.enrollments)
 --   ?2 = Integer(31)  (snapshot of ssot.members)
 --   ?3 = Integer(31)  (snapshot of ssot.courses)
@@ -106,21 +70,12 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"
 CREATE INDEX IF NOT EXISTS "ix_e_wordpress__course_users__course_id__user_id" ON "e_wordpress__course_users"("course_id", "user_id", _from, _to);
 
 -- rule quiz_passed_unrestricted_in_wordpress
-SELECT 1, "m"."id", "m"."email", ?6, "w"."roles", "q"."taken_at"
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?6, "w"."roles", "q"."taken_at")) FILTER (WHERE NOT coalesce((NOT (instr("w"."roles", ?7) > 0)), 0))
 FROM "e_ssot__members" AS "m", "e_ssot__quiz_results" AS "q", "e_wordpress__users" AS "w"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("q"._from <= ?2 AND ("q"._to IS NULL OR "q"._to > ?2))
   AND ("w"._from <= ?3 AND ("w"._to IS NULL OR "w"._to > ?3))
-  AND ((((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?4)) AND "q"."passed") AND ("w"."id" = "m"."wp_user_id")) AND ("m"."status" = ?5))
-  AND NOT coalesce((NOT (instr("w"."roles", ?7) > 0)), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL, NULL
-FROM "e_ssot__members" AS "m", "e_ssot__quiz_results" AS "q", "e_wordpress__users" AS "w"
-WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("q"._from <= ?2 AND ("q"._to IS NULL OR "q"._to > ?2))
-  AND ("w"._from <= ?3 AND ("w"._to IS NULL OR "w"._to > ?3))
-  AND ((((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?4)) AND "q"."passed") AND ("w"."id" = "m"."wp_user_id")) AND ("m"."status" = ?5))
-ORDER BY 1, 2;
+  AND ((((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?4)) AND "q"."passed") AND ("w"."id" = "m"."wp_user_id")) AND ("m"."status" = ?5));
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(31)  (snapshot of ssot.quiz_results)
 --   ?3 = Integer(34)  (snapshot of wordpress.users)
@@ -133,21 +88,12 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot
 CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id", _from, _to);
 
 -- rule quiz_passed_unrestricted_in_q2a
-SELECT 1, "m"."id", "m"."email", ?6, "u"."level", "q"."taken_at"
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?6, "u"."level", "q"."taken_at")) FILTER (WHERE NOT coalesce(("u"."level" >= ?7), 0))
 FROM "e_ssot__members" AS "m", "e_ssot__quiz_results" AS "q", "e_q2a__users" AS "u"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("q"._from <= ?2 AND ("q"._to IS NULL OR "q"._to > ?2))
   AND ("u"._from <= ?3 AND ("u"._to IS NULL OR "u"._to > ?3))
-  AND ((((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?4)) AND "q"."passed") AND ("u"."userid" = "m"."q2a_user_id")) AND ("m"."status" = ?5))
-  AND NOT coalesce(("u"."level" >= ?7), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL, NULL
-FROM "e_ssot__members" AS "m", "e_ssot__quiz_results" AS "q", "e_q2a__users" AS "u"
-WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("q"._from <= ?2 AND ("q"._to IS NULL OR "q"._to > ?2))
-  AND ("u"._from <= ?3 AND ("u"._to IS NULL OR "u"._to > ?3))
-  AND ((((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?4)) AND "q"."passed") AND ("u"."userid" = "m"."q2a_user_id")) AND ("m"."status" = ?5))
-ORDER BY 1, 2;
+  AND ((((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?4)) AND "q"."passed") AND ("u"."userid" = "m"."q2a_user_id")) AND ("m"."status" = ?5));
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(31)  (snapshot of ssot.quiz_results)
 --   ?3 = Integer(35)  (snapshot of q2a.users)
@@ -160,17 +106,10 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__q2a_user_id__status" ON "e_s
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz", _from, _to);
 
 -- rule guest_disabled_unless_active_member
-SELECT 1, "u"."id", "u"."mail", "u"."user_principal_name", "u"."external_user_state"
+SELECT count(*), json_group_array(json_array("u"."id", "u"."mail", "u"."user_principal_name", "u"."external_user_state")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?3 AND ("m"._to IS NULL OR "m"._to > ?3)) AND (("m"."entra_id" = "u"."id") AND ("m"."status" = ?4))), 0))
 FROM "e_entra__users" AS "u"
 WHERE ("u"._from <= ?1 AND ("u"._to IS NULL OR "u"._to > ?1))
-  AND (("u"."user_type" = ?2) AND "u"."account_enabled")
-  AND NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?3 AND ("m"._to IS NULL OR "m"._to > ?3)) AND (("m"."entra_id" = "u"."id") AND ("m"."status" = ?4))), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_entra__users" AS "u"
-WHERE ("u"._from <= ?1 AND ("u"._to IS NULL OR "u"._to > ?1))
-  AND (("u"."user_type" = ?2) AND "u"."account_enabled")
-ORDER BY 1, 2;
+  AND (("u"."user_type" = ?2) AND "u"."account_enabled");
 --   ?1 = Integer(32)  (snapshot of entra.users)
 --   ?2 = Text("Guest")  (literal)
 --   ?3 = Integer(31)  (snapshot of ssot.members)
@@ -178,19 +117,11 @@ ORDER BY 1, 2;
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id__status" ON "e_ssot__members"("entra_id", "status", _from, _to);
 
 -- rule email_matches_entra
-SELECT 1, "m"."id", "m"."email", ?3, "u"."mail"
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?3, "u"."mail")) FILTER (WHERE NOT coalesce(("u"."mail" = "m"."email"), 0))
 FROM "e_ssot__members" AS "m", "e_entra__users" AS "u"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))
-  AND ("u"."id" = "m"."entra_id")
-  AND NOT coalesce(("u"."mail" = "m"."email"), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_ssot__members" AS "m", "e_entra__users" AS "u"
-WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))
-  AND ("u"."id" = "m"."entra_id")
-ORDER BY 1, 2;
+  AND ("u"."id" = "m"."entra_id");
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(32)  (snapshot of entra.users)
 --   ?3 = Text("entra")  (literal)
@@ -198,19 +129,11 @@ CREATE INDEX IF NOT EXISTS "ix_e_entra__users__id" ON "e_entra__users"("id", _fr
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id" ON "e_ssot__members"("entra_id", _from, _to);
 
 -- rule email_matches_wordpress
-SELECT 1, "m"."id", "m"."email", ?3, "w"."email"
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?3, "w"."email")) FILTER (WHERE NOT coalesce(("w"."email" = "m"."email"), 0))
 FROM "e_ssot__members" AS "m", "e_wordpress__users" AS "w"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("w"._from <= ?2 AND ("w"._to IS NULL OR "w"._to > ?2))
-  AND ("w"."id" = "m"."wp_user_id")
-  AND NOT coalesce(("w"."email" = "m"."email"), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_ssot__members" AS "m", "e_wordpress__users" AS "w"
-WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("w"._from <= ?2 AND ("w"._to IS NULL OR "w"._to > ?2))
-  AND ("w"."id" = "m"."wp_user_id")
-ORDER BY 1, 2;
+  AND ("w"."id" = "m"."wp_user_id");
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(34)  (snapshot of wordpress.users)
 --   ?3 = Text("wordpress")  (literal)
@@ -218,19 +141,11 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__wp_user_id" ON "e_ssot__members"
 CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id", _from, _to);
 
 -- rule email_matches_q2a
-SELECT 1, "m"."id", "m"."email", ?4, "u"."email"
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?4, "u"."email")) FILTER (WHERE NOT coalesce(("u"."email" = "m"."email"), 0))
 FROM "e_ssot__members" AS "m", "e_q2a__users" AS "u"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))
-  AND (("u"."userid" = "m"."q2a_user_id") AND ("m"."status" = ?3))
-  AND NOT coalesce(("u"."email" = "m"."email"), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL
-FROM "e_ssot__members" AS "m", "e_q2a__users" AS "u"
-WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))
-  AND (("u"."userid" = "m"."q2a_user_id") AND ("m"."status" = ?3))
-ORDER BY 1, 2;
+  AND (("u"."userid" = "m"."q2a_user_id") AND ("m"."status" = ?3));
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(35)  (snapshot of q2a.users)
 --   ?3 = Text("active")  (literal)
@@ -239,17 +154,10 @@ CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid" ON "e_q2a__users"("userid",
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__q2a_user_id__status" ON "e_ssot__members"("q2a_user_id", "status", _from, _to);
 
 -- rule member_registered_consistently
-SELECT 1, "m"."id", "m"."email", "m"."role"
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", "m"."role")) FILTER (WHERE NOT coalesce(((EXISTS (SELECT 1 FROM "e_entra__users" AS "u" WHERE ("u"._from <= ?3 AND ("u"._to IS NULL OR "u"._to > ?3)) AND ((("u"."id" = "m"."entra_id") AND ("u"."mail" = "m"."email")) AND "u"."account_enabled")) AND EXISTS (SELECT 1 FROM "e_wordpress__users" AS "w" WHERE ("w"._from <= ?4 AND ("w"._to IS NULL OR "w"._to > ?4)) AND (("w"."id" = "m"."wp_user_id") AND ("w"."email" = "m"."email")))) AND EXISTS (SELECT 1 FROM "e_q2a__users" AS "a" WHERE ("a"._from <= ?5 AND ("a"._to IS NULL OR "a"._to > ?5)) AND (("a"."userid" = "m"."q2a_user_id") AND ("a"."email" = "m"."email")))), 0))
 FROM "e_ssot__members" AS "m"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("m"."status" = ?2)
-  AND NOT coalesce(((EXISTS (SELECT 1 FROM "e_entra__users" AS "u" WHERE ("u"._from <= ?3 AND ("u"._to IS NULL OR "u"._to > ?3)) AND ((("u"."id" = "m"."entra_id") AND ("u"."mail" = "m"."email")) AND "u"."account_enabled")) AND EXISTS (SELECT 1 FROM "e_wordpress__users" AS "w" WHERE ("w"._from <= ?4 AND ("w"._to IS NULL OR "w"._to > ?4)) AND (("w"."id" = "m"."wp_user_id") AND ("w"."email" = "m"."email")))) AND EXISTS (SELECT 1 FROM "e_q2a__users" AS "a" WHERE ("a"._from <= ?5 AND ("a"._to IS NULL OR "a"._to > ?5)) AND (("a"."userid" = "m"."q2a_user_id") AND ("a"."email" = "m"."email")))), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL
-FROM "e_ssot__members" AS "m"
-WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("m"."status" = ?2)
-ORDER BY 1, 2;
+  AND ("m"."status" = ?2);
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Text("active")  (literal)
 --   ?3 = Integer(32)  (snapshot of entra.users)
@@ -260,21 +168,12 @@ CREATE INDEX IF NOT EXISTS "ix_e_q2a__users__userid__email" ON "e_q2a__users"("u
 CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id__email" ON "e_wordpress__users"("id", "email", _from, _to);
 
 -- rule member_roles_match_platforms
-SELECT 1, "m"."id", "m"."email", "m"."role", "w"."roles", "a"."level"
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", "m"."role", "w"."roles", "a"."level")) FILTER (WHERE NOT coalesce((((((("m"."role" = ?5) AND ("w"."roles" = ?6)) AND ("a"."level" = ?7)) OR ((("m"."role" = ?8) AND ("w"."roles" = ?8)) AND ("a"."level" = ?9))) OR (((("m"."role" = ?10) AND EXISTS (SELECT 1 FROM "e_ssot__quiz_results" AS "q" WHERE ("q"._from <= ?11 AND ("q"._to IS NULL OR "q"._to > ?11)) AND ((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?12)) AND "q"."passed"))) AND ("w"."roles" = ?13)) AND ("a"."level" = ?14))) OR (((("m"."role" = ?10) AND (NOT EXISTS (SELECT 1 FROM "e_ssot__quiz_results" AS "q" WHERE ("q"._from <= ?11 AND ("q"._to IS NULL OR "q"._to > ?11)) AND ((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?12)) AND "q"."passed")))) AND ("w"."roles" = ?15)) AND ("a"."level" = ?16))), 0))
 FROM "e_ssot__members" AS "m", "e_wordpress__users" AS "w", "e_q2a__users" AS "a"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("w"._from <= ?2 AND ("w"._to IS NULL OR "w"._to > ?2))
   AND ("a"._from <= ?3 AND ("a"._to IS NULL OR "a"._to > ?3))
-  AND ((("m"."status" = ?4) AND ("w"."id" = "m"."wp_user_id")) AND ("a"."userid" = "m"."q2a_user_id"))
-  AND NOT coalesce((((((("m"."role" = ?5) AND ("w"."roles" = ?6)) AND ("a"."level" = ?7)) OR ((("m"."role" = ?8) AND ("w"."roles" = ?8)) AND ("a"."level" = ?9))) OR (((("m"."role" = ?10) AND EXISTS (SELECT 1 FROM "e_ssot__quiz_results" AS "q" WHERE ("q"._from <= ?11 AND ("q"._to IS NULL OR "q"._to > ?11)) AND ((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?12)) AND "q"."passed"))) AND ("w"."roles" = ?13)) AND ("a"."level" = ?14))) OR (((("m"."role" = ?10) AND (NOT EXISTS (SELECT 1 FROM "e_ssot__quiz_results" AS "q" WHERE ("q"._from <= ?11 AND ("q"._to IS NULL OR "q"._to > ?11)) AND ((("q"."member_id" = "m"."id") AND ("q"."quiz" = ?12)) AND "q"."passed")))) AND ("w"."roles" = ?15)) AND ("a"."level" = ?16))), 0)
-UNION ALL
-SELECT 0, count(*), NULL, NULL, NULL, NULL
-FROM "e_ssot__members" AS "m", "e_wordpress__users" AS "w", "e_q2a__users" AS "a"
-WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
-  AND ("w"._from <= ?2 AND ("w"._to IS NULL OR "w"._to > ?2))
-  AND ("a"._from <= ?3 AND ("a"._to IS NULL OR "a"._to > ?3))
-  AND ((("m"."status" = ?4) AND ("w"."id" = "m"."wp_user_id")) AND ("a"."userid" = "m"."q2a_user_id"))
-ORDER BY 1, 2;
+  AND ((("m"."status" = ?4) AND ("w"."id" = "m"."wp_user_id")) AND ("a"."userid" = "m"."q2a_user_id"));
 --   ?1 = Integer(31)  (snapshot of ssot.members)
 --   ?2 = Integer(34)  (snapshot of wordpress.users)
 --   ?3 = Integer(35)  (snapshot of q2a.users)
