@@ -319,105 +319,70 @@ fn epoch_text(secs: i64) -> Value {
     Value::Text(crate::time::format(secs))
 }
 
+fn offset_time(t: time::OffsetDateTime) -> Value {
+    epoch_text(t.unix_timestamp())
+}
+
+/// A time without a zone is taken as UTC, as the other sources do.
+fn utc_time(t: time::PrimitiveDateTime) -> Value {
+    epoch_text(t.assume_utc().unix_timestamp())
+}
+
+fn date(d: time::Date) -> Value {
+    utc_time(d.midnight())
+}
+
 fn unsupported(what: &str, name: &str, ty: &str) -> Error {
     Error::input(format!(
         "{what}: column `{name}` has type {ty}, which driftwatch does not read; cast it in the query (to text, a number or a timestamp)"
     ))
 }
 
+/// Decodes every cell of a row by its server type name: `$($names => $rust_type, $convert)`.
+/// Both drivers read the same way; their row types differ, so a macro writes it for each.
+macro_rules! decode_row {
+    ($r:expr, $columns:expr, $what:expr, { $($($name:pat_param)|+ => $t:ty, $convert:expr;)+ }) => {{
+        let mut out = Vec::with_capacity($columns.len());
+        for (i, (name, ty)) in $columns.iter().enumerate() {
+            let bad = |e: sqlx_core::Error| Error::runtime(format!("{}: column `{name}`: {e}", $what));
+            let v = match ty.as_str() {
+                $($($name)|+ => $r.try_get_unchecked::<Option<$t>, _>(i).map_err(bad)?.map($convert),)+
+                other => return Err(unsupported($what, name, other)),
+            };
+            out.push(v.unwrap_or(Value::Null));
+        }
+        Ok(out)
+    }};
+}
+
 fn pg_row(r: &PgRow, columns: &[(String, String)], what: &str) -> Result<Vec<Value>> {
-    let mut out = Vec::with_capacity(columns.len());
-    for (i, (name, ty)) in columns.iter().enumerate() {
-        let bad = |e: sqlx_core::Error| Error::runtime(format!("{what}: column `{name}`: {e}"));
-        let v = match ty.as_str() {
-            "BOOL" => r
-                .try_get_unchecked::<Option<bool>, _>(i)
-                .map_err(bad)?
-                .map(|b| Value::Integer(b as i64)),
-            "INT2" => r
-                .try_get_unchecked::<Option<i16>, _>(i)
-                .map_err(bad)?
-                .map(|n| Value::Integer(n.into())),
-            "INT4" => r
-                .try_get_unchecked::<Option<i32>, _>(i)
-                .map_err(bad)?
-                .map(|n| Value::Integer(n.into())),
-            "INT8" => r
-                .try_get_unchecked::<Option<i64>, _>(i)
-                .map_err(bad)?
-                .map(Value::Integer),
-            "FLOAT4" => r
-                .try_get_unchecked::<Option<f32>, _>(i)
-                .map_err(bad)?
-                .map(|f| Value::Real(f.into())),
-            "FLOAT8" => r
-                .try_get_unchecked::<Option<f64>, _>(i)
-                .map_err(bad)?
-                .map(Value::Real),
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => r
-                .try_get_unchecked::<Option<String>, _>(i)
-                .map_err(bad)?
-                .map(Value::Text),
-            "TIMESTAMPTZ" => r
-                .try_get_unchecked::<Option<time::OffsetDateTime>, _>(i)
-                .map_err(bad)?
-                .map(|t| epoch_text(t.unix_timestamp())),
-            "TIMESTAMP" => r
-                .try_get_unchecked::<Option<time::PrimitiveDateTime>, _>(i)
-                .map_err(bad)?
-                .map(|t| epoch_text(t.assume_utc().unix_timestamp())),
-            "DATE" => r
-                .try_get_unchecked::<Option<time::Date>, _>(i)
-                .map_err(bad)?
-                .map(|d| epoch_text(d.midnight().assume_utc().unix_timestamp())),
-            other => return Err(unsupported(what, name, other)),
-        };
-        out.push(v.unwrap_or(Value::Null));
-    }
-    Ok(out)
+    decode_row!(r, columns, what, {
+        "BOOL" => bool, |b| Value::Integer(b as i64);
+        "INT2" => i16, |n| Value::Integer(n.into());
+        "INT4" => i32, |n| Value::Integer(n.into());
+        "INT8" => i64, Value::Integer;
+        "FLOAT4" => f32, |f| Value::Real(f.into());
+        "FLOAT8" => f64, Value::Real;
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => String, Value::Text;
+        "TIMESTAMPTZ" => time::OffsetDateTime, offset_time;
+        "TIMESTAMP" => time::PrimitiveDateTime, utc_time;
+        "DATE" => time::Date, date;
+    })
 }
 
 fn my_row(r: &MySqlRow, columns: &[(String, String)], what: &str) -> Result<Vec<Value>> {
-    let mut out = Vec::with_capacity(columns.len());
-    for (i, (name, ty)) in columns.iter().enumerate() {
-        let bad = |e: sqlx_core::Error| Error::runtime(format!("{what}: column `{name}`: {e}"));
-        let v = match ty.as_str() {
-            "BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => r
-                .try_get_unchecked::<Option<i64>, _>(i)
-                .map_err(bad)?
-                .map(Value::Integer),
-            t if t.ends_with(" UNSIGNED") => r
-                .try_get_unchecked::<Option<u64>, _>(i)
-                .map_err(bad)?
-                .map(|n| {
-                    i64::try_from(n)
-                        .map(Value::Integer)
-                        .unwrap_or(Value::Text(n.to_string()))
-                }),
-            "FLOAT" => r
-                .try_get_unchecked::<Option<f32>, _>(i)
-                .map_err(bad)?
-                .map(|f| Value::Real(f.into())),
-            "DOUBLE" => r
-                .try_get_unchecked::<Option<f64>, _>(i)
-                .map_err(bad)?
-                .map(Value::Real),
-            "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
-            | "SET" => r
-                .try_get_unchecked::<Option<String>, _>(i)
-                .map_err(bad)?
-                .map(Value::Text),
-            "DATETIME" | "TIMESTAMP" => r
-                .try_get_unchecked::<Option<time::PrimitiveDateTime>, _>(i)
-                .map_err(bad)?
-                .map(|t| epoch_text(t.assume_utc().unix_timestamp())),
-            "DATE" => r
-                .try_get_unchecked::<Option<time::Date>, _>(i)
-                .map_err(bad)?
-                .map(|d| epoch_text(d.midnight().assume_utc().unix_timestamp())),
-            other => return Err(unsupported(what, name, other)),
-        };
-        out.push(v.unwrap_or(Value::Null));
-    }
-    Ok(out)
+    let unsigned = |n: u64| {
+        i64::try_from(n)
+            .map(Value::Integer)
+            .unwrap_or(Value::Text(n.to_string()))
+    };
+    decode_row!(r, columns, what, {
+        "BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => i64, Value::Integer;
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" | "BIGINT UNSIGNED" => u64, unsigned;
+        "FLOAT" => f32, |f| Value::Real(f.into());
+        "DOUBLE" => f64, Value::Real;
+        "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" => String, Value::Text;
+        "DATETIME" | "TIMESTAMP" => time::PrimitiveDateTime, utc_time;
+        "DATE" => time::Date, date;
+    })
 }
