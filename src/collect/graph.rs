@@ -98,24 +98,9 @@ fn origin(url: &str) -> String {
 impl Graph {
     async fn entity(&mut self, name: &str) -> Result<Vec<Record>> {
         Ok(match name {
-            "users" => self
-                .list(USERS)
-                .await?
-                .into_iter()
-                .map(Record::plain)
-                .collect(),
-            "groups" => self
-                .list(GROUPS)
-                .await?
-                .into_iter()
-                .map(Record::plain)
-                .collect(),
-            "teams" => self
-                .list(TEAMS)
-                .await?
-                .into_iter()
-                .map(Record::plain)
-                .collect(),
+            "users" => self.list(USERS).await.map(|v| Record::all(v, &[]))?,
+            "groups" => self.list(GROUPS).await.map(|v| Record::all(v, &[]))?,
+            "teams" => self.list(TEAMS).await.map(|v| Record::all(v, &[]))?,
             "group_members" => {
                 let groups = self.ids(GROUPS).await?;
                 self.fan_out(groups, |g| {

@@ -187,13 +187,6 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn plain(value: Json) -> Record {
-        Record {
-            context: Vec::new(),
-            value,
-        }
-    }
-
     /// Records of `values`, each with `context`.
     pub fn all(values: Vec<Json>, context: &[(&'static str, Json)]) -> Vec<Record> {
         values

@@ -64,16 +64,12 @@ impl Collector for WordpressCollector<'_> {
                 let records: Vec<Record> = match entity.name.as_str() {
                     "users" => site
                         .list("/wp/v2/users?context=edit&orderby=id&order=asc")
-                        .await?
-                        .into_iter()
-                        .map(Record::plain)
-                        .collect(),
+                        .await
+                        .map(|v| Record::all(v, &[]))?,
                     "groups" => site
                         .list("/ldlms/v2/groups?orderby=id&order=asc")
-                        .await?
-                        .into_iter()
-                        .map(Record::plain)
-                        .collect(),
+                        .await
+                        .map(|v| Record::all(v, &[]))?,
                     "courses" | "course_users" => {
                         if courses.is_none() {
                             courses = Some(
@@ -83,7 +79,7 @@ impl Collector for WordpressCollector<'_> {
                         }
                         let list = courses.clone().unwrap_or_default();
                         if entity.name == "courses" {
-                            list.into_iter().map(Record::plain).collect()
+                            Record::all(list, &[])
                         } else {
                             site.course_users(&list).await?
                         }
