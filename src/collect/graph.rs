@@ -84,6 +84,23 @@ impl Collector for GraphCollector<'_> {
     }
 }
 
+/// The channels in turns across their teams (the first of each team, then the second …), so
+/// that the requests in flight fall on different teams: Graph limits requests per team.
+fn across_teams(channels: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut turn: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut keyed: Vec<(usize, usize, (String, String))> = channels
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let n = turn.entry(c.0.clone()).or_insert(0);
+            *n += 1;
+            (*n, i, c)
+        })
+        .collect();
+    keyed.sort_by_key(|(n, i, _)| (*n, *i));
+    keyed.into_iter().map(|(_, _, c)| c).collect()
+}
+
 /// `scheme://host` of a URL.
 fn origin(url: &str) -> String {
     match url.find("://") {
@@ -132,7 +149,7 @@ impl Graph {
                         Some((team, c.value["id"].as_str()?.to_string()))
                     })
                     .collect();
-                self.fan_out(channels, |(t, c)| {
+                self.fan_out(across_teams(channels), |(t, c)| {
                     (
                         format!(
                             "/teams/{}/channels/{}/members?$top=999",
@@ -231,5 +248,32 @@ impl Graph {
             }
         }
         unreachable!("the page loop returns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn channels_are_taken_in_turns_across_teams() {
+        let c = |t: &str, n: &str| (t.to_string(), n.to_string());
+        let order = super::across_teams(vec![
+            c("a", "1"),
+            c("a", "2"),
+            c("a", "3"),
+            c("b", "1"),
+            c("c", "1"),
+            c("c", "2"),
+        ]);
+        assert_eq!(
+            order,
+            [
+                c("a", "1"),
+                c("b", "1"),
+                c("c", "1"),
+                c("a", "2"),
+                c("c", "2"),
+                c("a", "3")
+            ]
+        );
     }
 }
