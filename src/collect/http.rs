@@ -72,7 +72,8 @@ impl Response {
 pub struct Http {
     client: reqwest::Client,
     auth: Auth,
-    token: Mutex<Option<String>>,
+    /// The bearer token and when to renew it (a minute before it expires).
+    token: Mutex<Option<(String, tokio::time::Instant)>>,
     slots: Semaphore,
     retry: Retry,
     progress: indicatif::ProgressBar,
@@ -150,8 +151,10 @@ impl Http {
             return Ok(None);
         };
         let mut cached = self.token.lock().await;
-        if let (Some(t), false) = (cached.as_ref(), renew) {
-            return Ok(Some(t.clone()));
+        if let (Some((t, renew_at)), false) = (cached.as_ref(), renew) {
+            if tokio::time::Instant::now() < *renew_at {
+                return Ok(Some(t.clone()));
+            }
         }
         let form = [
             ("client_id", client_id.as_str()),
@@ -188,7 +191,10 @@ impl Http {
             .as_str()
             .ok_or_else(|| Error::runtime(format!("{what}: the answer has no access_token")))?
             .to_string();
-        *cached = Some(token.clone());
+        let lifetime = body["expires_in"].as_u64().unwrap_or(3599);
+        let renew_at =
+            tokio::time::Instant::now() + Duration::from_secs(lifetime.saturating_sub(60));
+        *cached = Some((token.clone(), renew_at));
         Ok(Some(token))
     }
 

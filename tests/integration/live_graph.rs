@@ -411,3 +411,73 @@ fn teams_channels_and_their_members_carry_their_team_and_channel() {
         s.requests()
     );
 }
+
+#[test]
+fn a_token_that_expires_within_a_minute_is_renewed_before_each_use() {
+    let s = Server::start();
+    s.mount(
+        Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"token_type": "Bearer", "expires_in": 45, "access_token": "t1"}),
+        )),
+    );
+    mount_users(&s, |_| None);
+    let dir = setup(&s, &["users"], "");
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reqs = s.requests();
+    let tokens = reqs.iter().filter(|q| q.starts_with("POST")).count();
+    let pages = reqs.iter().filter(|q| q.starts_with("GET")).count();
+    assert_eq!((tokens, pages), (3, 3), "{reqs:#?}");
+}
+
+#[test]
+fn groups_teams_and_their_members_are_collected_with_their_group_or_team() {
+    let s = Server::start();
+    s.graph_token("t1");
+    let get = |p: &str| Mock::given(method("GET")).and(path(p.to_string()));
+    s.mount(get("/v1.0/groups").respond_with(s.graph_page(&[
+        json!({"id": "g1", "displayName": "Staff", "mail": "staff@contoso.org", "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]}),
+        json!({"id": "g2", "displayName": "Admins", "mail": null, "mailEnabled": false, "securityEnabled": true, "groupTypes": []}),
+    ], None)));
+    s.mount(get("/v1.0/groups/g1/members").respond_with(s.graph_page(&[
+        json!({"@odata.type": "#microsoft.graph.user", "id": "u1", "displayName": "Ann", "userPrincipalName": "ann@contoso.org", "mail": "ann@contoso.org"}),
+        json!({"@odata.type": "#microsoft.graph.group", "id": "g2", "displayName": "Admins", "mail": null}),
+    ], None)));
+    s.mount(get("/v1.0/groups/g2/members").respond_with(s.graph_page(&[], None)));
+    s.mount(
+        get("/v1.0/teams")
+            .respond_with(s.graph_page(&[json!({"id": "g1", "displayName": "Staff"})], None)),
+    );
+    s.mount(get("/v1.0/teams/g1/members").respond_with(s.graph_page(&[
+        json!({"@odata.type": "#microsoft.graph.aadUserConversationMember", "id": "tm1", "roles": ["owner"], "displayName": "Ann", "userId": "u1", "email": "ann@contoso.org"}),
+    ], None)));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        &s.graph_config(
+            "entra",
+            &["groups", "group_members", "teams", "team_members"],
+            "",
+        ),
+    );
+    let r = run_with_secrets(d, &["collect"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        ok(d, &["export", "entra.groups"]),
+        "id,display_name,mail,mail_enabled,security_enabled,group_types\ng1,Staff,staff@contoso.org,true,false,Unified\ng2,Admins,,false,true,\n"
+    );
+    assert_eq!(
+        ok(d, &["export", "entra.group_members"]),
+        "group_id,member_id,member_type,display_name,user_principal_name,mail\ng1,g2,#microsoft.graph.group,Admins,,\ng1,u1,#microsoft.graph.user,Ann,ann@contoso.org,ann@contoso.org\n"
+    );
+    assert_eq!(
+        ok(d, &["export", "entra.teams"]),
+        "id,display_name\ng1,Staff\n"
+    );
+    assert_eq!(
+        ok(d, &["export", "entra.team_members"]),
+        "id,team_id,user_id,email,display_name,roles\ntm1,g1,u1,ann@contoso.org,Ann,owner\n"
+    );
+}
