@@ -37,7 +37,8 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
             return Ok(2);
         }
     };
-    let (store, schemas, at) = open_at(global, &args.at)?;
+    let config = global.config()?;
+    let (store, schemas, at) = open_at(global, config.as_ref(), &args.at)?;
     if rule.show.is_empty() {
         rule.show = default_show(&rule, &schemas);
     }

@@ -26,7 +26,7 @@ impl RulesAt {
     pub fn open(&self, global: &Global) -> Result<(Vec<RuleFile>, Store, Schemas, At)> {
         let config = global.config()?;
         let files = load_files(config.as_ref(), &self.files)?;
-        let (store, schemas, at) = open_at(global, &self.at)?;
+        let (store, schemas, at) = open_at(global, config.as_ref(), &self.at)?;
         Ok((files, store, schemas, at))
     }
 }
@@ -103,11 +103,16 @@ pub fn select<'a, 'f>(loaded: &'a [Loaded<'f>], names: &[String]) -> Result<Vec<
     Ok(out)
 }
 
-/// The store (which must exist), its schemas, and the run `spec` names.
-pub fn open_at(global: &Global, spec: &str) -> Result<(Store, Schemas, At)> {
+/// The store (which must exist), its schemas at the run `spec` names (with the entities the
+/// config declares but nothing collected yet), and the run.
+pub fn open_at(
+    global: &Global,
+    config: Option<&Config>,
+    spec: &str,
+) -> Result<(Store, Schemas, At)> {
     let store = global.open_store()?;
     let (run, taken_at) = store.resolve_run(spec)?;
-    let schemas = Schemas::at_run(&store, run)?;
+    let schemas = Schemas::at_run(&store, run)?.with_declared(config);
     Ok((store, schemas, At { run, taken_at }))
 }
 
@@ -119,7 +124,7 @@ pub fn schemas_for_check(global: &Global, config: Option<&Config>) -> Result<(Sc
         let store = Store::open_existing(&path)?;
         if let Ok((run, _)) = store.resolve_run("latest") {
             return Ok((
-                Schemas::at_run(&store, run)?,
+                Schemas::at_run(&store, run)?.with_declared(config),
                 format!("the schemas of run {run} in {}", path.display()),
             ));
         }

@@ -71,11 +71,18 @@ impl RunTarget {
         let mut snapshots = BTreeMap::new();
         for e in entities(rule, schemas) {
             let snap = store.snapshot_for(e, at.run)?.ok_or_else(|| {
-                Error::runtime(format!(
-                    "{} has no complete snapshot at or before run {}",
-                    e.label(),
-                    at.run
-                ))
+                if e.table.is_empty() {
+                    Error::runtime(format!(
+                        "{} is in the config but has not been collected yet: run `driftwatch collect`",
+                        e.label()
+                    ))
+                } else {
+                    Error::runtime(format!(
+                        "{} has no complete snapshot at or before run {}",
+                        e.label(),
+                        at.run
+                    ))
+                }
             })?;
             snapshots.insert(e.id, snap);
         }

@@ -88,6 +88,22 @@ impl Schemas {
         })
     }
 
+    /// Adds the entities `config` declares that the store has not collected yet, so that a rule
+    /// naming one is told it is not collected rather than that it does not exist.
+    pub fn with_declared(mut self, config: Option<&Config>) -> Schemas {
+        let Some(config) = config else {
+            return self;
+        };
+        let declared = Schemas::from_config(config);
+        for e in declared.entities {
+            if self.find(&e.source, &e.name).is_none() {
+                self.entities.push(e);
+            }
+        }
+        self.untyped.extend(declared.untyped);
+        self
+    }
+
     /// Whether the type of `entity`'s `column` is unknown until it is collected.
     pub fn is_untyped(&self, entity: &EntitySchema, column: &str) -> bool {
         let label = entity.label();

@@ -280,3 +280,33 @@ fn explain_prints_sql_parameters_indexes_and_a_plan_that_uses_them() {
     );
     fails(d, &["explain", "nope"], 2, "no rule named `nope`");
 }
+
+#[test]
+fn a_rule_on_a_configured_source_not_yet_collected_says_so() {
+    let dir = setup();
+    let d = dir.path();
+    let config = std::fs::read_to_string(d.join("driftwatch.toml")).unwrap();
+    write(d, "driftwatch.toml", &format!("{config}\n[sources.extra]\nkind = \"csv\"\n[sources.extra.entities.things]\npath = \"teams.csv\"\nkey = [\"id\"]\n"));
+    write(
+        d,
+        "extra.rules",
+        "rule things_have_names {\n  for t in extra.things\n  expect t.name is not null\n}\n",
+    );
+    let r = run(d, &["audit", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let json: Json = serde_json::from_str(&r.stdout).unwrap();
+    let rules = json["rules"].as_array().unwrap();
+    let rule = rules.iter().find(|r| r["rule"] == "things_have_names").unwrap();
+    assert_eq!(rule["status"], "error");
+    assert_eq!(
+        rule["error"],
+        "extra.things is in the config but has not been collected yet: run `driftwatch collect`"
+    );
+    // Its columns come from the config meanwhile: a typo is still caught.
+    write(
+        d,
+        "extra.rules",
+        "rule things_have_names {\n  for t in extra.things\n  expect t.nme is not null\n}\n",
+    );
+    fails(d, &["check"], 2, "unknown field `nme` on extra.things");
+}
