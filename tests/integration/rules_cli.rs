@@ -296,7 +296,10 @@ fn a_rule_on_a_configured_source_not_yet_collected_says_so() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     let json: Json = serde_json::from_str(&r.stdout).unwrap();
     let rules = json["rules"].as_array().unwrap();
-    let rule = rules.iter().find(|r| r["rule"] == "things_have_names").unwrap();
+    let rule = rules
+        .iter()
+        .find(|r| r["rule"] == "things_have_names")
+        .unwrap();
     assert_eq!(rule["status"], "error");
     assert_eq!(
         rule["error"],
