@@ -5,7 +5,7 @@
 //! `concurrency` at a time. A page that is not a Graph page (malformed, truncated, no `value`)
 //! fails the source, so a half-read list never looks like removed members.
 
-use super::http::{check_url, path_of, runtime, segment, Auth, Http, Retry};
+use super::http::{check_url, origin, path_of, runtime, segment, Auth, Http, Retry};
 use super::platform::{fan_out, spec, write_records, Record};
 use super::{Collector, Context};
 use crate::config::{SourceConfig, SourceKind};
@@ -99,17 +99,6 @@ fn across_teams(channels: Vec<(String, String)>) -> Vec<(String, String)> {
         .collect();
     keyed.sort_by_key(|(n, i, _)| (*n, *i));
     keyed.into_iter().map(|(_, _, c)| c).collect()
-}
-
-/// `scheme://host` of a URL.
-fn origin(url: &str) -> String {
-    match url.find("://") {
-        Some(i) => match url[i + 3..].find('/') {
-            Some(j) => url[..i + 3 + j].to_string(),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
 }
 
 impl Graph {

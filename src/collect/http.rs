@@ -80,31 +80,36 @@ pub struct Http {
 }
 
 /// The path and query of a URL, for messages.
-pub fn path_of(url: &str) -> &str {
-    url.find("://")
-        .and_then(|i| url[i + 3..].find('/').map(|j| &url[i + 3 + j..]))
-        .unwrap_or(url)
+pub fn path_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        },
+        Err(_) => url.to_string(),
+    }
+}
+
+/// `scheme://host[:port]` of a URL: where a request goes.
+pub fn origin(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| url.to_string())
 }
 
 /// Refuses plain HTTP except to this machine: credentials must not cross a network in clear.
 pub fn check_url(url: &str, key: &str) -> Result<()> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return if url.starts_with("https://") {
-            Ok(())
-        } else {
-            Err(Error::input(format!(
-                "{key}: `{url}` is not an http(s) URL"
-            )))
-        };
-    };
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if ["127.0.0.1", "localhost", "[::1]"].contains(&host) {
-        Ok(())
-    } else {
-        Err(Error::input(format!(
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::input(format!("{key}: `{url}` is not a URL: {e}")))?;
+    match (parsed.scheme(), parsed.host_str()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some("127.0.0.1" | "localhost" | "[::1]")) => Ok(()),
+        ("http", Some(_)) => Err(Error::input(format!(
             "{key}: `{url}` is plain HTTP; use https (plain HTTP is allowed to this machine only)"
-        )))
+        ))),
+        _ => Err(Error::input(format!(
+            "{key}: `{url}` is not an http(s) URL"
+        ))),
     }
 }
 
@@ -354,4 +359,47 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| Error::runtime(format!("starting the HTTP runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_goes_only_to_this_machine_whatever_the_url_hides() {
+        for ok in [
+            "https://graph.microsoft.com/v1.0",
+            "http://127.0.0.1:8080/x",
+            "http://localhost",
+            "http://[::1]:9/",
+        ] {
+            assert!(check_url(ok, "k").is_ok(), "{ok}");
+        }
+        // A user name or a port-like text before `@` does not make a remote host local.
+        for bad in [
+            "http://lms.example.org",
+            "http://localhost:80@evil.example/",
+            "http://127.0.0.1@evil.example",
+            "ftp://localhost/",
+            "lms.example.org",
+        ] {
+            assert!(check_url(bad, "k").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_and_paths_come_from_the_parsed_url() {
+        assert_eq!(
+            origin("https://graph.microsoft.com/v1.0/users?$top=999"),
+            "https://graph.microsoft.com"
+        );
+        assert_eq!(
+            origin("https://user@graph.microsoft.com.evil.example/x"),
+            "https://graph.microsoft.com.evil.example"
+        );
+        assert_eq!(
+            path_of("https://h/v1.0/users?$top=999"),
+            "/v1.0/users?$top=999"
+        );
+    }
 }

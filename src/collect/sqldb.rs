@@ -209,17 +209,10 @@ fn column_type(server: &str) -> ColumnType {
 
 async fn connect(kind: SourceKind, url: &str, password: Option<&str>, key: &str) -> Result<Conn> {
     // A password in the URL would end up in messages and shell history: take it from `password`.
-    if let Some(rest) = url.split("://").nth(1) {
-        let userinfo = rest
-            .split('@')
-            .next()
-            .filter(|_| rest.contains('@'))
-            .unwrap_or("");
-        if userinfo.contains(':') {
-            return Err(Error::input(format!(
-                "{key}: the URL holds a password; give it as password = {{ env = \"NAME\" }} instead"
-            )));
-        }
+    if reqwest::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
+        return Err(Error::input(format!(
+            "{key}: the URL holds a password; give it as password = {{ env = \"NAME\" }} instead"
+        )));
     }
     let failed = |e: sqlx_core::Error| Error::runtime(format!("{key}: cannot connect: {e}"));
     Ok(match kind {

@@ -302,6 +302,15 @@ fn a_failing_query_fails_the_source_whole_and_keeps_the_last_snapshot() {
         "{}",
         r.stderr
     );
+    // A password written into the URL is refused, and not repeated.
+    write(d, "driftwatch.toml", "[sources.db]\nkind = \"postgres\"\nurl = \"postgres://nobody:Pw-in-url-42@127.0.0.1:9/x\"\n[sources.db.entities.a]\nquery = \"SELECT 1 AS id\"\n");
+    let r = run(d, &["collect", "--at", "2026-11-04T00:00:00Z"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the URL holds a password") && !r.stderr.contains("Pw-in-url-42"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Question2Answer's users table as Q2A 1.8 creates it.
