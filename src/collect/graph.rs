@@ -34,6 +34,7 @@ struct Graph {
     base: String,
     concurrency: usize,
     teams: Option<Vec<String>>,
+    channels: Option<Vec<Record>>,
 }
 
 impl Collector for GraphCollector<'_> {
@@ -68,6 +69,7 @@ impl Collector for GraphCollector<'_> {
             base,
             concurrency,
             teams: r.teams.clone(),
+            channels: None,
         };
         let rt = runtime()?;
         let result = rt.block_on(async {
@@ -157,19 +159,26 @@ impl Graph {
         })
     }
 
-    /// The channels of every team, each with its team.
+    /// The channels of every team, each with its team; listed once however many entities
+    /// need them.
     async fn channels(&mut self) -> Result<Vec<Record>> {
+        if let Some(c) = &self.channels {
+            return Ok(c.clone());
+        }
         let teams = self.team_ids().await?;
-        self.fan_out(teams, |t| {
-            (
-                format!(
-                    "/teams/{}/channels?$select=id,displayName,membershipType",
-                    segment(t)
-                ),
-                vec![("team_id", Json::from(t.as_str()))],
-            )
-        })
-        .await
+        let channels = self
+            .fan_out(teams, |t| {
+                (
+                    format!(
+                        "/teams/{}/channels?$select=id,displayName,membershipType",
+                        segment(t)
+                    ),
+                    vec![("team_id", Json::from(t.as_str()))],
+                )
+            })
+            .await?;
+        self.channels = Some(channels.clone());
+        Ok(channels)
     }
 
     /// The teams named in the config, else every team of the tenant.

@@ -181,6 +181,7 @@ pub fn builtin_columns(kind: SourceKind, name: &str) -> Vec<Column> {
 }
 
 /// A fetched record and the values of the request it came from (`$team_id` …).
+#[derive(Clone)]
 pub struct Record {
     pub context: Vec<(&'static str, Json)>,
     pub value: Json,

@@ -400,7 +400,13 @@ fn teams_channels_and_their_members_carry_their_team_and_channel() {
          m2,team-b,19:b1@thread.tacv2,uid-bo,bo@contoso.org,bo,\n\
          m3,team-b,19:b1@thread.tacv2,uid-cy,cy@contoso.org,cy,\"guest,owner\"\n"
     );
-    // The teams are listed once although two entities need them.
+    // The teams and their channels are listed once although two entities need them.
+    let channel_lists = s
+        .requests()
+        .iter()
+        .filter(|q| q.contains("/channels?"))
+        .count();
+    assert_eq!(channel_lists, 2, "{:#?}", s.requests());
     assert_eq!(
         s.requests()
             .iter()
