@@ -4,7 +4,7 @@
 
 use super::ast::Binding;
 use super::diag::Diagnostic;
-use crate::config::{Config, SourceKind, Vars};
+use crate::config::{Config, EntityConfig, SourceConfig, SourceKind, Vars};
 use crate::store::{Column, EntitySchema, Store};
 use crate::value::ColumnType;
 
@@ -89,18 +89,19 @@ impl Schemas {
     }
 
     /// Adds the entities `config` declares that the store has not collected yet, so that a rule
-    /// naming one is told it is not collected rather than that it does not exist.
+    /// naming one is told it is not collected rather than that it does not exist. Only those
+    /// entities' sources are opened (a SQLite query prepared, a CSV header read).
     pub fn with_declared(mut self, config: Option<&Config>) -> Schemas {
         let Some(config) = config else {
             return self;
         };
-        let declared = Schemas::from_config(config);
-        for e in declared.entities {
-            if self.find(&e.source, &e.name).is_none() {
-                self.entities.push(e);
+        for source in &config.sources {
+            for e in &source.entities {
+                if self.find(&source.name, &e.name).is_none() {
+                    self.add_declared(config, source, e);
+                }
             }
         }
-        self.untyped.extend(declared.untyped);
         self
     }
 
@@ -119,66 +120,56 @@ impl Schemas {
     }
 
     /// What the config says of each entity's columns. An entity whose columns cannot be known
-    /// without collecting it (a JSON source without `columns`, a file named by an unset
-    /// variable) has none listed, and its fields are not checked.
+    /// without collecting it (a JSON source without `columns`, a server database, a file named
+    /// by an unset variable) has none listed, and its fields are not checked.
     pub fn from_config(config: &Config) -> Schemas {
+        Schemas::default().with_declared(Some(config))
+    }
+
+    /// Adds one declared entity, with the columns the config (or its source) shows.
+    fn add_declared(&mut self, config: &Config, source: &SourceConfig, e: &EntityConfig) {
         let vars = Vars::default();
-        let mut entities = Vec::new();
-        let mut untyped = Vec::new();
-        for source in &config.sources {
-            for e in &source.entities {
-                let typed = |name: &str| {
-                    Column::new(name, e.declared_type(name).unwrap_or(ColumnType::Text))
-                };
-                let columns: Vec<Column> = match (&e.columns, source.kind) {
-                    (Some(cols), _) => cols.iter().map(|(out, _)| typed(out)).collect(),
-                    (None, SourceKind::Sqlite) => sqlite_columns(config, source, e, &vars)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(name, decl)| {
-                            let ty = e.declared_type(&name).unwrap_or_else(|| {
-                                decl.map_or(ColumnType::Text, |d| ColumnType::from_decl(&d))
-                            });
-                            Column::new(name, ty)
-                        })
-                        .collect(),
-                    (None, SourceKind::Csv) => csv_header(config, &source.name, e, &vars)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|h| typed(h))
-                        .collect(),
-                    (None, SourceKind::Graph | SourceKind::Wordpress) => {
-                        crate::collect::builtin_columns(source.kind, &e.name)
-                    }
-                    // JSON without `columns`, and server databases (checked once collected).
-                    (None, SourceKind::Json | SourceKind::Postgres | SourceKind::Mysql) => {
-                        Vec::new()
-                    }
-                };
-                if source.kind == SourceKind::Json {
-                    let label = format!("{}.{}", source.name, e.name);
-                    for c in columns
-                        .iter()
-                        .filter(|c| e.declared_type(&c.name).is_none())
-                    {
-                        untyped.push((label.clone(), c.name.clone()));
-                    }
-                }
-                entities.push(EntitySchema {
-                    id: 0,
-                    source: source.name.clone(),
-                    name: e.name.clone(),
-                    table: String::new(),
-                    key: e.key.clone(),
-                    columns,
-                });
+        let typed =
+            |name: &str| Column::new(name, e.declared_type(name).unwrap_or(ColumnType::Text));
+        let columns: Vec<Column> = match (&e.columns, source.kind) {
+            (Some(cols), _) => cols.iter().map(|(out, _)| typed(out)).collect(),
+            (None, SourceKind::Sqlite) => sqlite_columns(config, source, e, &vars)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, decl)| {
+                    let ty = e.declared_type(&name).unwrap_or_else(|| {
+                        decl.map_or(ColumnType::Text, |d| ColumnType::from_decl(&d))
+                    });
+                    Column::new(name, ty)
+                })
+                .collect(),
+            (None, SourceKind::Csv) => csv_header(config, &source.name, e, &vars)
+                .unwrap_or_default()
+                .iter()
+                .map(|h| typed(h))
+                .collect(),
+            (None, SourceKind::Graph | SourceKind::Wordpress) => {
+                crate::collect::builtin_columns(source.kind, &e.name)
+            }
+            (None, SourceKind::Json | SourceKind::Postgres | SourceKind::Mysql) => Vec::new(),
+        };
+        let label = format!("{}.{}", source.name, e.name);
+        if source.kind == SourceKind::Json {
+            for c in columns
+                .iter()
+                .filter(|c| e.declared_type(&c.name).is_none())
+            {
+                self.untyped.push((label.clone(), c.name.clone()));
             }
         }
-        Schemas {
-            entities,
-            dropped: Vec::new(),
-            untyped,
-        }
+        self.entities.push(EntitySchema {
+            id: 0,
+            source: source.name.clone(),
+            name: e.name.clone(),
+            table: String::new(),
+            key: e.key.clone(),
+            columns,
+        });
     }
 }
 
@@ -186,8 +177,8 @@ type Columns = Vec<(String, Option<String>)>;
 
 fn sqlite_columns(
     config: &Config,
-    source: &crate::config::SourceConfig,
-    e: &crate::config::EntityConfig,
+    source: &SourceConfig,
+    e: &EntityConfig,
     vars: &Vars,
 ) -> Option<Columns> {
     let path = source.path(config, vars).ok()??;
@@ -206,7 +197,7 @@ fn sqlite_columns(
 fn csv_header(
     config: &Config,
     source: &str,
-    e: &crate::config::EntityConfig,
+    e: &EntityConfig,
     vars: &Vars,
 ) -> Option<Vec<String>> {
     let path = e.path(source, config, vars).ok()??;
