@@ -42,13 +42,11 @@ fn field<'j>(record: &'j Json, doc: &'j Json, path: &str) -> Option<&'j Json> {
 
 fn read_pages(pattern: &str) -> Result<Vec<Page>> {
     let files: Vec<String> = if pattern.contains(['*', '?', '[']) {
-        let mut found: Vec<String> = glob::glob(pattern)
+        let found: Vec<String> = crate::config::files_matching(pattern)
             .map_err(|e| Error::input(format!("{pattern}: bad glob pattern: {e}")))?
-            .filter_map(|p| p.ok())
-            .filter(|p| p.is_file())
+            .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
-        found.sort_by(|a, b| crate::text::natural_cmp(a, b));
         if found.is_empty() {
             return Err(Error::input(format!("{pattern}: no file matches")));
         }

@@ -142,6 +142,16 @@ pub struct SourceConfig {
     pub entities: Vec<EntityConfig>,
 }
 
+/// The files a glob pattern matches, in natural order (page-2 before page-10).
+pub fn files_matching(pattern: &str) -> std::result::Result<Vec<PathBuf>, glob::PatternError> {
+    let mut found: Vec<PathBuf> = glob::glob(pattern)?
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort_by(|a, b| crate::text::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+    Ok(found)
+}
+
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')

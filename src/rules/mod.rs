@@ -119,23 +119,15 @@ pub fn check_files<'f>(files: &'f [RuleFile], schemas: &Schemas) -> Vec<Loaded<'
 pub fn expand_globs(patterns: &[String], dir: &Path, origin: &str) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in patterns {
-        let full = if Path::new(p).is_absolute() {
-            PathBuf::from(p)
-        } else {
-            dir.join(p)
-        };
-        let text = full.to_string_lossy().to_string();
-        let mut found: Vec<PathBuf> = glob::glob(&text)
-            .map_err(|e| Error::input(format!("{origin}: rule pattern `{p}`: {e}")))?
-            .filter_map(|r| r.ok())
-            .filter(|f| f.is_file())
-            .collect();
+        // A relative pattern is the config folder's; `join` keeps an absolute one as it is.
+        let text = dir.join(p).to_string_lossy().to_string();
+        let found = crate::config::files_matching(&text)
+            .map_err(|e| Error::input(format!("{origin}: rule pattern `{p}`: {e}")))?;
         if found.is_empty() {
             return Err(Error::input(format!(
                 "{origin}: no rule file matches `{p}` (looked for {text})"
             )));
         }
-        found.sort_by(|a, b| crate::text::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
         for f in found {
             if !files.contains(&f) {
                 files.push(f);

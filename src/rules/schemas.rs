@@ -194,12 +194,7 @@ fn sqlite_columns(
     )
 }
 
-fn csv_header(
-    config: &Config,
-    source: &str,
-    e: &EntityConfig,
-    vars: &Vars,
-) -> Option<Vec<String>> {
+fn csv_header(config: &Config, source: &str, e: &EntityConfig, vars: &Vars) -> Option<Vec<String>> {
     let path = e.path(source, config, vars).ok()??;
     let mut r = csv::Reader::from_path(path).ok()?;
     Some(r.headers().ok()?.iter().map(str::to_string).collect())
