@@ -91,11 +91,8 @@ pub fn audit(
             Err(_) => Err(l.error_line().unwrap_or_default()),
             Ok(outputs) => RunTarget::for_rule(store, rule, schemas, at)
                 .and_then(|target| {
-                    for e in eval::entities(rule, schemas) {
-                        let s = target.snapshots[&e.id];
-                        let slot = snapshots
-                            .entry(e.source.clone())
-                            .or_insert((s.id, s.run_id));
+                    for (source, s) in target.snapshots.values() {
+                        let slot = snapshots.entry(source.clone()).or_insert((s.id, s.run_id));
                         if s.id > slot.0 {
                             *slot = (s.id, s.run_id);
                         }

@@ -21,13 +21,13 @@ pub struct At {
 /// The snapshot serving each entity a rule reads, as of a run.
 pub struct RunTarget {
     pub at: At,
-    /// Entity id → its snapshot.
-    pub snapshots: BTreeMap<i64, SnapshotRef>,
+    /// Entity id → its source and its snapshot.
+    pub snapshots: BTreeMap<i64, (String, SnapshotRef)>,
 }
 
 impl Target for RunTarget {
     fn snapshot(&self, entity: &EntitySchema) -> i64 {
-        self.snapshots[&entity.id].id
+        self.snapshots[&entity.id].1.id
     }
     fn now(&self) -> String {
         self.at.taken_at.clone()
@@ -84,7 +84,7 @@ impl RunTarget {
                     ))
                 }
             })?;
-            snapshots.insert(e.id, snap);
+            snapshots.insert(e.id, (e.source.clone(), snap));
         }
         Ok(RunTarget {
             at: at.clone(),
