@@ -69,9 +69,6 @@ impl Binding {
     pub fn label(&self) -> String {
         format!("{}.{}", self.source.name, self.entity.name)
     }
-    pub fn span(&self) -> Span {
-        self.alias.span.to(self.entity.span)
-    }
 }
 
 /// `[name =] expr`
