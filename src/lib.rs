@@ -14,6 +14,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod history;
 pub mod output;
 pub mod rules;
 pub mod store;

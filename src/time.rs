@@ -117,6 +117,33 @@ pub fn parse(text: &str) -> Option<Epoch> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Seconds in a duration written `30d`, `12h`, `90m` or `2w`, or None when it is not one.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let unit = match t.chars().last()? {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return None,
+    };
+    let n: i64 = t[..t.len() - 1].parse().ok().filter(|n| *n >= 0)?;
+    n.checked_mul(unit)
+}
+
+/// A span of seconds as people say it: `45m`, `5h`, `3d`, `2d 6h`.
+pub fn format_span(secs: i64) -> String {
+    let m = secs.max(0) / 60;
+    let (d, h, m) = (m / 1440, m / 60 % 24, m % 60);
+    match (d, h, m) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
 /// The store's form of a timestamp given as text, or None when it is not one.
 pub fn normalize(text: &str) -> Option<String> {
     parse(text).map(format)
@@ -124,6 +151,21 @@ pub fn normalize(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_parse_and_spans_read_as_people_say_them() {
+        assert_eq!(super::parse_duration("30d"), Some(30 * 86_400));
+        assert_eq!(super::parse_duration("90m"), Some(5400));
+        assert_eq!(super::parse_duration("2w"), Some(1_209_600));
+        assert_eq!(super::parse_duration("3x"), None);
+        assert_eq!(super::parse_duration("-1d"), None);
+        assert_eq!(super::parse_duration("d"), None);
+        assert_eq!(super::format_span(45 * 60), "45m");
+        assert_eq!(super::format_span(5 * 3600), "5h");
+        assert_eq!(super::format_span(5 * 3600 + 600), "5h 10m");
+        assert_eq!(super::format_span(3 * 86_400), "3d");
+        assert_eq!(super::format_span(2 * 86_400 + 6 * 3600), "2d 6h");
+    }
+
     use super::*;
 
     #[test]

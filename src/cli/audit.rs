@@ -4,9 +4,10 @@ use super::rules::{report_errors, select, RulesAt};
 use super::{io, Global};
 use crate::error::Result;
 use crate::output::{cell_text, Format, Grid};
-use crate::rules::audit::{audit, AuditReport, RuleReport};
+use crate::history::audit_with_history;
+use crate::rules::audit::{AuditReport, RuleReport};
 use crate::rules::check_files;
-use crate::rules::eval::Status;
+use crate::rules::eval::{Status, Violation};
 use serde_json::{json, Value as Json};
 use std::io::Write;
 
@@ -36,7 +37,16 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     let selected = select(&loaded, &args.rules)?;
     report_errors(&files, &selected);
     let syntax_errors = files.iter().map(|f| f.errors.len()).sum();
-    let report = audit(&store, &selected, &schemas, &at, args.subject.as_deref())?;
+    let config = global.config()?;
+    let report = audit_with_history(
+        &store,
+        config.as_ref(),
+        &files,
+        &selected,
+        &schemas,
+        &at,
+        args.subject.as_deref(),
+    )?;
     write_report(
         &report,
         global.format(Format::Table),
@@ -65,7 +75,7 @@ pub fn write_report(
             io(serde_json::to_writer_pretty(&mut *out, &to_json(report)).map_err(Into::into))?;
             io(writeln!(out))
         }
-        Format::Csv => io(violations_grid(&report.rules, true).write(Format::Csv, out)),
+        Format::Csv => io(violations_grid(&report.rules, true, &report.at.taken_at).write(Format::Csv, out)),
         Format::Table | Format::Md => {
             let md = format == Format::Md;
             io(writeln!(
@@ -101,7 +111,7 @@ pub fn write_report(
                         r.violations.len(),
                         if r.violations.len() == 1 { "" } else { "s" }
                     ))?;
-                    io(violations_grid(std::slice::from_ref(r), false).write(format, out))?;
+                    io(violations_grid(std::slice::from_ref(r), false, &report.at.taken_at).write(format, out))?;
                 }
             }
             let count = |s: Status| report.rules.iter().filter(|r| r.status == s).count();
@@ -118,6 +128,13 @@ pub fn write_report(
                     n => format!(", {n} could not run (see the errors above)"),
                 }
             ))?;
+            let pending: u64 = report.rules.iter().map(|r| r.pending).sum();
+            if pending > 0 {
+                io(writeln!(
+                    out,
+                    "{pending} pending: younger than their rule's grace, not counted below"
+                ))?;
+            }
             io(writeln!(out, "TOTAL ISSUES: {}", report.total_issues()))
         }
     }
@@ -130,6 +147,7 @@ fn summary_grid(report: &AuditReport) -> Grid {
         "status",
         "checked",
         "violations",
+        "pending",
         "title",
     ]);
     for r in &report.rules {
@@ -147,15 +165,31 @@ fn summary_grid(report: &AuditReport) -> Grid {
             } else {
                 json!(r.violations.len())
             },
+            if r.error.is_some() {
+                Json::Null
+            } else {
+                json!(r.pending)
+            },
             json!(r.title.clone().unwrap_or_default()),
         ]);
     }
     g
 }
 
+/// How long a violation has been seen at the audited run, `(pending)` when within grace.
+fn age(v: &Violation, at: &str) -> Option<String> {
+    let first = crate::time::parse(v.first_seen.as_deref()?)?;
+    let span = crate::time::format_span(crate::time::parse(at)? - first);
+    Some(if v.pending {
+        format!("{span} (pending)")
+    } else {
+        span
+    })
+}
+
 /// One row per violation: (with `rule`, its rule and severity), key, subject, then every field
 /// any of the rules shows, in order of first appearance (blank where a rule does not show it).
-fn violations_grid(rules: &[RuleReport], rule: bool) -> Grid {
+fn violations_grid(rules: &[RuleReport], rule: bool, at: &str) -> Grid {
     let mut fields: Vec<String> = Vec::new();
     for r in rules {
         for v in r.violations.iter().take(1) {
@@ -167,9 +201,9 @@ fn violations_grid(rules: &[RuleReport], rule: bool) -> Grid {
         }
     }
     let mut headers = if rule {
-        vec!["rule", "severity", "key", "subject"]
+        vec!["rule", "severity", "key", "subject", "first_seen", "pending"]
     } else {
-        vec!["key", "subject"]
+        vec!["key", "subject", "first seen", "age"]
     };
     headers.extend(fields.iter().map(String::as_str));
     let mut g = Grid::new(&headers);
@@ -187,6 +221,12 @@ fn violations_grid(rules: &[RuleReport], rule: bool) -> Grid {
                 .collect::<Vec<_>>()
                 .join(", ")));
             row.push(v.subject.clone().unwrap_or(Json::Null));
+            row.push(json!(v.first_seen));
+            if rule {
+                row.push(json!(v.pending));
+            } else {
+                row.push(json!(age(v, at)));
+            }
             for f in &fields {
                 row.push(
                     v.fields
@@ -244,7 +284,8 @@ pub fn to_json(report: &AuditReport) -> Json {
                     json!({
                         "key": v.key,
                         "subject": v.subject,
-                        "first_seen": Json::Null,
+                        "first_seen": v.first_seen,
+                        "pending": v.pending,
                         "fields": v.fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
                     })
                 })

@@ -7,7 +7,6 @@ use crate::collect::collect_run;
 use crate::config::{Config, Vars};
 use crate::error::{Error, Result};
 use crate::output::{Format, Grid};
-use crate::rules::audit::audit;
 use crate::rules::check::Schemas;
 use crate::rules::check_files;
 use crate::rules::eval::At;
@@ -176,7 +175,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         format!("\nWhat changed between day {} and day {DAYS}:", DAYS - 1),
     )?;
     let diffs = diff_data(&store, before, last)?;
-    super::diff::write_diff(before, last, &diffs, Format::Table, 5, out)?;
+    super::diff::write_data_table(before, last, &diffs, 5, out)?;
 
     w(
         out,
@@ -193,8 +192,10 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         run: last,
         taken_at,
     };
-    let report = audit(
+    let report = crate::history::audit_with_history(
         &store,
+        Some(&config),
+        &files,
         &loaded.iter().collect::<Vec<_>>(),
         &schemas,
         &at,
@@ -210,5 +211,36 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
             report.exit_code()
         ),
     )?;
+
+    let history = super::rules::History {
+        store: &store,
+        config: Some(&config),
+        files: &files,
+        rules: loaded.iter().collect(),
+    };
+    let prev = At {
+        run: before,
+        taken_at: runs
+            .iter()
+            .find(|r| r.id == before)
+            .map(|r| r.taken_at.clone())
+            .unwrap_or_default(),
+    };
+    w(
+        out,
+        format!("\nWhat the rules found new, and no longer, between day {} and day {DAYS}:", DAYS - 1),
+    )?;
+    let diffs = super::diff::rule_diffs(&history, &prev, &at)?;
+    super::diff::write_rule_diffs(&diffs, &prev, &at, 10, out)?;
+
+    w(out, format!("\nThe {DAYS} days, rule by rule:"))?;
+    let all = super::rules::runs_since(&store, None)?;
+    let trends = super::trend::trends(&history, &all)?;
+    let ids: Vec<i64> = all.iter().map(|r| r.run).collect();
+    super::trend::write_trend(&trends, &ids, Format::Table, out)?;
+
+    w(out, "\nHow long the platforms took to follow the SSOT:".into())?;
+    let delays = super::delay::delays(&history)?;
+    super::delay::write_delays(&delays, Format::Table, super::delay::By::Rule, out)?;
     Ok(0)
 }

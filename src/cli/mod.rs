@@ -3,6 +3,7 @@
 mod audit;
 mod check;
 mod collect;
+mod delay;
 mod demo;
 mod diff;
 mod explain;
@@ -10,6 +11,7 @@ mod export;
 mod query;
 mod rules;
 mod snapshots;
+mod trend;
 
 use crate::config::{Config, Vars};
 use crate::error::{Error, Result};
@@ -62,6 +64,8 @@ pub enum Command {
     Query(query::Args),
     Check(check::Args),
     Explain(explain::Args),
+    Trend(trend::Args),
+    Delay(delay::Args),
 }
 
 /// Runs the command and returns its exit code.
@@ -76,6 +80,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Query(a) => query::run(&cli.global, a, out),
         Command::Check(a) => check::run(&cli.global, a, out),
         Command::Explain(a) => explain::run(&cli.global, a, out),
+        Command::Trend(a) => trend::run(&cli.global, a, out),
+        Command::Delay(a) => delay::run(&cli.global, a, out),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::config::{Config, Vars};
 use crate::error::{Error, Result};
 use crate::rules::check::Schemas;
 use crate::rules::eval::At;
-use crate::rules::{Loaded, RuleFile};
+use crate::rules::{check_files, Loaded, RuleFile};
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -141,4 +141,81 @@ pub fn schemas_for_check(global: &Global, config: Option<&Config>) -> Result<(Sc
             "nothing to check names against: no store and no config; pass --config FILE",
         )),
     }
+}
+
+/// Which rules a history command looks at: the options `diff`, `trend` and `delay` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuleChoice {
+    /// Only this rule (repeatable)
+    #[arg(long = "rule", value_name = "RULE")]
+    pub rules: Vec<String>,
+    /// Rule file to use instead of the config's `rules` (repeatable)
+    #[arg(long = "rules", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// What a history command works with: the store, the config, and the chosen rules (checked
+/// against the latest run's schemas; each run is checked again against its own).
+pub struct History<'a> {
+    pub store: &'a Store,
+    pub config: Option<&'a Config>,
+    pub files: &'a [RuleFile],
+    pub rules: Vec<&'a Loaded<'a>>,
+}
+
+impl History<'_> {
+    /// Evaluates the rules at the runs that have not been evaluated yet, and says on standard
+    /// error where a rule could not be.
+    pub fn backfill(&self, runs: &[At]) -> Result<Vec<crate::history::Skipped>> {
+        let skipped =
+            crate::history::backfill(self.store, self.config, self.files, &self.rules, runs)?;
+        let mut rules: Vec<&str> = skipped.iter().map(|s| s.rule.as_str()).collect();
+        rules.dedup();
+        for rule in rules {
+            let runs: Vec<&crate::history::Skipped> =
+                skipped.iter().filter(|s| s.rule == rule).collect();
+            let ids: Vec<String> = runs.iter().map(|s| s.run.to_string()).collect();
+            eprintln!(
+                "driftwatch: note: rule {rule} could not be evaluated at run{} {}: {}",
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", "),
+                runs[0].why
+            );
+        }
+        Ok(skipped)
+    }
+}
+
+/// Opens the store and the chosen rules, and calls `f` with them.
+pub fn with_history<T>(
+    global: &Global,
+    choice: &RuleChoice,
+    f: impl FnOnce(History<'_>) -> Result<T>,
+) -> Result<T> {
+    let config = global.config()?;
+    let files = load_files(config.as_ref(), &choice.files)?;
+    let (store, schemas, _) = open_at(global, config.as_ref(), "latest")?;
+    let loaded = check_files(&files, &schemas);
+    let rules = select(&loaded, &choice.rules)?;
+    // Syntax errors only: a rule that does not check now may still have a history.
+    report_errors(&files, &[]);
+    f(History {
+        store: &store,
+        config: config.as_ref(),
+        files: &files,
+        rules,
+    })
+}
+
+/// Every run of the store taken at or after `since` (all when None).
+pub fn runs_since(store: &Store, since: Option<&str>) -> Result<Vec<At>> {
+    Ok(store
+        .runs()?
+        .into_iter()
+        .filter(|r| since.is_none_or(|s| r.taken_at.as_str() >= s))
+        .map(|r| At {
+            run: r.id,
+            taken_at: r.taken_at,
+        })
+        .collect())
 }

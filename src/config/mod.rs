@@ -23,6 +23,7 @@ struct RawConfig {
     store: Option<String>,
     #[serde(default)]
     rules: Vec<String>,
+    ssot: Option<String>,
     #[serde(default)]
     sources: toml::map::Map<String, toml::Value>,
 }
@@ -130,6 +131,8 @@ pub struct Config {
     pub dir: PathBuf,
     store: Option<String>,
     pub rules: Vec<String>,
+    /// The source that is the source of truth; the others are platforms mirroring it.
+    ssot: Option<String>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -315,13 +318,30 @@ impl Config {
                 entities,
             });
         }
+        if let Some(name) = &raw.ssot {
+            if !sources.iter().any(|s| &s.name == name) {
+                let hint = crate::text::nearest(name, sources.iter().map(|s| s.name.as_str()))
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                return Err(Error::input(format!(
+                    "{}: ssot = \"{name}\" names no source{hint}",
+                    file.display()
+                )));
+            }
+        }
         Ok(Config {
             file: file.to_path_buf(),
             dir: dir.to_path_buf(),
             store: raw.store,
             rules: raw.rules,
+            ssot: raw.ssot,
             sources,
         })
+    }
+
+    /// The name of the source of truth: `ssot = "NAME"`, else the source called `ssot`.
+    pub fn ssot(&self) -> &str {
+        self.ssot.as_deref().unwrap_or("ssot")
     }
 
     /// The store file named by the config (relative to its folder), if any.

@@ -350,4 +350,41 @@ impl Rule {
             })
             .collect()
     }
+
+    /// Every binding of the rule: its `for` bindings, then those of its `exists` and
+    /// `count(…)` subqueries, clause by clause.
+    pub fn all_bindings(&self) -> Vec<&Binding> {
+        let mut out: Vec<&Binding> = self.bindings.iter().collect();
+        let mut exprs: Vec<&Expr> = Vec::new();
+        exprs.extend(&self.filter);
+        exprs.extend(&self.group_by);
+        exprs.extend(&self.expect);
+        exprs.extend(&self.key);
+        exprs.extend(&self.subject);
+        exprs.extend(self.show.iter().map(|n| &n.expr));
+        if let Some(f) = &self.fix {
+            exprs.extend(f.exprs());
+        }
+        for e in exprs {
+            e.walk(&mut |x| {
+                if let ExprKind::Exists { binding, .. } | ExprKind::CountOf { binding, .. } =
+                    &x.kind
+                {
+                    out.push(binding);
+                }
+            });
+        }
+        out
+    }
+
+    /// The sources the rule reads, in order of first mention.
+    pub fn sources(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for b in self.all_bindings() {
+            if !out.contains(&b.source.name.as_str()) {
+                out.push(&b.source.name);
+            }
+        }
+        out
+    }
 }

@@ -9,7 +9,7 @@ use super::Loaded;
 use crate::error::Result;
 use crate::store::Store;
 use rusqlite::OptionalExtension;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone)]
 pub struct RuleReport {
@@ -74,6 +74,7 @@ pub fn audit(
     subject: Option<&str>,
 ) -> Result<AuditReport> {
     let mut snapshots: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut times = RunTimes::default();
     let mut reports = Vec::new();
     for l in rules {
         let rule = l.rule;
@@ -104,11 +105,14 @@ pub fn audit(
         };
         match outcome {
             Ok(mut ev) => {
+                remember(store, l, at, &mut ev, &mut times);
                 if let Some(s) = subject {
                     ev.violations
                         .retain(|v| v.subject_text().is_some_and(|t| t.eq_ignore_ascii_case(s)));
                 }
-                report.status = eval::status(rule, ev.violations.len() as u64, ev.checked);
+                report.pending = ev.violations.iter().filter(|v| v.pending).count() as u64;
+                let counted = ev.violations.len() as u64 - report.pending;
+                report.status = eval::status(rule, counted, ev.checked);
                 report.checked = ev.checked;
                 report.violations = ev.violations;
             }
@@ -118,13 +122,7 @@ pub fn audit(
     }
     let mut uses = Vec::new();
     for (source, (id, run)) in snapshots {
-        let taken_at: String = store
-            .conn()
-            .query_row("SELECT taken_at FROM runs WHERE id = ?1", [run], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .unwrap_or_default();
+        let taken_at = times.get(store, run)?;
         uses.push(SnapshotUse {
             source,
             id,
@@ -138,4 +136,64 @@ pub fn audit(
         snapshots: uses,
         rules: reports,
     })
+}
+
+/// Records what a rule found at the run in its history, and marks each violation with when its
+/// episode began and whether it is younger than the rule's `grace`. A store that cannot be
+/// written still gets its audit, without history.
+fn remember(
+    store: &Store,
+    l: &Loaded<'_>,
+    at: &At,
+    ev: &mut eval::Evaluation,
+    times: &mut RunTimes,
+) {
+    let recorded = crate::history::record::record(
+        store.conn(),
+        l.name(),
+        &l.fingerprint(),
+        at.run,
+        ev.checked,
+        &ev.violations,
+    );
+    let first_runs = match recorded {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "driftwatch: note: rule {}: its history could not be recorded: {}",
+                l.name(),
+                e.message
+            );
+            return;
+        }
+    };
+    for (v, first) in ev.violations.iter_mut().zip(first_runs) {
+        v.first_seen = times.get(store, first).ok();
+        let age = v
+            .first_seen
+            .as_deref()
+            .and_then(|f| crate::history::hours_between(f, &at.taken_at));
+        v.pending = matches!((l.rule.grace, age), (Some(g), Some(h)) if h * 3600.0 < g as f64);
+    }
+}
+
+/// The times of runs, read once each.
+#[derive(Default)]
+struct RunTimes(HashMap<i64, String>);
+
+impl RunTimes {
+    fn get(&mut self, store: &Store, run: i64) -> Result<String> {
+        if let Some(t) = self.0.get(&run) {
+            return Ok(t.clone());
+        }
+        let t: String = store
+            .conn()
+            .query_row("SELECT taken_at FROM runs WHERE id = ?1", [run], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or_default();
+        self.0.insert(run, t.clone());
+        Ok(t)
+    }
 }

@@ -2,7 +2,7 @@
 //! sure the indexes it needs exist, run its statement, and read back the rows it ranged over and
 //! its violations.
 
-use super::ast::{ExprKind, Rule, Threshold};
+use super::ast::{Rule, Threshold};
 use super::check::{Outputs, Schemas};
 use super::sql::{compile, Compiled, Target};
 use crate::error::{Error, Result};
@@ -37,29 +37,12 @@ impl Target for RunTarget {
 /// Every entity a rule reads, in the order it names them.
 pub fn entities<'s>(rule: &Rule, schemas: &'s Schemas) -> Vec<&'s EntitySchema> {
     let mut out: Vec<&EntitySchema> = Vec::new();
-    let mut add = |b: &super::ast::Binding| {
+    for b in rule.all_bindings() {
         if let Some(s) = schemas.find(&b.source.name, &b.entity.name) {
             if !out.iter().any(|o| o.id == s.id && o.label() == s.label()) {
                 out.push(s);
             }
         }
-    };
-    rule.bindings.iter().for_each(&mut add);
-    let mut visit = |e: &super::ast::Expr| {
-        e.walk(&mut |x| {
-            if let ExprKind::Exists { binding, .. } | ExprKind::CountOf { binding, .. } = &x.kind {
-                add(binding)
-            }
-        })
-    };
-    rule.filter.iter().for_each(&mut visit);
-    rule.group_by.iter().for_each(&mut visit);
-    rule.expect.iter().for_each(&mut visit);
-    rule.key.iter().for_each(&mut visit);
-    rule.subject.iter().for_each(&mut visit);
-    rule.show.iter().for_each(|n| visit(&n.expr));
-    if let Some(f) = &rule.fix {
-        f.exprs().for_each(&mut visit);
     }
     out
 }
@@ -99,6 +82,11 @@ pub struct Violation {
     pub key: Vec<Json>,
     pub subject: Option<Json>,
     pub fields: Vec<(String, Json)>,
+    /// When its episode began: the time of the first run of the streak of evaluated runs that
+    /// found it (None when history could not be recorded).
+    pub first_seen: Option<String>,
+    /// Younger than the rule's `grace`: reported, but not counted toward thresholds.
+    pub pending: bool,
 }
 
 impl Violation {
@@ -198,6 +186,8 @@ pub fn run(store: &Store, rule: &Rule, outputs: &Outputs, c: &Compiled) -> Resul
                     .collect(),
                 subject,
                 fields,
+                first_seen: None,
+                pending: false,
             };
             (key, violation)
         })

@@ -67,6 +67,13 @@ impl Loaded<'_> {
         &self.rule.name.name
     }
 
+    /// A hash of the rule's text, whitespace aside: its history belongs to this version of it.
+    pub fn fingerprint(&self) -> String {
+        let text = &self.file.src[self.rule.span.start..self.rule.span.end];
+        let words: Vec<&str> = text.split_whitespace().collect();
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(words.join(" ").as_bytes()))
+    }
+
     /// The first error, in one line, for reports: `file:line:col: message (hint)`.
     pub fn error_line(&self) -> Option<String> {
         let d = self.checked.as_ref().err()?.first()?;

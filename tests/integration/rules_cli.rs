@@ -47,7 +47,9 @@ fn audit_table_json_csv_and_md_agree_and_exit_1_when_a_rule_fails() {
         table.stdout
     );
     assert!(
-        table.stdout.contains("│ 4   ┆ Di      ┆    2 │"),
+        table
+            .stdout
+            .contains("│ 4   ┆ Di      ┆ 2026-11-10T12:00:00Z ┆ 0m  ┆    2 │"),
         "{}",
         table.stdout
     );
@@ -66,12 +68,16 @@ fn audit_table_json_csv_and_md_agree_and_exit_1_when_a_rule_fails() {
     assert_eq!(json["rules"][0]["checked"], 4);
     assert_eq!(json["rules"][0]["rows"][0]["key"], serde_json::json!([4]));
     assert_eq!(json["rules"][0]["rows"][0]["fields"]["team"], 2);
+    assert_eq!(
+        json["rules"][0]["rows"][0]["first_seen"],
+        "2026-11-10T12:00:00Z"
+    );
     assert_eq!(json["rules"][1]["status"], "warn");
     assert_eq!(json["rules"][1]["rows"][0]["subject"], "Empty");
     assert_eq!(json["total_issues"], 2);
 
     let csv = run(d, &["audit", "--format", "csv"]).stdout;
-    assert_eq!(csv, "rule,severity,key,subject,team\nhas_email,error,4,Di,2\nteam_has_people,warning,3,Empty,\n");
+    assert_eq!(csv, "rule,severity,key,subject,first_seen,pending,team\nhas_email,error,4,Di,2026-11-10T12:00:00Z,false,2\nteam_has_people,warning,3,Empty,2026-11-10T12:00:00Z,false,\n");
     let md = run(d, &["audit", "--format", "md"]).stdout;
     assert!(md.contains("| has_email | error | fail | 4 | 1 |"), "{md}");
 

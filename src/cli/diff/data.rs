@@ -1,50 +1,11 @@
-//! `driftwatch diff`: what changed between two runs.
+//! The data diff of `driftwatch diff --data`: per entity, the rows added, removed and changed.
 
-use super::Global;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::{Format, Grid};
-use crate::store::{diff_data, EntityDiff, RowChange};
+use crate::store::{EntityDiff, RowChange};
 use crate::value::Value;
 use serde_json::{json, Value as Json};
 use std::io::Write;
-
-/// Compare two runs: per entity, the rows added, removed and changed, by key.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The earlier run: run id, `latest`, or an ISO date/time
-    #[arg(long, value_name = "RUN")]
-    pub from: String,
-    /// The later run [default: latest]
-    #[arg(long, value_name = "RUN", default_value = "latest")]
-    pub to: String,
-    /// Compare the collected data (the only comparison until rules arrive)
-    #[arg(long)]
-    pub data: bool,
-    /// In table format, list at most this many rows per entity (0: summary only)
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub limit: usize,
-}
-
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
-    let store = global.open_store()?;
-    let (from, _) = store.resolve_run(&args.from)?;
-    let (to, _) = store.resolve_run(&args.to)?;
-    if from > to {
-        return Err(Error::input(format!(
-            "--from run {from} is later than --to run {to}"
-        )));
-    }
-    let diffs = diff_data(&store, from, to)?;
-    write_diff(
-        from,
-        to,
-        &diffs,
-        global.format(Format::Table),
-        args.limit,
-        out,
-    )?;
-    Ok(0)
-}
 
 fn key_text(d: &EntityDiff, values: &[Value]) -> String {
     d.entity
@@ -93,24 +54,10 @@ fn touched_fields(change: &RowChange) -> Vec<(usize, Option<&Value>, Option<&Val
 
 const KINDS: [&str; 3] = ["added", "removed", "changed"];
 
-/// Writes a data diff in any format; `demo` prints it too.
-pub fn write_diff(
-    from: i64,
-    to: i64,
-    diffs: &[EntityDiff],
-    format: Format,
-    limit: usize,
-    out: &mut dyn Write,
-) -> Result<()> {
-    match format {
-        Format::Json => write_json(from, to, diffs, out),
-        Format::Csv | Format::Md => write_fields(diffs, format, out),
-        Format::Table => write_table(from, to, diffs, limit, out),
-    }
-}
 
-fn write_json(from: i64, to: i64, diffs: &[EntityDiff], out: &mut dyn Write) -> Result<()> {
-    let data: Vec<Json> = diffs
+/// The `data` list of `diff --format json`.
+pub fn to_json(diffs: &[EntityDiff]) -> Vec<Json> {
+    diffs
         .iter()
         .map(|d| {
             let rows = |kind: &str| -> Vec<Json> {
@@ -134,14 +81,11 @@ fn write_json(from: i64, to: i64, diffs: &[EntityDiff], out: &mut dyn Write) -> 
             entry["rows"] = json!({"added": rows("added"), "removed": rows("removed"), "changed": rows("changed")});
             entry
         })
-        .collect();
-    let doc = json!({"from": from, "to": to, "rules": [], "data": data});
-    crate::cli::io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
-    crate::cli::io(writeln!(out))
+        .collect()
 }
 
 /// One line per touched field: the long form spreadsheets pivot well.
-fn write_fields(diffs: &[EntityDiff], format: Format, out: &mut dyn Write) -> Result<()> {
+pub fn write_fields(diffs: &[EntityDiff], format: Format, out: &mut dyn Write) -> Result<()> {
     let mut grid = Grid::new(&["entity", "change", "key", "column", "before", "after"]);
     for d in diffs {
         for change in &d.rows {
@@ -163,7 +107,7 @@ fn write_fields(diffs: &[EntityDiff], format: Format, out: &mut dyn Write) -> Re
     crate::cli::io(grid.write(format, out))
 }
 
-fn write_table(
+pub fn write_table(
     from: i64,
     to: i64,
     diffs: &[EntityDiff],

@@ -1,0 +1,99 @@
+//! Evaluating rules at the runs a history question needs and that have not been evaluated yet,
+//! each against the schemas of its own run, through the same path as `audit`.
+
+use super::record::reset_if_changed;
+use crate::config::Config;
+use crate::error::Result;
+use crate::rules::audit::audit;
+use crate::rules::check::Schemas;
+use crate::rules::eval::At;
+use crate::rules::{check_files, Loaded, RuleFile};
+use crate::store::Store;
+use rusqlite::params;
+
+/// A rule that could not be evaluated at a run (an entity not collected yet, a field the
+/// source did not have then), and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub rule: String,
+    pub run: i64,
+    pub why: String,
+}
+
+/// Makes sure each of `rules` has been evaluated at each of `runs` (in the version of its text
+/// that `rules` holds). Returns where that was not possible.
+pub fn backfill(
+    store: &Store,
+    config: Option<&Config>,
+    files: &[RuleFile],
+    rules: &[&Loaded<'_>],
+    runs: &[At],
+) -> Result<Vec<Skipped>> {
+    for l in rules {
+        if reset_if_changed(store.conn(), l.name(), &l.fingerprint())? {
+            eprintln!(
+                "driftwatch: note: rule {} has changed since its history was recorded; its history is evaluated again",
+                l.name()
+            );
+        }
+    }
+    let mut skipped = Vec::new();
+    let mut evaluated = store
+        .conn()
+        .prepare("SELECT 1 FROM evaluations WHERE rule = ?1 AND run_id = ?2")?;
+    for at in runs {
+        let mut missing = Vec::new();
+        for l in rules {
+            if !evaluated.exists(params![l.name(), at.run])? {
+                missing.push(l.name());
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        // Checked against this run's schemas: a field may have come or gone since.
+        let schemas = Schemas::at_run(store, at.run)?.with_declared(config);
+        let loaded = check_files(files, &schemas);
+        let selected: Vec<&Loaded<'_>> = loaded
+            .iter()
+            .filter(|l| missing.contains(&l.name()))
+            .collect();
+        let report = audit(store, &selected, &schemas, at, None)?;
+        for r in report.rules {
+            if let Some(why) = r.error {
+                skipped.push(Skipped {
+                    rule: r.name,
+                    run: at.run,
+                    why,
+                });
+            }
+        }
+    }
+    Ok(skipped)
+}
+
+/// An audit at `at` whose violations know when they were first seen: the runs before it that
+/// the rules have not been evaluated at are evaluated first (once; the store keeps them).
+pub fn audit_with_history(
+    store: &Store,
+    config: Option<&Config>,
+    files: &[RuleFile],
+    rules: &[&Loaded<'_>],
+    schemas: &Schemas,
+    at: &At,
+    subject: Option<&str>,
+) -> Result<crate::rules::audit::AuditReport> {
+    let earlier: Vec<At> = store
+        .runs()?
+        .into_iter()
+        .filter(|r| r.id < at.run)
+        .map(|r| At {
+            run: r.id,
+            taken_at: r.taken_at,
+        })
+        .collect();
+    // A rule that does not check at this run is reported by the audit; its history can wait.
+    let runnable: Vec<&Loaded<'_>> = rules.iter().copied().filter(|l| l.checked.is_ok()).collect();
+    backfill(store, config, files, &runnable, &earlier)?;
+    audit(store, rules, schemas, at, subject)
+}

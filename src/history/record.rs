@@ -1,0 +1,231 @@
+//! Recording a rule's violations at a run as episodes.
+//!
+//! Episodes are a function of the evaluated runs and the keys violated at each: a maximal
+//! streak of consecutive evaluated runs where a key is violated is one episode. Recording run R
+//! can only change what lies between the evaluated runs next to it (`prev` < R < `next`), so
+//! only the episodes that touch `prev`, R or `next` are read and rewritten. That makes the
+//! order of evaluation irrelevant: evaluating a past run after later ones (a backfill) gives the
+//! episodes that evaluating in order gives, and evaluating a run again changes nothing.
+
+use crate::error::Result;
+use crate::rules::eval::Violation;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap};
+
+/// One episode of one key.
+#[derive(Debug, Clone, PartialEq)]
+struct Episode {
+    first: i64,
+    last: i64,
+    resolved: Option<i64>,
+    subject: Option<String>,
+    fields: String,
+}
+
+/// The text a key is stored and compared as.
+pub fn key_text(key: &[Json]) -> String {
+    Json::Array(key.to_vec()).to_string()
+}
+
+fn fields_text(v: &Violation) -> String {
+    Json::Object(v.fields.iter().cloned().collect()).to_string()
+}
+
+/// Forgets the history of `rule` when it was recorded for another version of its text.
+/// Returns whether it did.
+pub fn reset_if_changed(conn: &Connection, rule: &str, fingerprint: &str) -> Result<bool> {
+    let recorded: Option<String> = conn
+        .query_row(
+            "SELECT fingerprint FROM evaluations WHERE rule = ?1 AND fingerprint != ?2 LIMIT 1",
+            params![rule, fingerprint],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if recorded.is_none() {
+        return Ok(false);
+    }
+    conn.execute("DELETE FROM findings WHERE rule = ?1", [rule])?;
+    conn.execute("DELETE FROM evaluations WHERE rule = ?1", [rule])?;
+    Ok(true)
+}
+
+/// Records that `rule` found `violations` among `checked` rows at `run`. Returns, for each
+/// violation in order, the first run of its episode.
+pub fn record(
+    conn: &Connection,
+    rule: &str,
+    fingerprint: &str,
+    run: i64,
+    checked: u64,
+    violations: &[Violation],
+) -> Result<Vec<i64>> {
+    let tx = conn.unchecked_transaction()?;
+    reset_if_changed(&tx, rule, fingerprint)?;
+    let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
+        tx.query_row(sql, params![rule, run], |r| r.get(0))
+    };
+    let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
+    let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
+
+    // The episodes that contain prev, run or next, by key.
+    let mut old: HashMap<String, Vec<(i64, Episode)>> = HashMap::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM findings
+             WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
+        )?;
+        let mut rows = stmt.query(params![rule, prev.unwrap_or(run), next.unwrap_or(run)])?;
+        while let Some(r) = rows.next()? {
+            let episode = Episode {
+                first: r.get(2)?,
+                last: r.get(3)?,
+                resolved: r.get(4)?,
+                subject: r.get(5)?,
+                fields: r.get(6)?,
+            };
+            old.entry(r.get(1)?)
+                .or_default()
+                .push((r.get(0)?, episode));
+        }
+    }
+    let current: BTreeMap<String, usize> = violations
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (key_text(&v.key), i))
+        .collect();
+
+    let mut keys: Vec<&String> = old.keys().collect();
+    keys.extend(current.keys().filter(|k| !old.contains_key(*k)));
+    let mut first_runs = vec![0; violations.len()];
+    let mut update = tx.prepare_cached(
+        "UPDATE findings SET first_run = ?2, last_run = ?3, resolved_run = ?4, subject = ?5,
+                fields = ?6 WHERE id = ?1",
+    )?;
+    let mut delete = tx.prepare_cached("DELETE FROM findings WHERE id = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO findings (rule, key, first_run, last_run, resolved_run, subject, fields)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for key in keys {
+        let before: &[(i64, Episode)] = old.get(key).map_or(&[], Vec::as_slice);
+        let now = current.get(key).map(|&i| &violations[i]);
+        let after = rebuild(before, prev, run, next, now);
+        if let Some(&i) = current.get(key) {
+            first_runs[i] = after
+                .iter()
+                .find(|e| e.first <= run && run <= e.last)
+                .map_or(run, |e| e.first);
+        }
+        match (before, after.as_slice()) {
+            ([(id, b)], [a]) => {
+                if b != a {
+                    update.execute(params![id, a.first, a.last, a.resolved, a.subject, a.fields])?;
+                }
+            }
+            _ => {
+                for (id, _) in before {
+                    delete.execute([id])?;
+                }
+                for a in &after {
+                    insert.execute(params![
+                        rule, key, a.first, a.last, a.resolved, a.subject, a.fields
+                    ])?;
+                }
+            }
+        }
+    }
+    drop((update, delete, insert));
+    tx.execute(
+        "INSERT INTO evaluations (rule, run_id, fingerprint, checked, evaluated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (rule, run_id) DO UPDATE SET fingerprint = ?3, checked = ?4",
+        params![
+            rule,
+            run,
+            fingerprint,
+            checked as i64,
+            crate::time::format(crate::time::now())
+        ],
+    )?;
+    tx.commit()?;
+    Ok(first_runs)
+}
+
+/// A key's episodes around `run` once it is known whether `run` has it (`now`), given the
+/// episodes that contained `prev`, `run` or `next` before.
+fn rebuild(
+    before: &[(i64, Episode)],
+    prev: Option<i64>,
+    run: i64,
+    next: Option<i64>,
+    now: Option<&Violation>,
+) -> Vec<Episode> {
+    let containing = |r: Option<i64>| {
+        r.and_then(|r| {
+            before
+                .iter()
+                .map(|(_, e)| e)
+                .find(|e| e.first <= r && r <= e.last)
+        })
+    };
+    let (at_prev, at_next) = (containing(prev), containing(next));
+    // The evaluated runs in order, each with whether the key is violated there.
+    let mut points: Vec<(i64, bool)> = Vec::with_capacity(3);
+    if let Some(p) = prev {
+        points.push((p, at_prev.is_some()));
+    }
+    points.push((run, now.is_some()));
+    if let Some(n) = next {
+        points.push((n, at_next.is_some()));
+    }
+    let mut out = Vec::new();
+    let mut open: Option<Episode> = None;
+    for (r, violated) in points {
+        if !violated {
+            if let Some(mut e) = open.take() {
+                e.resolved = Some(r);
+                out.push(e);
+            }
+            continue;
+        }
+        // What the key looked like at r: as recorded, or as found now.
+        let seen = if r == run {
+            let v = now.expect("violated at run");
+            Episode {
+                first: run,
+                last: run,
+                resolved: None,
+                subject: v.subject.as_ref().map(Json::to_string),
+                fields: fields_text(v),
+            }
+        } else if Some(r) == prev {
+            // Up to prev only: whether it goes on is for the points after it to say.
+            let e = at_prev.expect("violated at prev");
+            Episode {
+                last: r,
+                resolved: None,
+                ..e.clone()
+            }
+        } else {
+            // From next on, as recorded.
+            let e = at_next.expect("violated at next");
+            Episode {
+                first: r,
+                ..e.clone()
+            }
+        };
+        match &mut open {
+            None => open = Some(seen),
+            Some(e) => {
+                // `seen` is the later of the two: it carries the end and the latest values.
+                e.last = seen.last;
+                e.resolved = seen.resolved;
+                e.subject = seen.subject;
+                e.fields = seen.fields;
+            }
+        }
+    }
+    out.extend(open);
+    out
+}

@@ -1,0 +1,70 @@
+//! Violations per run: for each run a rule was evaluated at, how many violations it had and how
+//! many of those were pending (younger than its `grace`), counted from the episodes.
+
+use crate::error::Result;
+use rusqlite::{params, Connection};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub run: i64,
+    pub at: String,
+    /// Rows (or groups) the rule ranged over.
+    pub checked: u64,
+    /// Every violation, pending ones included.
+    pub violations: u64,
+    pub pending: u64,
+}
+
+/// The points of `rule` at the runs taken at or after `since` (an ISO time; "" for all), in run
+/// order. `grace` is the rule's, in seconds.
+pub fn points(conn: &Connection, rule: &str, grace: Option<i64>, since: &str) -> Result<Vec<Point>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.run_id, r.taken_at, e.checked, count(f.id),
+                count(f.id) FILTER (WHERE unixepoch(r.taken_at) - unixepoch(fr.taken_at) < ?3)
+         FROM evaluations e
+         JOIN runs r ON r.id = e.run_id
+         LEFT JOIN findings f ON f.rule = e.rule AND f.last_run >= e.run_id AND f.first_run <= e.run_id
+         LEFT JOIN runs fr ON fr.id = f.first_run
+         WHERE e.rule = ?1 AND r.taken_at >= ?2
+         GROUP BY e.run_id
+         ORDER BY e.run_id",
+    )?;
+    // No grace: nothing is younger than -1 seconds.
+    let rows = stmt.query_map(params![rule, since, grace.unwrap_or(-1)], |r| {
+        Ok(Point {
+            run: r.get(0)?,
+            at: r.get(1)?,
+            checked: r.get::<_, i64>(2)? as u64,
+            violations: r.get::<_, i64>(3)? as u64,
+            pending: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One character per value, `▁` for 0 up to `█` for the largest; a space where there is none.
+pub fn sparkline(values: &[Option<u64>]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().flatten().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|v| match v {
+            None => ' ',
+            Some(_) if max == 0 => BARS[0],
+            // 0 is the lowest bar, the maximum the highest, the rest in proportion.
+            Some(v) => BARS[((*v * 7 + max / 2) / max) as usize],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn sparkline_spans_zero_to_the_maximum_and_leaves_gaps_blank() {
+        assert_eq!(sparkline(&[Some(0), Some(7), None, Some(3)]), "▁█ ▄");
+        assert_eq!(sparkline(&[Some(0), Some(0)]), "▁▁");
+        assert_eq!(sparkline(&[]), "");
+    }
+}
