@@ -3,8 +3,8 @@
 use super::rules::{report_errors, select, RulesAt};
 use super::{io, Global};
 use crate::error::Result;
-use crate::output::{cell_text, Format, Grid};
 use crate::history::audit_with_history;
+use crate::output::{cell_text, Format, Grid};
 use crate::rules::audit::{AuditReport, RuleReport};
 use crate::rules::check_files;
 use crate::rules::eval::{Status, Violation};
@@ -75,7 +75,9 @@ pub fn write_report(
             io(serde_json::to_writer_pretty(&mut *out, &to_json(report)).map_err(Into::into))?;
             io(writeln!(out))
         }
-        Format::Csv => io(violations_grid(&report.rules, true, &report.at.taken_at).write(Format::Csv, out)),
+        Format::Csv => {
+            io(violations_grid(&report.rules, true, &report.at.taken_at).write(Format::Csv, out))
+        }
         Format::Table | Format::Md => {
             let md = format == Format::Md;
             io(writeln!(
@@ -111,7 +113,10 @@ pub fn write_report(
                         r.violations.len(),
                         if r.violations.len() == 1 { "" } else { "s" }
                     ))?;
-                    io(violations_grid(std::slice::from_ref(r), false, &report.at.taken_at).write(format, out))?;
+                    io(
+                        violations_grid(std::slice::from_ref(r), false, &report.at.taken_at)
+                            .write(format, out),
+                    )?;
                 }
             }
             let count = |s: Status| report.rules.iter().filter(|r| r.status == s).count();
@@ -201,7 +206,14 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str) -> Grid {
         }
     }
     let mut headers = if rule {
-        vec!["rule", "severity", "key", "subject", "first_seen", "pending"]
+        vec![
+            "rule",
+            "severity",
+            "key",
+            "subject",
+            "first_seen",
+            "pending",
+        ]
     } else {
         vec!["key", "subject", "first seen", "age"]
     };

@@ -147,7 +147,12 @@ fn to_json(d: &Delay) -> serde_json::Map<String, Json> {
 }
 
 /// Writes delays in any format; `demo` prints them too.
-pub fn write_delays(delays: &[RuleDelay], format: Format, by: By, out: &mut dyn Write) -> Result<()> {
+pub fn write_delays(
+    delays: &[RuleDelay],
+    format: Format,
+    by: By,
+    out: &mut dyn Write,
+) -> Result<()> {
     let platforms = by_platform(delays);
     match format {
         Format::Json => {

@@ -228,7 +228,10 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     };
     w(
         out,
-        format!("\nWhat the rules found new, and no longer, between day {} and day {DAYS}:", DAYS - 1),
+        format!(
+            "\nWhat the rules found new, and no longer, between day {} and day {DAYS}:",
+            DAYS - 1
+        ),
     )?;
     let diffs = super::diff::rule_diffs(&history, &prev, &at)?;
     super::diff::write_rule_diffs(&diffs, &prev, &at, 10, out)?;
@@ -239,7 +242,10 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     let ids: Vec<i64> = all.iter().map(|r| r.run).collect();
     super::trend::write_trend(&trends, &ids, Format::Table, out)?;
 
-    w(out, "\nHow long the platforms took to follow the SSOT:".into())?;
+    w(
+        out,
+        "\nHow long the platforms took to follow the SSOT:".into(),
+    )?;
     let delays = super::delay::delays(&history)?;
     super::delay::write_delays(&delays, Format::Table, super::delay::By::Rule, out)?;
     Ok(0)

@@ -93,7 +93,11 @@ pub fn audit_with_history(
         })
         .collect();
     // A rule that does not check at this run is reported by the audit; its history can wait.
-    let runnable: Vec<&Loaded<'_>> = rules.iter().copied().filter(|l| l.checked.is_ok()).collect();
+    let runnable: Vec<&Loaded<'_>> = rules
+        .iter()
+        .copied()
+        .filter(|l| l.checked.is_ok())
+        .collect();
     backfill(store, config, files, &runnable, &earlier)?;
     audit(store, rules, schemas, at, subject)
 }

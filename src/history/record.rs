@@ -84,9 +84,7 @@ pub fn record(
                 subject: r.get(5)?,
                 fields: r.get(6)?,
             };
-            old.entry(r.get(1)?)
-                .or_default()
-                .push((r.get(0)?, episode));
+            old.entry(r.get(1)?).or_default().push((r.get(0)?, episode));
         }
     }
     let current: BTreeMap<String, usize> = violations
@@ -120,7 +118,9 @@ pub fn record(
         match (before, after.as_slice()) {
             ([(id, b)], [a]) => {
                 if b != a {
-                    update.execute(params![id, a.first, a.last, a.resolved, a.subject, a.fields])?;
+                    update.execute(params![
+                        id, a.first, a.last, a.resolved, a.subject, a.fields
+                    ])?;
                 }
             }
             _ => {

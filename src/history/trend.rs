@@ -17,7 +17,12 @@ pub struct Point {
 
 /// The points of `rule` at the runs taken at or after `since` (an ISO time; "" for all), in run
 /// order. `grace` is the rule's, in seconds.
-pub fn points(conn: &Connection, rule: &str, grace: Option<i64>, since: &str) -> Result<Vec<Point>> {
+pub fn points(
+    conn: &Connection,
+    rule: &str,
+    grace: Option<i64>,
+    since: &str,
+) -> Result<Vec<Point>> {
     let mut stmt = conn.prepare_cached(
         "SELECT e.run_id, r.taken_at, e.checked, count(f.id),
                 count(f.id) FILTER (WHERE unixepoch(r.taken_at) - unixepoch(fr.taken_at) < ?3)

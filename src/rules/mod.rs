@@ -71,7 +71,10 @@ impl Loaded<'_> {
     pub fn fingerprint(&self) -> String {
         let text = &self.file.src[self.rule.span.start..self.rule.span.end];
         let words: Vec<&str> = text.split_whitespace().collect();
-        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(words.join(" ").as_bytes()))
+        format!(
+            "{:016x}",
+            xxhash_rust::xxh3::xxh3_64(words.join(" ").as_bytes())
+        )
     }
 
     /// The first error, in one line, for reports: `file:line:col: message (hint)`.

@@ -37,6 +37,8 @@ pub(crate) struct Drift {
     pub course: String,
     pub first: u32,
     pub last: u32,
+    /// Days a change in the SSOT took to reach the platform, for the late-propagation cases.
+    pub lag: Option<u32>,
 }
 
 pub(crate) fn drift_list() -> Vec<Drift> {
@@ -51,6 +53,7 @@ pub(crate) fn drift_list() -> Vec<Drift> {
                 course: row["course"].clone(),
                 first: row["first_day"].parse().unwrap(),
                 last: row["last_day"].parse().unwrap(),
+                lag: row["lag_days"].parse().ok(),
             }
         })
         .collect()

@@ -4,6 +4,7 @@
 mod collectors;
 mod common;
 mod drift;
+mod episodes;
 mod errors;
 mod failures;
 mod history;

@@ -333,7 +333,12 @@ fn lms_audit_of_day_7_lists_exactly_these_violations_by_key() {
     let pending: Vec<(&str, &serde_json::Value)> = report
         .rules
         .iter()
-        .flat_map(|r| r.violations.iter().filter(|v| v.pending).map(move |v| (r.name.as_str(), &v.key[0])))
+        .flat_map(|r| {
+            r.violations
+                .iter()
+                .filter(|v| v.pending)
+                .map(move |v| (r.name.as_str(), &v.key[0]))
+        })
         .collect();
     assert_eq!(pending, [("enrolled_member_in_lms_course", &json!(370))]);
     assert_eq!(report.total_issues(), 16);

@@ -54,7 +54,6 @@ fn touched_fields(change: &RowChange) -> Vec<(usize, Option<&Value>, Option<&Val
 
 const KINDS: [&str; 3] = ["added", "removed", "changed"];
 
-
 /// The `data` list of `diff --format json`.
 pub fn to_json(diffs: &[EntityDiff]) -> Vec<Json> {
     diffs

@@ -78,7 +78,15 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     with_history(global, &args.choice, |h| {
         let (from, to) = runs(h.store, &args)?;
         let diffs = rule_diffs(&h, &from, &to)?;
-        write(&diffs, args.data.then_some(h.store), &from, &to, &args, format, out)
+        write(
+            &diffs,
+            args.data.then_some(h.store),
+            &from,
+            &to,
+            &args,
+            format,
+            out,
+        )
     })
 }
 
@@ -92,9 +100,7 @@ fn write(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<i32> {
-    let entities = data
-        .map(|s| diff_data(s, from.run, to.run))
-        .transpose()?;
+    let entities = data.map(|s| diff_data(s, from.run, to.run)).transpose()?;
     match format {
         Format::Json => {
             let mut doc = json!({

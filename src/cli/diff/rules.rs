@@ -127,7 +127,13 @@ pub fn write_rule_diffs(
     ))?;
     let mut summary = Grid::new(&["rule", "severity", "new", "resolved", "persisting"]);
     for d in diffs {
-        let n = |c| if d.error.is_some() { Json::Null } else { json!(d.count(c)) };
+        let n = |c| {
+            if d.error.is_some() {
+                Json::Null
+            } else {
+                json!(d.count(c))
+            }
+        };
         summary.push(vec![
             json!(d.rule),
             json!(d.severity),

@@ -1,0 +1,546 @@
+//! History on generated histories: violations appearing, vanishing and coming back, a source
+//! missing from a run, a failed snapshot in the middle. Every figure is checked against a model
+//! computed here from the generated data: the episodes, the rule diff of every pair of runs,
+//! the trend points with their pending counts, and the delay percentiles.
+
+use crate::common::{ok, repo, run, write, Rng};
+use crate::drift::drift_list;
+use driftwatch::history::diff::{rule_diff, Change};
+use driftwatch::store::Store;
+use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const PEOPLE: u64 = 24;
+const RUNS: usize = 12;
+const GRACE_HOURS: i64 = 3;
+
+const RULES: &str = "
+rule has_account {
+  for p in ssot.people
+  expect exists a in lms.accounts where a.id = p.id
+  key p.id
+  subject p.email
+  show name = p.email
+  grace 3h
+}
+";
+
+/// What one run collects: the accounts the platform has (None: the platform is not collected
+/// in that run), and whether its export is broken (the snapshot fails).
+struct Step {
+    accounts: Option<BTreeSet<u64>>,
+    broken: bool,
+    hours_after_previous: i64,
+}
+
+struct History {
+    steps: Vec<Step>,
+    /// The run times, as stored.
+    times: Vec<String>,
+}
+
+impl History {
+    /// The keys violated at each run (1-based index 0 is run 1): a run where the platform was
+    /// not collected, or failed, is served by the platform's previous good snapshot.
+    fn violated(&self) -> Vec<BTreeSet<u64>> {
+        let mut served: BTreeSet<u64> = BTreeSet::new();
+        self.steps
+            .iter()
+            .map(|s| {
+                if let (Some(a), false) = (&s.accounts, s.broken) {
+                    served = a.clone();
+                }
+                (1..=PEOPLE).filter(|id| !served.contains(id)).collect()
+            })
+            .collect()
+    }
+
+    /// The model's episodes: (key, first run, last run, resolved run).
+    fn episodes(&self) -> BTreeSet<(u64, i64, i64, Option<i64>)> {
+        let v = self.violated();
+        let mut out = BTreeSet::new();
+        for id in 1..=PEOPLE {
+            let mut start: Option<i64> = None;
+            for (i, set) in v.iter().enumerate() {
+                let r = i as i64 + 1;
+                match (set.contains(&id), start) {
+                    (true, None) => start = Some(r),
+                    (false, Some(s)) => {
+                        out.insert((id, s, r - 1, Some(r)));
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(s) = start {
+                out.insert((id, s, RUNS as i64, None));
+            }
+        }
+        out
+    }
+
+    fn secs(&self, run: i64) -> i64 {
+        driftwatch::time::parse(&self.times[run as usize - 1]).unwrap()
+    }
+}
+
+/// Generates and collects a history into `dir`: runs at irregular hours; each person's
+/// account comes and goes; run 4 does not collect the platform and run 7's export is broken.
+fn generate(dir: &Path, seed: u64) -> History {
+    let mut rng = Rng(seed);
+    write(
+        dir,
+        "driftwatch.toml",
+        "store = \"s.db\"\nrules = [\"*.rules\"]\n
+[sources.ssot]\nkind = \"csv\"\n[sources.ssot.entities.people]\npath = \"people.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\" }\n
+[sources.lms]\nkind = \"csv\"\n[sources.lms.entities.accounts]\npath = \"accounts.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\" }\n",
+    );
+    write(dir, "h.rules", RULES);
+    let people: String = (1..=PEOPLE)
+        .map(|i| format!("{i},p{i}@example.org\n"))
+        .collect();
+    write(dir, "people.csv", &format!("id,email\n{people}"));
+    let mut steps = Vec::new();
+    let mut present: BTreeSet<u64> = (1..=PEOPLE).filter(|_| rng.below(3) > 0).collect();
+    for r in 1..=RUNS {
+        // About one account in five changes between runs.
+        for id in 1..=PEOPLE {
+            if rng.below(5) == 0 && !present.remove(&id) {
+                present.insert(id);
+            }
+        }
+        steps.push(Step {
+            accounts: (r != 4).then(|| present.clone()),
+            broken: r == 7,
+            hours_after_previous: 1 + rng.below(12) as i64,
+        });
+    }
+    let mut t = driftwatch::time::parse("2026-11-01T00:00:00Z").unwrap();
+    let mut times = Vec::new();
+    for s in &steps {
+        t += s.hours_after_previous * 3600;
+        let at = driftwatch::time::format(t);
+        let mut args = vec!["collect", "--at", at.as_str()];
+        match &s.accounts {
+            Some(a) => {
+                let rows: String = a.iter().map(|i| format!("{i},a{i}\n")).collect();
+                let broken = if s.broken { "99,x,extra\n" } else { "" };
+                write(dir, "accounts.csv", &format!("id,login\n{rows}{broken}"));
+            }
+            None => args.extend(["--source", "ssot"]),
+        }
+        let r = run(dir, &args);
+        // A broken data file is invalid input: exit 2, and a failed snapshot.
+        assert_eq!(r.code, if s.broken { 2 } else { 0 }, "{}", r.stderr);
+        times.push(at);
+    }
+    History { steps, times }
+}
+
+fn json_of(dir: &Path, args: &[&str]) -> Json {
+    serde_json::from_str(&ok(dir, args)).unwrap()
+}
+
+/// The findings table as (key, first, last, resolved).
+fn stored_episodes(path: &Path) -> BTreeSet<(u64, i64, i64, Option<i64>)> {
+    let store = Store::open_existing(path).unwrap();
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT key, first_run, last_run, resolved_run FROM findings WHERE rule = 'has_account'")
+        .unwrap();
+    stmt.query_map([], |r| {
+        let key: String = r.get(0)?;
+        let key: Json = serde_json::from_str(&key).unwrap();
+        Ok((key[0].as_u64().unwrap(), r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+#[test]
+fn episodes_follow_the_generated_history_and_a_violation_that_comes_back_is_a_new_episode() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = generate(dir.path(), 0x5eed_1234);
+    for r in 1..=RUNS {
+        let _ = run(dir.path(), &["audit", "--at", &r.to_string()]);
+    }
+    let want = h.episodes();
+    assert_eq!(stored_episodes(&dir.path().join("s.db")), want);
+    // The generator made the cases the test is about.
+    let keys: Vec<u64> = want.iter().map(|e| e.0).collect();
+    assert!(
+        keys.iter()
+            .any(|k| keys.iter().filter(|x| *x == k).count() >= 2),
+        "no violation came back"
+    );
+    assert!(want.iter().any(|e| e.3.is_some()), "nothing was resolved");
+    // The failed run is a run like the others, served by the platform's run-6 snapshot.
+    assert_eq!(h.violated()[6], h.violated()[5]);
+}
+
+#[test]
+fn evaluating_runs_in_any_order_or_again_gives_the_same_episodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = generate(d, 0xabc_def);
+    let fresh = d.join("fresh.db");
+    std::fs::copy(d.join("s.db"), &fresh).unwrap();
+    let mut rng = Rng(7);
+    for round in 0..3 {
+        // A store evaluated in a shuffled order, some runs twice.
+        let path = d.join(format!("shuffled-{round}.db"));
+        std::fs::copy(&fresh, &path).unwrap();
+        let mut order: Vec<usize> = (1..=RUNS).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        order.extend([order[0], order[RUNS / 2]]);
+        for r in &order {
+            let store = path.to_str().unwrap();
+            let _ = run(d, &["audit", "--store", store, "--at", &r.to_string()]);
+        }
+        assert_eq!(stored_episodes(&path), h.episodes(), "order {order:?}");
+    }
+}
+
+#[test]
+fn rule_diff_of_every_pair_of_runs_is_what_each_run_violates_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = generate(d, 0x1dea);
+    let v = h.violated();
+    ok(d, &["trend", "--format", "json"]);
+    let store = Store::open_existing(&d.join("s.db")).unwrap();
+    for a in 1..=RUNS {
+        for b in a..=RUNS {
+            let rows = rule_diff(store.conn(), "has_account", a as i64, b as i64).unwrap();
+            let of = |c: Change| -> BTreeSet<u64> {
+                rows.iter()
+                    .filter(|r| r.change == c)
+                    .map(|r| r.key[0].as_u64().unwrap())
+                    .collect()
+            };
+            let (va, vb) = (&v[a - 1], &v[b - 1]);
+            assert_eq!(of(Change::New), vb - va, "new {a}→{b}");
+            assert_eq!(of(Change::Resolved), va - vb, "resolved {a}→{b}");
+            assert_eq!(of(Change::Persisting), va & vb, "persisting {a}→{b}");
+        }
+    }
+    // The command: counts, rows with subject and fields, and CSV with one row per violation.
+    let json = json_of(d, &["diff", "--from", "2", "--to", "9", "--format", "json"]);
+    let rule = &json["rules"][0];
+    assert_eq!(rule["new"], json!((&v[8] - &v[1]).len()));
+    assert_eq!(rule["resolved"], json!((&v[1] - &v[8]).len()));
+    assert_eq!(rule["persisting"], json!((&v[1] & &v[8]).len()));
+    let new: Vec<Json> = (&v[8] - &v[1])
+        .iter()
+        .map(|id| json!({"key": [id], "subject": format!("p{id}@example.org"), "fields": {"name": format!("p{id}@example.org")}}))
+        .collect();
+    let got: Vec<Json> = rule["rows"]["new"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!({"key": r["key"], "subject": r["subject"], "fields": r["fields"]}))
+        .collect();
+    assert_eq!(got, new);
+    let csv = ok(d, &["diff", "--from", "2", "--to", "9", "--format", "csv"]);
+    assert_eq!(
+        csv.lines().next(),
+        Some("rule,change,key,subject,first_seen,name")
+    );
+    assert_eq!(csv.lines().count() - 1, (&v[1] | &v[8]).len());
+}
+
+#[test]
+fn trend_points_count_each_runs_violations_and_those_younger_than_grace_as_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = generate(d, 0x7e2d);
+    let episodes = h.episodes();
+    let json = json_of(d, &["trend", "--format", "json"]);
+    let points = json[0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), RUNS);
+    for (i, p) in points.iter().enumerate() {
+        let r = i as i64 + 1;
+        let open: Vec<_> = episodes.iter().filter(|e| e.1 <= r && r <= e.2).collect();
+        let pending = open
+            .iter()
+            .filter(|e| h.secs(r) - h.secs(e.1) < GRACE_HOURS * 3600)
+            .count();
+        assert_eq!(p["run"], json!(r));
+        assert_eq!(p["at"], json!(h.times[i]));
+        assert_eq!(p["violations"], json!(open.len()), "run {r}");
+        assert_eq!(p["pending"], json!(pending), "run {r}");
+    }
+    assert!(
+        points.iter().any(|p| p["pending"] != json!(0)),
+        "the generated runs made nothing pending"
+    );
+    // --since counts back from the latest run: the runs of its last 24 hours.
+    let since = json_of(d, &["trend", "--since", "24h", "--format", "json"]);
+    let latest = h.secs(RUNS as i64);
+    let want: Vec<i64> = (1..=RUNS as i64)
+        .filter(|r| h.secs(*r) >= latest - 86_400)
+        .collect();
+    let got: Vec<i64> = since[0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["run"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    // The table has a sparkline and the per-run counts.
+    let table = ok(d, &["trend"]);
+    let counts: Vec<String> = h.violated().iter().map(|s| s.len().to_string()).collect();
+    assert!(table.contains(&counts.join(" ")), "{table}");
+    assert!(table.contains('█'), "{table}");
+}
+
+/// The nearest-rank percentile, written independently of the crate's.
+fn nearest_rank(sorted: &[f64], p: f64) -> Json {
+    if sorted.is_empty() {
+        return Json::Null;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    json!(sorted[rank - 1])
+}
+
+#[test]
+fn delay_reports_exact_resolve_times_and_open_ages_per_rule_and_per_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = generate(d, 0xde1a);
+    let episodes = h.episodes();
+    let hours = |secs: i64| (secs as f64 / 3600.0 * 100.0).round() / 100.0;
+    let mut resolve: Vec<f64> = episodes
+        .iter()
+        .filter_map(|e| e.3.map(|r| hours(h.secs(r) - h.secs(e.1))))
+        .collect();
+    let mut open: Vec<f64> = episodes
+        .iter()
+        .filter(|e| e.3.is_none())
+        .map(|e| hours(h.secs(RUNS as i64) - h.secs(e.1)))
+        .collect();
+    resolve.sort_by(f64::total_cmp);
+    open.sort_by(f64::total_cmp);
+    let json = json_of(d, &["delay", "--format", "json"]);
+    let r = &json[0];
+    assert_eq!(r["rule"], "has_account");
+    assert_eq!(r["platform"], "lms");
+    assert_eq!(r["episodes"], json!(episodes.len()));
+    assert_eq!(r["resolved"], json!(resolve.len()));
+    assert_eq!(r["open"], json!(open.len()));
+    assert_eq!(
+        r["open_at_first_run"],
+        json!(episodes.iter().filter(|e| e.1 == 1).count())
+    );
+    assert_eq!(
+        r["time_to_resolve_hours"],
+        json!({"p50": nearest_rank(&resolve, 50.0), "p90": nearest_rank(&resolve, 90.0), "max": resolve.last()})
+    );
+    assert_eq!(
+        r["open_age_hours"],
+        json!({"p50": nearest_rank(&open, 50.0), "max": open.last()})
+    );
+    assert!(
+        resolve.len() >= 5,
+        "too few resolved episodes to test: {resolve:?}"
+    );
+    let by = json_of(d, &["delay", "--by", "platform", "--format", "json"]);
+    assert_eq!(by[0]["platform"], "lms");
+    assert_eq!(by[0]["rules"], json!(["has_account"]));
+    assert_eq!(by[0]["time_to_resolve_hours"], r["time_to_resolve_hours"]);
+}
+
+#[test]
+fn a_rule_whose_text_changed_starts_its_history_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = generate(d, 0xc4a9);
+    ok(d, &["trend"]);
+    // Now only people 1 to 12 count.
+    write(
+        d,
+        "h.rules",
+        &RULES.replace(
+            "for p in ssot.people\n",
+            "for p in ssot.people\n  where p.id <= 12\n",
+        ),
+    );
+    let r = run(d, &["trend", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("rule has_account has changed"),
+        "{}",
+        r.stderr
+    );
+    let json: Json = serde_json::from_str(&r.stdout).unwrap();
+    let got: Vec<u64> = json[0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["violations"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = h
+        .violated()
+        .iter()
+        .map(|s| s.iter().filter(|id| **id <= 12).count() as u64)
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn history_commands_explain_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, 0xbad);
+    let r = run(d, &["trend", "--since", "3x"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("--since `3x`: expected a span such as 30d"),
+        "{}",
+        r.stderr
+    );
+    let r = run(d, &["diff", "--from", "5", "--to", "2"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--from run 5 is later than --to run 2"),
+        "{}",
+        r.stderr
+    );
+    let r = run(d, &["delay", "--rule", "has_acount"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean `has_account`?"),
+        "{}",
+        r.stderr
+    );
+    // Without rules (no config here), diff needs --data.
+    let elsewhere = d.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let r = run(&elsewhere, &["--store", "../s.db", "diff", "--from", "1"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("or --data to compare the data"),
+        "{}",
+        r.stderr
+    );
+    let data = run(
+        &elsewhere,
+        &["--store", "../s.db", "diff", "--from", "1", "--data"],
+    );
+    assert_eq!(data.code, 0, "{}", data.stderr);
+    assert!(
+        data.stdout.contains("data diff: run 1 → run "),
+        "{}",
+        data.stdout
+    );
+}
+
+#[test]
+fn lms_delays_are_the_lags_of_the_drift_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    drop(crate::common::lms_store(&store, 1..=7, &[]));
+    let config = repo().join("samples/lms/driftwatch.toml");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        [
+            "--config",
+            config.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect()
+    };
+    let a = args(&["delay", "--format", "json"]);
+    let json = json_of(
+        dir.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let by_rule: BTreeMap<&str, &Json> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["rule"].as_str().unwrap(), r))
+        .collect();
+    // Each drift is one episode of its rule, from its first day to the day after its last.
+    let rule_of = |kind: &str, platform: &str| -> &'static str {
+        match kind {
+            "missing_from_channel" => "enrolled_member_in_course_channel",
+            "extra_channel_member" => "channel_member_is_enrolled",
+            "mentor_not_owner" => "mentor_owns_course_channel",
+            "missing_lms_enrollment" => "enrolled_member_in_lms_course",
+            "guest_active" => "guest_disabled_unless_active_member",
+            "still_restricted" if platform == "q2a" => "quiz_passed_unrestricted_in_q2a",
+            "still_restricted" => "quiz_passed_unrestricted_in_wordpress",
+            "email_mismatch" if platform == "q2a" => "email_matches_q2a",
+            "email_mismatch" if platform == "entra" => "email_matches_entra",
+            "email_mismatch" => "email_matches_wordpress",
+            other => panic!("unknown drift kind {other}"),
+        }
+    };
+    let mut want: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let list = drift_list();
+    for d in &list {
+        let (resolved, open) = want.entry(rule_of(&d.kind, &d.platform)).or_default();
+        if d.last < 7 {
+            resolved.push(f64::from(d.last + 1 - d.first) * 24.0);
+        } else {
+            open.push(f64::from(7 - d.first) * 24.0);
+        }
+        // The late-propagation cases resolve exactly as late as the generator made them.
+        if let Some(lag) = d.lag.filter(|_| d.last < 7) {
+            assert_eq!(d.last + 1 - d.first, lag, "{}", d.email);
+        }
+    }
+    for (rule, (mut resolved, mut open)) in want {
+        resolved.sort_by(f64::total_cmp);
+        open.sort_by(f64::total_cmp);
+        let r = by_rule[rule];
+        assert_eq!(r["episodes"], json!(resolved.len() + open.len()), "{rule}");
+        assert_eq!(
+            r["time_to_resolve_hours"],
+            json!({"p50": nearest_rank(&resolved, 50.0), "p90": nearest_rank(&resolved, 90.0), "max": resolved.last()}),
+            "{rule}"
+        );
+        assert_eq!(
+            r["open_age_hours"],
+            json!({"p50": nearest_rank(&open, 50.0), "max": open.last()}),
+            "{rule}"
+        );
+    }
+    assert_eq!(
+        by_rule["enrolled_member_in_course_channel"]["platform"],
+        "teams"
+    );
+    // The day 6 → 7 rule diff: wren.kowalski118 left Teams a day late, dev.varga51's WordPress
+    // role was fixed, and rosa.young161's enrollment is new.
+    let a = args(&["diff", "--from", "6", "--to", "7", "--format", "json"]);
+    let diff = json_of(
+        dir.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let subjects = |change: &str| -> BTreeSet<String> {
+        diff["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["rows"][change].as_array().unwrap().clone())
+            .map(|row| row["subject"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let changed = |f: &dyn Fn(&crate::drift::Drift) -> bool| -> BTreeSet<String> {
+        list.iter()
+            .filter(|d| f(d))
+            .map(|d| d.email.clone())
+            .collect()
+    };
+    assert_eq!(subjects("new"), changed(&|d| d.first == 7));
+    assert_eq!(subjects("resolved"), changed(&|d| d.last == 6));
+}
