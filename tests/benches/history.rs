@@ -1,0 +1,207 @@
+//! History benchmarks: two runs of 1,000,000-row entities whose participants differ in 1% of
+//! rows (5,000 violations resolved, 5,000 new), and the rule "an approved application has a
+//! participant record". Measured against one audit of the rule at the later run, in the same
+//! run (median of interleaved runs):
+//! - the rule diff between the two runs when neither has been evaluated yet (it evaluates both
+//!   and records their episodes), and when both have (one SQL statement over the episodes);
+//! - the data diff between the two runs.
+//!
+//! Target: each at most 2× the audit. `cargo bench --bench history`.
+
+use driftwatch::collect::collect_run;
+use driftwatch::config::{Config, Vars};
+use driftwatch::history::{audit_with_history, backfill};
+use driftwatch::rules::check::Schemas;
+use driftwatch::rules::eval::At;
+use driftwatch::rules::{check_files, RuleFile};
+use driftwatch::store::{diff_data, Store};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+// Only `median` is used here.
+#[allow(dead_code)]
+mod baseline;
+use baseline::median;
+
+const ROWS: usize = 1_000_000;
+const QUESTS: usize = 10_007;
+
+const RULE: &str = "rule approved_application_has_participant {
+  for a in bench.applications
+  where a.status = 'approved'
+  expect exists p in bench.participants
+         where p.quest_id = a.quest_id and p.user_id = a.applicant_id
+  subject a.applicant_id
+  show quest = a.quest_id
+}";
+
+/// Application i is approved unless i is a multiple of 5. On day 1 participant i's user differs
+/// where i % 100 == 7; on day 2 those with i % 200 == 7 are fixed and those with i % 200 == 13
+/// break instead: 1% of the participants change.
+fn write_csvs(dir: &Path, day: u32) {
+    use std::io::Write;
+    let mut a =
+        std::io::BufWriter::new(std::fs::File::create(dir.join("applications.csv")).unwrap());
+    let mut p =
+        std::io::BufWriter::new(std::fs::File::create(dir.join("participants.csv")).unwrap());
+    a.write_all(b"id,quest_id,applicant_id,status\n").unwrap();
+    p.write_all(b"id,quest_id,user_id,status\n").unwrap();
+    for i in 0..ROWS {
+        let status = if i % 5 == 0 { "rejected" } else { "approved" };
+        writeln!(a, "{i},{},{i},{status}", i % QUESTS).unwrap();
+        let broken = match day {
+            1 => i % 100 == 7,
+            _ => i % 200 == 107 || i % 200 == 13,
+        };
+        let user = if broken { i + 10 * ROWS } else { i };
+        writeln!(p, "{i},{},{user},joined", i % QUESTS).unwrap();
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("driftwatch.toml"),
+            "[sources.bench]\nkind = \"csv\"\n\
+             [sources.bench.entities.applications]\npath = \"applications.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", quest_id = \"integer\", applicant_id = \"integer\" }\n\
+             [sources.bench.entities.participants]\npath = \"participants.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", quest_id = \"integer\", user_id = \"integer\" }\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("bench.rules"), RULE).unwrap();
+        let config = Config::load(&dir.path().join("driftwatch.toml")).unwrap();
+        let mut store = Store::open(&dir.path().join("store.db")).unwrap();
+        for day in 1..=2 {
+            write_csvs(dir.path(), day);
+            let at = i64::from(day) * 86_400;
+            let report = collect_run(&mut store, &config, &Vars::default(), &[], Some(at)).unwrap();
+            assert!(report.first_failure().is_none());
+        }
+        let f = Fixture { dir };
+        // Builds the rule's indexes and the history of both runs.
+        assert_eq!(audit(&f), 10_000);
+        f
+    })
+}
+
+fn at(run: i64) -> At {
+    At {
+        run,
+        taken_at: driftwatch::time::format(run * 86_400),
+    }
+}
+
+fn rules(store: &Store, run: i64) -> (Vec<RuleFile>, Schemas) {
+    let file = RuleFile::parse(Path::new("bench.rules"), RULE.to_string());
+    (vec![file], Schemas::at_run(store, run).unwrap())
+}
+
+/// One audit of the rule at run 2, as `driftwatch audit` does it once run 1 is in history.
+fn audit(f: &Fixture) -> usize {
+    let store = Store::open_existing(&f.dir.path().join("store.db")).unwrap();
+    let (files, schemas) = rules(&store, 2);
+    let loaded = check_files(&files, &schemas);
+    let selected: Vec<_> = loaded.iter().collect();
+    let report =
+        audit_with_history(&store, None, &files, &selected, &schemas, &at(2), None).unwrap();
+    report.rules[0].violations.len()
+}
+
+/// The rule diff of runs 1 and 2, evaluating both first when `cold` (their history is cleared
+/// before, outside the timing). Returns (new, resolved, persisting).
+fn rule_diff(f: &Fixture, cold: bool) -> (Duration, [usize; 3]) {
+    let store = Store::open_existing(&f.dir.path().join("store.db")).unwrap();
+    if cold {
+        store
+            .conn()
+            .execute_batch("DELETE FROM findings; DELETE FROM evaluations;")
+            .unwrap();
+    }
+    let t = Instant::now();
+    let (files, schemas) = rules(&store, 2);
+    let loaded = check_files(&files, &schemas);
+    let selected: Vec<_> = loaded.iter().collect();
+    let skipped = backfill(&store, None, &files, &selected, &[at(1), at(2)]).unwrap();
+    assert!(skipped.is_empty());
+    let rows = driftwatch::history::diff::rule_diff(
+        store.conn(),
+        "approved_application_has_participant",
+        1,
+        2,
+    )
+    .unwrap();
+    let elapsed = t.elapsed();
+    let mut counts = [0; 3];
+    for r in rows {
+        counts[r.change as usize] += 1;
+    }
+    (elapsed, counts)
+}
+
+fn data_diff(f: &Fixture) -> usize {
+    let store = Store::open_existing(&f.dir.path().join("store.db")).unwrap();
+    diff_data(&store, 1, 2)
+        .unwrap()
+        .iter()
+        .map(|d| d.rows.len())
+        .sum()
+}
+
+#[divan::bench(sample_count = 5)]
+fn audit_1m_at_one_run() {
+    std::hint::black_box(audit(fixture()));
+}
+
+#[divan::bench(sample_count = 5)]
+fn rule_diff_1m_neither_run_evaluated() {
+    std::hint::black_box(rule_diff(fixture(), true));
+}
+
+#[divan::bench(sample_count = 5)]
+fn data_diff_1m() {
+    std::hint::black_box(data_diff(fixture()));
+}
+
+fn main() {
+    divan::main();
+    let f = fixture();
+    // 1% of participants changed: 5,000 violations resolved, 5,000 new, 5,000 persisting
+    // (of the 10,000 of day 1, those with i % 200 == 107), for approved applications only.
+    let (_, counts) = rule_diff(f, true);
+    let changed_participants = data_diff(f);
+    println!("\nrule diff (new, resolved, persisting): {counts:?}; data diff rows: {changed_participants}");
+    let n = 5;
+    let (mut a, mut cold, mut warm, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        cold.push(rule_diff(f, true).0);
+        let t = Instant::now();
+        audit(f);
+        a.push(t.elapsed());
+        warm.push(rule_diff(f, false).0);
+        let t = Instant::now();
+        data_diff(f);
+        d.push(t.elapsed());
+    }
+    let ma = median(a);
+    let ratio = |x: Duration| x.as_secs_f64() / ma.as_secs_f64();
+    let (mc, mw, md) = (median(cold), median(warm), median(d));
+    println!("ratios against one audit of the rule at one run ({ma:.2?}), median of {n} interleaved runs; target <= 2x:");
+    println!(
+        "  rule diff, neither run evaluated yet: {:.2}x ({mc:.2?})",
+        ratio(mc)
+    );
+    println!(
+        "  rule diff, both runs in history:      {:.3}x ({mw:.2?})",
+        ratio(mw)
+    );
+    println!(
+        "  data diff:                            {:.2}x ({md:.2?})",
+        ratio(md)
+    );
+}
