@@ -32,6 +32,15 @@ fn fields_text(v: &Violation) -> String {
     Json::Object(v.fields.iter().cloned().collect()).to_string()
 }
 
+/// The first run `rule` was evaluated at, if any.
+pub fn first_evaluated(conn: &Connection, rule: &str) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT min(run_id) FROM evaluations WHERE rule = ?1",
+        [rule],
+        |r| r.get(0),
+    )?)
+}
+
 /// Forgets the history of `rule` when it was recorded for another version of its text.
 /// Returns whether it did.
 pub fn reset_if_changed(conn: &Connection, rule: &str, fingerprint: &str) -> Result<bool> {

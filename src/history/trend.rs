@@ -1,5 +1,6 @@
 //! Violations per run: for each run a rule was evaluated at, how many violations it had and how
-//! many of those were pending (younger than its `grace`), counted from the episodes.
+//! many of those were pending (younger than its `grace`), counted from the episodes. A violation
+//! already there at the rule's first evaluated run is of unknown age, and never pending.
 
 use crate::error::Result;
 use rusqlite::{params, Connection};
@@ -25,7 +26,9 @@ pub fn points(
 ) -> Result<Vec<Point>> {
     let mut stmt = conn.prepare_cached(
         "SELECT e.run_id, r.taken_at, e.checked, count(f.id),
-                count(f.id) FILTER (WHERE unixepoch(r.taken_at) - unixepoch(fr.taken_at) < ?3)
+                count(f.id) FILTER (WHERE unixepoch(r.taken_at) - unixepoch(fr.taken_at) < ?3
+                                      AND f.first_run > (SELECT min(run_id) FROM evaluations
+                                                         WHERE rule = ?1))
          FROM evaluations e
          JOIN runs r ON r.id = e.run_id
          LEFT JOIN findings f ON f.rule = e.rule AND f.last_run >= e.run_id AND f.first_run <= e.run_id

@@ -167,13 +167,19 @@ fn remember(
             return;
         }
     };
+    // A violation already there at the first run the rule was evaluated at is of unknown age,
+    // so it is never taken for a young one.
+    let since = crate::history::record::first_evaluated(store.conn(), l.name())
+        .ok()
+        .flatten();
     for (v, first) in ev.violations.iter_mut().zip(first_runs) {
         v.first_seen = times.get(store, first).ok();
         let age = v
             .first_seen
             .as_deref()
             .and_then(|f| crate::history::hours_between(f, &at.taken_at));
-        v.pending = matches!((l.rule.grace, age), (Some(g), Some(h)) if h * 3600.0 < g as f64);
+        v.pending = since.is_some_and(|s| first > s)
+            && matches!((l.rule.grace, age), (Some(g), Some(h)) if h * 3600.0 < g as f64);
     }
 }
 
