@@ -130,33 +130,9 @@ fn diff_entity(
         let (va, vb) = (ca.row(), cb.row());
         let ord = key_index
             .iter()
-            .map(|&i| compare(&va[i], &vb[i]))
+            .map(|&i| va[i].sql_cmp(&vb[i]))
             .find(|o| o.is_ne());
         ord.unwrap_or_else(|| ka.cmp(kb))
     });
     Ok(changes.into_iter().map(|(_, change)| change).collect())
-}
-
-/// SQLite's order: NULL, numbers, text.
-pub(crate) fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    fn rank(v: &Value) -> u8 {
-        match v {
-            Value::Null => 0,
-            Value::Integer(_) | Value::Real(_) => 1,
-            Value::Text(_) => 2,
-        }
-    }
-    match (a, b) {
-        (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
-        (Value::Integer(x), Value::Real(y)) => {
-            (*x as f64).partial_cmp(y).unwrap_or(Ordering::Equal)
-        }
-        (Value::Real(x), Value::Integer(y)) => {
-            x.partial_cmp(&(*y as f64)).unwrap_or(Ordering::Equal)
-        }
-        (Value::Real(x), Value::Real(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
-        (Value::Text(x), Value::Text(y)) => x.cmp(y),
-        _ => rank(a).cmp(&rank(b)),
-    }
 }
