@@ -59,3 +59,22 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// Writes `applications.csv` and `participants.csv` of `rows` rows each. Application i is for
+/// quest i % `quests` by user i, approved unless i is a multiple of 5; participant i is on the
+/// same quest as user i, or as another user where `broken(i)`: then application i has no
+/// participant.
+#[allow(dead_code)] // not every benchmark uses it
+pub fn write_applications(dir: &Path, rows: usize, quests: usize, broken: impl Fn(usize) -> bool) {
+    use std::io::Write;
+    let file = |name: &str| std::io::BufWriter::new(std::fs::File::create(dir.join(name)).unwrap());
+    let (mut a, mut p) = (file("applications.csv"), file("participants.csv"));
+    a.write_all(b"id,quest_id,applicant_id,status\n").unwrap();
+    p.write_all(b"id,quest_id,user_id,status\n").unwrap();
+    for i in 0..rows {
+        let status = if i % 5 == 0 { "rejected" } else { "approved" };
+        writeln!(a, "{i},{},{i},{status}", i % quests).unwrap();
+        let user = if broken(i) { i + 10 * rows } else { i };
+        writeln!(p, "{i},{},{user},joined", i % quests).unwrap();
+    }
+}

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 // Only `median` is used here.
 #[allow(dead_code)]
 mod baseline;
-use baseline::median;
+use baseline::{median, write_applications};
 
 const ROWS: usize = 1_000_000;
 const QUESTS: usize = 10_007;
@@ -36,27 +36,14 @@ const RULE: &str = "rule approved_application_has_participant {
   show quest = a.quest_id
 }";
 
-/// Application i is approved unless i is a multiple of 5. On day 1 participant i's user differs
-/// where i % 100 == 7; on day 2 those with i % 200 == 7 are fixed and those with i % 200 == 13
-/// break instead: 1% of the participants change.
+/// On day 1 the participants with i % 100 == 7 are for another user; on day 2 those with
+/// i % 200 == 7 are fixed and those with i % 200 == 13 break instead: 1% of the participants
+/// change.
 fn write_csvs(dir: &Path, day: u32) {
-    use std::io::Write;
-    let mut a =
-        std::io::BufWriter::new(std::fs::File::create(dir.join("applications.csv")).unwrap());
-    let mut p =
-        std::io::BufWriter::new(std::fs::File::create(dir.join("participants.csv")).unwrap());
-    a.write_all(b"id,quest_id,applicant_id,status\n").unwrap();
-    p.write_all(b"id,quest_id,user_id,status\n").unwrap();
-    for i in 0..ROWS {
-        let status = if i % 5 == 0 { "rejected" } else { "approved" };
-        writeln!(a, "{i},{},{i},{status}", i % QUESTS).unwrap();
-        let broken = match day {
-            1 => i % 100 == 7,
-            _ => i % 200 == 107 || i % 200 == 13,
-        };
-        let user = if broken { i + 10 * ROWS } else { i };
-        writeln!(p, "{i},{},{user},joined", i % QUESTS).unwrap();
-    }
+    write_applications(dir, ROWS, QUESTS, |i| match day {
+        1 => i % 100 == 7,
+        _ => i % 200 == 107 || i % 200 == 13,
+    });
 }
 
 struct Fixture {

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod baseline;
-use baseline::{has_sqlite3, import, median};
+use baseline::{has_sqlite3, import, median, write_applications};
 
 const ROWS: usize = 1_000_000;
 const QUESTS: usize = 10_007;
@@ -50,22 +50,10 @@ impl Fixture {
     }
 }
 
-/// Application i is approved unless i is a multiple of 5; every approved application has its
-/// participant, except where i % 100 == 7 (the participant's user differs): 10,000 violations.
+/// Every approved application has its participant, except where i % 100 == 7: 10,000
+/// violations.
 fn write_csvs(dir: &Path) {
-    use std::io::Write;
-    let mut a =
-        std::io::BufWriter::new(std::fs::File::create(dir.join("applications.csv")).unwrap());
-    let mut p =
-        std::io::BufWriter::new(std::fs::File::create(dir.join("participants.csv")).unwrap());
-    a.write_all(b"id,quest_id,applicant_id,status\n").unwrap();
-    p.write_all(b"id,quest_id,user_id,status\n").unwrap();
-    for i in 0..ROWS {
-        let status = if i % 5 == 0 { "rejected" } else { "approved" };
-        writeln!(a, "{i},{},{i},{status}", i % QUESTS).unwrap();
-        let user = if i % 100 == 7 { i + 10 * ROWS } else { i };
-        writeln!(p, "{i},{},{user},joined", i % QUESTS).unwrap();
-    }
+    write_applications(dir, ROWS, QUESTS, |i| i % 100 == 7);
 }
 
 /// Plain tables with the index the query needs, built by the shell's `.import`.
