@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 ///
 /// Collects samples/lms day by day into a temporary store (or --store FILE, which must not
 /// exist yet), then prints the runs, what every system holds on the last day, the data diff
-/// between day 6 and day 7, and the audit of day 7 by the rules of queries/lms.rules.
+/// between day 6 and day 7, the audit of day 7 by the rules of queries/lms.rules, the rule diff
+/// between day 6 and day 7, the seven-day trend, and how long each platform took to follow the
+/// SSOT.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Samples folder [default: ./samples, else the one shipped with the source]
