@@ -169,7 +169,9 @@ impl History<'_> {
     pub fn backfill(&self, runs: &[At]) -> Result<Vec<crate::history::Skipped>> {
         let skipped =
             crate::history::backfill(self.store, self.config, self.files, &self.rules, runs)?;
+        // Skips come run by run; one note per rule.
         let mut rules: Vec<&str> = skipped.iter().map(|s| s.rule.as_str()).collect();
+        rules.sort_unstable();
         rules.dedup();
         for rule in rules {
             let runs: Vec<&crate::history::Skipped> =
