@@ -1,10 +1,35 @@
-//! The one error type of driftwatch, and how each kind maps to an exit code.
+//! The one error type of driftwatch, and the exit codes: the one map from outcomes to the
+//! numbers scripts see.
 //!
-//! Exit codes are a contract (DESIGN.md): 2 for invalid input (usage, config, rule or data
-//! files a user must fix), 3 for runtime failures (store unreadable, a collection that broke
-//! for reasons outside the input).
+//! Exit codes are a contract: 0 fine; 1 a rule is at `fail` (so cron and CI can alert); 2
+//! invalid input (usage, config, rule or data files a user must fix); 3 runtime failure (store
+//! unreadable, a collection that broke for reasons outside the input).
 
 use std::fmt;
+
+/// How a command ended, as its exit code tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: nothing at `fail`.
+    Ok,
+    /// 1: at least one rule is at `fail`.
+    RuleFailed,
+    /// 2: invalid input: usage, config, a rule file, a data file.
+    Invalid,
+    /// 3: runtime failure: collection failed, store unreadable.
+    Runtime,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Ok => 0,
+            Exit::RuleFailed => 1,
+            Exit::Invalid => 2,
+            Exit::Runtime => 3,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -16,7 +41,7 @@ pub enum ErrorKind {
     BrokenPipe,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
@@ -47,11 +72,11 @@ impl Error {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit(&self) -> Exit {
         match self.kind {
-            ErrorKind::Input => 2,
-            ErrorKind::Runtime => 3,
-            ErrorKind::BrokenPipe => 0,
+            ErrorKind::Input => Exit::Invalid,
+            ErrorKind::Runtime => Exit::Runtime,
+            ErrorKind::BrokenPipe => Exit::Ok,
         }
     }
 }

@@ -18,6 +18,8 @@ pub mod config;
 pub mod error;
 pub mod history;
 pub mod output;
+pub mod platforms;
+pub mod report;
 pub mod rules;
 pub mod store;
 pub mod text;

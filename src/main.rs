@@ -1,6 +1,6 @@
 use clap::Parser;
 use driftwatch::cli::{self, Cli};
-use driftwatch::error::ErrorKind;
+use driftwatch::error::{ErrorKind, Exit};
 use std::io::Write;
 
 fn main() {
@@ -9,14 +9,14 @@ fn main() {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result =
         cli::run(cli, &mut out).and_then(|code| out.flush().map(|_| code).map_err(Into::into));
-    let code = match result {
-        Ok(code) => code,
-        Err(e) if e.kind == ErrorKind::BrokenPipe => 0,
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(e) if e.kind == ErrorKind::BrokenPipe => Exit::Ok,
         Err(e) => {
             let _ = out.flush();
             eprintln!("error: {e}");
-            e.exit_code()
+            e.exit()
         }
     };
-    std::process::exit(code);
+    std::process::exit(exit.code());
 }

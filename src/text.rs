@@ -1,4 +1,5 @@
-//! Small text helpers shared by error messages.
+//! Small helpers every layer may use: names (what a rule can write, what the store reserves),
+//! "did you mean" hints, natural order, and globs in natural order.
 
 /// Edit distance counting a swap of two neighbouring letters as one edit (optimal string
 /// alignment), for "did you mean" hints: `emial` is one edit from `email`.
@@ -68,6 +69,34 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 fn trim_zeros(d: &[u8]) -> &[u8] {
     let n = d.iter().take_while(|c| **c == b'0').count();
     &d[n.min(d.len().saturating_sub(1))..]
+}
+
+/// Whether `s` is a name a rule can write: a letter or `_`, then letters, digits or `_`.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Entity columns must be names a rule can write, and not one of the store's own.
+pub fn check_column_name(name: &str) -> Result<(), String> {
+    if !is_identifier(name) {
+        Err(format!("`{name}` is not a usable column name (a letter or `_` followed by letters, digits or `_`); map it with `columns = {{ new_name = \"{name}\" }}`"))
+    } else if ["_key", "_hash", "_from", "_to"].contains(&name.to_ascii_lowercase().as_str()) {
+        Err(format!("`{name}` is reserved for the store's own bookkeeping; map it to another name with `columns`"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The files a glob pattern matches, in natural order (page-2 before page-10).
+pub fn files_matching(pattern: &str) -> Result<Vec<std::path::PathBuf>, glob::PatternError> {
+    let mut found: Vec<std::path::PathBuf> = glob::glob(pattern)?
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! `driftwatch audit`: the rules at one run, their status, and (with --detailed) each violation.
 
-use super::rules::{report_errors, select, RulesAt};
+use super::rules::{report_errors, RulesAt};
 use super::{io, Global};
-use crate::error::Result;
+use crate::error::{Exit, Result};
 use crate::history::audit_with_history;
+use crate::history::{AuditReport, RuleReport};
 use crate::output::{cell_text, Format, Grid};
-use crate::rules::audit::{AuditReport, RuleReport};
-use crate::rules::check_files;
 use crate::rules::eval::{Status, Violation};
+use crate::rules::{check_files, select};
 use serde_json::{json, Value as Json};
 use std::io::Write;
 
@@ -31,7 +31,7 @@ pub struct Args {
     pub detailed: bool,
 }
 
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let (files, store, schemas, at) = args.rules_at.open(global)?;
     let loaded = check_files(&files, &schemas);
     let selected = select(&loaded, &args.rules)?;
@@ -40,10 +40,9 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     let config = global.config()?;
     let report = audit_with_history(
         &store,
-        config.as_ref(),
+        config,
         &files,
         &selected,
-        &schemas,
         &at,
         args.subject.as_deref(),
     )?;
@@ -54,11 +53,12 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         syntax_errors,
         out,
     )?;
-    let code = report.exit_code();
-    Ok(if code == 0 && syntax_errors > 0 {
-        2
+    super::print_notes(&report.notes);
+    let exit = report.exit();
+    Ok(if exit == Exit::Ok && syntax_errors > 0 {
+        Exit::Invalid
     } else {
-        code
+        exit
     })
 }
 
@@ -163,7 +163,7 @@ fn summary_grid(report: &AuditReport) -> Grid {
             if r.error.is_some() {
                 Json::Null
             } else {
-                json!(r.checked)
+                json!(r.ranged)
             },
             if r.error.is_some() {
                 Json::Null
@@ -307,7 +307,7 @@ pub fn to_json(report: &AuditReport) -> Json {
                 "title": r.title,
                 "severity": r.severity.as_str(),
                 "status": r.status.as_str(),
-                "checked": r.checked,
+                "checked": r.ranged,
                 "violations": r.violations.len(),
                 "pending": r.pending,
                 "rows": rows,

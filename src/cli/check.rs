@@ -1,9 +1,9 @@
 //! `driftwatch check [FILES…]`: parse and type-check rule files without running them.
 
-use super::rules::{load_files, report_errors, schemas_for_check};
+use super::rules::{report_errors, schemas_for_check};
 use super::{io, Global};
-use crate::error::Result;
-use crate::rules::check_files;
+use crate::error::{Exit, Result};
+use crate::rules::{check_files, load_files};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -19,10 +19,10 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let config = global.config()?;
-    let files = load_files(config.as_ref(), &args.files)?;
-    let (schemas, origin) = schemas_for_check(global, config.as_ref())?;
+    let files = load_files(config, &args.files)?;
+    let (schemas, origin) = schemas_for_check(global, config)?;
     let loaded = check_files(&files, &schemas);
     let errors = report_errors(&files, &loaded.iter().collect::<Vec<_>>());
     let rules: usize = files.iter().map(|f| f.rules.len()).sum();
@@ -33,7 +33,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
             files.len(),
             if files.len() == 1 { "" } else { "s" }
         );
-        return Ok(2);
+        return Ok(Exit::Invalid);
     }
     io(writeln!(
         out,
@@ -42,5 +42,5 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         files.len(),
         if files.len() == 1 { "" } else { "s" }
     ))?;
-    Ok(0)
+    Ok(Exit::Ok)
 }

@@ -3,7 +3,7 @@
 use super::Global;
 use crate::collect::collect_run;
 use crate::config::Vars;
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
 use crate::output::{Format, Grid};
 use crate::store::Store;
 use serde_json::json;
@@ -26,7 +26,7 @@ pub struct Args {
     pub vars: Vec<String>,
 }
 
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let config = global.require_config()?;
     let vars = Vars::from_args(&args.vars)?;
     let at = match &args.at {
@@ -37,8 +37,14 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         })?),
         None => None,
     };
-    let mut store = Store::open(&global.store_path(Some(&config), &vars)?)?;
-    let report = collect_run(&mut store, &config, &vars, &args.sources, at)?;
+    let mut store = Store::open(&global.store_path(&vars)?)?;
+    store.on_wait(|path| {
+        eprintln!(
+            "driftwatch: another process is writing to {}; waiting for it to finish…",
+            path.display()
+        )
+    });
+    let report = collect_run(&mut store, config, &vars, &args.sources, at)?;
     let mut grid = Grid::new(&[
         "source", "snapshot", "status", "rows", "added", "changed", "removed", "error",
     ]);
@@ -82,7 +88,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     }
     super::io(grid.write(format, out))?;
     match report.first_failure() {
-        None => Ok(0),
+        None => Ok(Exit::Ok),
         Some(e) => {
             let failed: Vec<&str> = report
                 .outcomes

@@ -1,9 +1,9 @@
 //! `driftwatch delay`: how long violations take to resolve, per rule and per platform.
 
-use super::rules::{runs_since, with_history, History, RuleChoice};
+use super::rules::{with_history, RuleChoice};
 use super::{io, Global};
-use crate::error::Result;
-use crate::history::delay::{delay, percentile, Delay};
+use crate::error::{Exit, Result};
+use crate::history::delay::{by_platform, delays, percentile, Delay, RuleDelay};
 use crate::output::{Format, Grid};
 use serde_json::{json, Value as Json};
 use std::io::Write;
@@ -31,64 +31,12 @@ pub enum By {
     Platform,
 }
 
-/// One rule's delay, with the platform it compares the source of truth with.
-pub struct RuleDelay {
-    pub rule: String,
-    /// The platforms the rule reads besides the source of truth, joined by `+`; None when it
-    /// does not compare the source of truth with a platform.
-    pub platform: Option<String>,
-    pub delay: Delay,
-}
-
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     with_history(global, &args.choice, |h| {
-        let delays = delays(&h)?;
+        let delays = delays(h)?;
         write_delays(&delays, global.format(Format::Table), args.by, out)?;
-        Ok(0)
+        Ok(Exit::Ok)
     })
-}
-
-/// Each rule's delay over every run (evaluated first where it has not been).
-pub fn delays(h: &History<'_>) -> Result<Vec<RuleDelay>> {
-    h.backfill(&runs_since(h.store, None)?)?;
-    let ssot = h.config.map_or("ssot", |c| c.ssot());
-    h.rules
-        .iter()
-        .map(|l| {
-            Ok(RuleDelay {
-                rule: l.name().to_string(),
-                platform: platform_of(&l.rule.sources(), ssot),
-                delay: delay(h.store.conn(), l.name())?,
-            })
-        })
-        .collect()
-}
-
-/// The platforms a rule reading `sources` compares the source of truth with.
-pub fn platform_of(sources: &[&str], ssot: &str) -> Option<String> {
-    if !sources.contains(&ssot) {
-        return None;
-    }
-    let mut others: Vec<&str> = sources.iter().copied().filter(|s| *s != ssot).collect();
-    others.sort_unstable();
-    (!others.is_empty()).then(|| others.join("+"))
-}
-
-/// The rules' delays gathered by platform, in order of platform name.
-pub fn by_platform(delays: &[RuleDelay]) -> Vec<(String, Vec<String>, Delay)> {
-    let mut out: Vec<(String, Vec<String>, Delay)> = Vec::new();
-    for d in delays {
-        let Some(p) = &d.platform else { continue };
-        match out.iter_mut().find(|(name, _, _)| name == p) {
-            Some((_, rules, total)) => {
-                rules.push(d.rule.clone());
-                total.merge(&d.delay);
-            }
-            None => out.push((p.clone(), vec![d.rule.clone()], d.delay.clone())),
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 fn hours(v: Option<f64>) -> Json {

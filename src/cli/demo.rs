@@ -4,14 +4,20 @@
 
 use super::Global;
 use crate::collect::collect_run;
-use crate::config::{Config, Vars};
-use crate::error::{Error, Result};
+use crate::config::Vars;
+use crate::error::{Error, Exit, Result};
+use crate::history::delay::delays;
+use crate::history::diff::rule_diffs;
+use crate::history::trend::trends;
+use crate::history::{audit_with_history, runs_since, History};
 use crate::output::{Format, Grid};
+use crate::platforms::Config;
+use crate::report::status::{status, COUNTED};
 use crate::rules::check::Schemas;
-use crate::rules::check_files;
 use crate::rules::eval::At;
-use crate::store::{diff_data, Store};
-use serde_json::{json, Value as Json};
+use crate::rules::{check_files, load_files};
+use crate::store::{diff_data, SnapshotInfo, Store};
+use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -30,31 +36,6 @@ pub struct Args {
 }
 
 const DAYS: u32 = 7;
-
-/// What each system holds: (system, SQL over the as-of views giving
-/// people, members, mentors, advisors, courses, groups; NULL where the system has no such notion).
-const STATUS: &[(&str, &str)] = &[
-    ("ssot", "SELECT (SELECT count(*) FROM ssot_members WHERE status = 'active'),
-                     (SELECT count(*) FROM ssot_members WHERE status = 'active' AND role = 'member'),
-                     (SELECT count(*) FROM ssot_members WHERE status = 'active' AND role = 'mentor'),
-                     (SELECT count(*) FROM ssot_members WHERE status = 'active' AND role = 'advisor'),
-                     (SELECT count(*) FROM ssot_courses), (SELECT count(*) FROM ssot_groups)"),
-    ("entra", "SELECT (SELECT count(*) FROM entra_users WHERE account_enabled), NULL, NULL,
-                      (SELECT count(*) FROM entra_users WHERE account_enabled AND user_type = 'Guest'), NULL, NULL"),
-    ("teams", "SELECT (SELECT count(DISTINCT user_id) FROM teams_channel_members),
-                      (SELECT count(DISTINCT user_id) FROM teams_channel_members WHERE roles NOT LIKE '%owner%'),
-                      (SELECT count(DISTINCT user_id) FROM teams_channel_members WHERE roles LIKE '%owner%'),
-                      NULL, (SELECT count(*) FROM teams_channels), NULL"),
-    ("wordpress", "SELECT (SELECT count(*) FROM wordpress_users),
-                          (SELECT count(*) FROM wordpress_users WHERE roles IN ('subscriber', 'restricted')),
-                          (SELECT count(*) FROM wordpress_users WHERE roles = 'group_leader'),
-                          (SELECT count(*) FROM wordpress_users WHERE roles = 'advisor'),
-                          (SELECT count(*) FROM wordpress_courses), (SELECT count(*) FROM wordpress_groups)"),
-    ("q2a", "SELECT (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0),
-                    (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0 AND level IN (0, 10)),
-                    (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0 AND level = 20),
-                    (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0 AND level = 50), NULL, NULL"),
-];
 
 /// Removes a temporary store and its WAL files when the demo ends, however it ends.
 struct TempStore(PathBuf);
@@ -84,7 +65,7 @@ fn samples_dir(args: &Args) -> Result<PathBuf> {
     ))
 }
 
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let samples = samples_dir(&args)?;
     let config = Config::load(&samples.join("lms/driftwatch.toml"))?;
     let (path, _cleanup) = match &global.store {
@@ -101,8 +82,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         }
     };
     let mut store = Store::open(&path)?;
-    let w = |out: &mut dyn Write, text: String| super::io(writeln!(out, "{text}"));
-    w(
+    line(
         out,
         format!(
             "driftwatch demo: {DAYS} days of {} collected into {}\n",
@@ -110,10 +90,44 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
             path.display()
         ),
     )?;
+    collect_days(&mut store, &config)?;
+    let runs = runs_since(&store, None)?;
+    let (Some(prev), Some(last)) = (runs.iter().rev().nth(1), runs.last()) else {
+        return Err(Error::runtime("the demo collected fewer than two days"));
+    };
+    show_runs(&store, out)?;
+    show_status(&store, last, out)?;
+    line(
+        out,
+        format!("\nWhat changed between day {} and day {DAYS}:", DAYS - 1),
+    )?;
+    let diffs = diff_data(&store, prev.run, last.run)?;
+    super::diff::write_data_table(prev.run, last.run, &diffs, 5, out)?;
+    let files = load_files(Some(&config), &[])?;
+    let schemas = Schemas::at_run(&store, last.run)?;
+    let loaded = check_files(&files, &schemas);
+    if super::rules::report_errors(&files, &loaded.iter().collect::<Vec<_>>()) > 0 {
+        return Err(Error::input("the sample rules do not check (see above)"));
+    }
+    let history = History::new(&store, Some(&config), &files, loaded.iter().collect());
+    show_audit(&history, last, out)?;
+    show_history(&history, prev, last, &runs, out)?;
+    super::print_notes(&history.notes());
+    Ok(Exit::Ok)
+}
+
+fn line(out: &mut dyn Write, text: String) -> Result<()> {
+    super::io(writeln!(out, "{text}"))
+}
+
+/// Collects the samples of each day as one run, at 06:00 of the day.
+fn collect_days(store: &mut Store, config: &Config) -> Result<()> {
     for day in 1..=DAYS {
         let vars = Vars([("day".to_string(), day.to_string())].into_iter().collect());
-        let at = crate::time::parse(&format!("2026-11-{day:02}T06:00:00Z")).expect("a valid time");
-        let report = collect_run(&mut store, &config, &vars, &[], Some(at))?;
+        let text = format!("2026-11-{day:02}T06:00:00Z");
+        let at = crate::time::parse(&text)
+            .ok_or_else(|| Error::runtime(format!("not a time: {text}")))?;
+        let report = collect_run(store, config, &vars, &[], Some(at))?;
         if let Some(e) = report.first_failure() {
             return Err(Error {
                 kind: e.kind,
@@ -121,134 +135,94 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
             });
         }
     }
-    let runs = store.runs()?;
+    Ok(())
+}
+
+/// The runs, with the rows and changes of their snapshots summed.
+fn show_runs(store: &Store, out: &mut dyn Write) -> Result<()> {
     let mut grid = Grid::new(&[
         "run", "at", "sources", "rows", "added", "changed", "removed",
     ]);
-    for r in &runs {
-        let sum =
-            |f: fn(&crate::store::SnapshotInfo) -> i64| r.snapshots.iter().map(f).sum::<i64>();
+    for r in &store.runs()? {
+        let sum = |f: fn(&SnapshotInfo) -> i64| r.snapshots.iter().map(f).sum::<i64>();
+        let sources: Vec<&str> = r.snapshots.iter().map(|s| s.source.as_str()).collect();
         grid.push(vec![
             json!(r.id),
             json!(r.taken_at),
-            json!(r
-                .snapshots
-                .iter()
-                .map(|s| s.source.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")),
+            json!(sources.join(" ")),
             json!(sum(|s| s.rows)),
             json!(sum(|s| s.added)),
             json!(sum(|s| s.changed)),
             json!(sum(|s| s.removed)),
         ]);
     }
-    w(
+    line(
         out,
         "Runs (one a day; each snapshot stores only what changed):".into(),
     )?;
-    super::io(grid.write(Format::Table, out))?;
+    super::io(grid.write(Format::Table, out))
+}
 
-    let last = runs.last().map(|r| r.id).unwrap_or(0);
-    store.create_views(last)?;
-    let mut status = Grid::new(&[
-        "system", "people", "members", "mentors", "advisors", "courses", "groups",
-    ]);
-    for (system, sql) in STATUS {
-        let row: Vec<Json> = store.conn().query_row(sql, [], |r| {
-            (0..6)
-                .map(|i| {
-                    r.get::<_, Option<i64>>(i)
-                        .map(|v| v.map_or(Json::Null, Json::from))
-                })
-                .collect()
-        })?;
-        status.push([vec![json!(system)], row].concat());
+/// What every system holds at the last run.
+fn show_status(store: &Store, last: &At, out: &mut dyn Write) -> Result<()> {
+    let mut headers = vec!["system"];
+    headers.extend(COUNTED);
+    let mut grid = Grid::new(&headers);
+    for s in status(store, last.run)?.systems {
+        let mut row = vec![json!(s.system)];
+        row.extend(s.counts.iter().map(|c| json!(c)));
+        grid.push(row);
     }
-    w(
+    line(
         out,
         format!("\nWhat every system holds on day {DAYS} (empty: the system has no such notion):"),
     )?;
-    super::io(status.write(Format::Table, out))?;
+    super::io(grid.write(Format::Table, out))
+}
 
-    let before = last - 1;
-    w(
-        out,
-        format!("\nWhat changed between day {} and day {DAYS}:", DAYS - 1),
-    )?;
-    let diffs = diff_data(&store, before, last)?;
-    super::diff::write_data_table(before, last, &diffs, 5, out)?;
-
-    w(
-        out,
-        format!("\nThe rules of {} at day {DAYS}:", config.rules.join(", ")),
-    )?;
-    let files = super::rules::load_files(Some(&config), &[])?;
-    let schemas = Schemas::at_run(&store, last)?;
-    let loaded = check_files(&files, &schemas);
-    if super::rules::report_errors(&files, &loaded.iter().collect::<Vec<_>>()) > 0 {
-        return Err(Error::input("the sample rules do not check (see above)"));
-    }
-    let taken_at = runs.last().map(|r| r.taken_at.clone()).unwrap_or_default();
-    let at = At {
-        run: last,
-        taken_at,
-    };
-    let report = crate::history::audit_with_history(
-        &store,
-        Some(&config),
-        &files,
-        &loaded.iter().collect::<Vec<_>>(),
-        &schemas,
-        &at,
-        None,
-    )?;
+/// The audit of the last run, and its violations.
+fn show_audit(h: &History<'_>, last: &At, out: &mut dyn Write) -> Result<()> {
+    let rules = h.config.map(|c| c.rules.join(", ")).unwrap_or_default();
+    line(out, format!("\nThe rules of {rules} at day {DAYS}:"))?;
+    let report = audit_with_history(h.store, h.config, h.files, &h.rules, last, None)?;
+    super::print_notes(&report.notes);
     super::audit::write_report(&report, Format::Table, false, 0, out)?;
-    w(out, "\nThe violations:".into())?;
+    line(out, "\nThe violations:".into())?;
     super::io(super::audit::compact_grid(&report).write(Format::Table, out))?;
-    w(
+    line(
         out,
         format!(
             "\n`driftwatch audit` would exit with {} here (1: a rule is at fail).",
-            report.exit_code()
+            report.exit().code()
         ),
-    )?;
+    )
+}
 
-    let history = super::rules::History {
-        store: &store,
-        config: Some(&config),
-        files: &files,
-        rules: loaded.iter().collect(),
-    };
-    let prev = At {
-        run: before,
-        taken_at: runs
-            .iter()
-            .find(|r| r.id == before)
-            .map(|r| r.taken_at.clone())
-            .unwrap_or_default(),
-    };
-    w(
+/// The rule diff of the last two days, the trend of every day, and the delays.
+fn show_history(
+    h: &History<'_>,
+    prev: &At,
+    last: &At,
+    runs: &[At],
+    out: &mut dyn Write,
+) -> Result<()> {
+    line(
         out,
         format!(
             "\nWhat the rules found new, and no longer, between day {} and day {DAYS}:",
             DAYS - 1
         ),
     )?;
-    let diffs = super::diff::rule_diffs(&history, &prev, &at)?;
-    super::diff::write_rule_diffs(&diffs, &prev, &at, 10, out)?;
-
-    w(out, format!("\nThe {DAYS} days, rule by rule:"))?;
-    let all = super::rules::runs_since(&store, None)?;
-    let trends = super::trend::trends(&history, &all)?;
-    let ids: Vec<i64> = all.iter().map(|r| r.run).collect();
+    let diffs = rule_diffs(h, prev, last)?;
+    super::diff::write_rule_diffs(&diffs, prev, last, 10, out)?;
+    line(out, format!("\nThe {DAYS} days, rule by rule:"))?;
+    let trends = trends(h, runs)?;
+    let ids: Vec<i64> = runs.iter().map(|r| r.run).collect();
     super::trend::write_trend(&trends, &ids, Format::Table, out)?;
-
-    w(
+    line(
         out,
         "\nHow long the platforms took to follow the SSOT:".into(),
     )?;
-    let delays = super::delay::delays(&history)?;
-    super::delay::write_delays(&delays, Format::Table, super::delay::By::Rule, out)?;
-    Ok(0)
+    let delays = delays(h)?;
+    super::delay::write_delays(&delays, Format::Table, super::delay::By::Rule, out)
 }

@@ -1,11 +1,11 @@
 //! `driftwatch explain RULE`: the SQL a rule compiles to, its parameters, its indexes and
 //! SQLite's plan for it.
 
-use super::rules::{select, RulesAt};
+use super::rules::RulesAt;
 use super::{io, Global};
-use crate::error::{Error, Result};
-use crate::rules::check_files;
-use crate::rules::eval::{prepare, RunTarget};
+use crate::error::{Error, Exit, Result};
+use crate::rules::eval::{prepare, query_plan, RunTarget};
+use crate::rules::{check_files, select};
 use crate::value::Value;
 use std::io::Write;
 
@@ -20,16 +20,21 @@ pub struct Args {
     pub rules_at: RulesAt,
 }
 
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let (files, store, schemas, at) = args.rules_at.open(global)?;
     let loaded = check_files(&files, &schemas);
     let l = select(&loaded, std::slice::from_ref(&args.rule))?[0];
-    if let Err(diags) = &l.checked {
-        eprint!("{}", l.file.render(diags));
-        return Ok(2);
-    }
-    let target = RunTarget::for_rule(&store, l.rule, &schemas, &at)?;
-    let c = prepare(&store, l.rule, &schemas, &target)?;
+    let checked = match &l.outcome {
+        Ok(c) => c,
+        Err(diags) => {
+            eprint!("{}", l.file.render(diags));
+            return Ok(Exit::Invalid);
+        }
+    };
+    let target = RunTarget::for_rule(&store, checked, &at)?;
+    let prepared = prepare(&store, checked, &target)?;
+    super::print_notes(prepared.note.as_slice());
+    let c = &prepared.compiled;
     io(writeln!(
         out,
         "-- rule {} at run {} ({})\n{};\n",
@@ -53,21 +58,10 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         io(writeln!(out, "{};", ix.create_sql()))?;
     }
     io(writeln!(out, "\n-- query plan"))?;
-    let mut stmt = store
-        .conn()
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", c.sql))
-        .map_err(|e| Error::runtime(format!("planning rule {}: {e}", l.name())))?;
-    let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-    let mut depth: Vec<(i64, usize)> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let (id, parent, detail): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(3)?);
-        let level = depth
-            .iter()
-            .find(|(i, _)| *i == parent)
-            .map_or(0, |(_, d)| d + 1);
-        depth.push((id, level));
+    for (level, detail) in query_plan(&store, c)
+        .map_err(|e| Error::runtime(format!("planning rule {}: {}", l.name(), e.message)))?
+    {
         io(writeln!(out, "--   {}{detail}", "  ".repeat(level)))?;
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }

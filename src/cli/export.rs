@@ -1,7 +1,7 @@
 //! `driftwatch export`: one entity as of a run, as CSV (or JSON) for spreadsheets and scripts.
 
 use super::Global;
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
 use crate::output::Format;
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(global: &Global, args: Args, stdout: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, stdout: &mut dyn Write) -> Result<Exit> {
     let store = global.open_store()?;
     let entity = store.entity_by_label(&args.entity)?;
     let (run, _) = store.resolve_run(&args.at)?;
@@ -96,5 +96,5 @@ pub fn run(global: &Global, args: Args, stdout: &mut dyn Write) -> Result<i32> {
             ))
         }
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }

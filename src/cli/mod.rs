@@ -13,9 +13,10 @@ mod rules;
 mod snapshots;
 mod trend;
 
-use crate::config::{Config, Vars};
-use crate::error::{Error, Result};
+use crate::config::Vars;
+use crate::error::{Error, Exit, Result};
 use crate::output::Format;
+use crate::platforms::Config;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub struct Global {
     /// Output format
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
+    /// The config, once loaded: a command reads it once.
+    #[arg(skip)]
+    loaded: std::cell::OnceCell<Result<Option<Config>>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,8 +72,8 @@ pub enum Command {
     Delay(delay::Args),
 }
 
-/// Runs the command and returns its exit code.
-pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
+/// Runs the command and returns how it ended.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
     match cli.command {
         Command::Demo(a) => demo::run(&cli.global, a, out),
         Command::Collect(a) => collect::run(&cli.global, a, out),
@@ -87,8 +91,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
 
 impl Global {
     /// The config: `--config FILE` (which must exist), else `driftwatch.toml` here if present.
-    pub fn config(&self) -> Result<Option<Config>> {
-        match &self.config {
+    /// Loaded on first use, once.
+    pub fn config(&self) -> Result<Option<&Config>> {
+        let loaded = self.loaded.get_or_init(|| match &self.config {
             Some(path) => Config::load(path).map(Some),
             None => {
                 let default = Path::new("driftwatch.toml");
@@ -98,10 +103,14 @@ impl Global {
                     Ok(None)
                 }
             }
+        });
+        match loaded {
+            Ok(c) => Ok(c.as_ref()),
+            Err(e) => Err(e.clone()),
         }
     }
 
-    pub fn require_config(&self) -> Result<Config> {
+    pub fn require_config(&self) -> Result<&Config> {
         self.config()?.ok_or_else(|| {
             Error::input(
                 "no config: driftwatch.toml is not in the current folder; pass --config FILE",
@@ -110,26 +119,21 @@ impl Global {
     }
 
     /// `--store`, else the config's `store`, else `driftwatch.db` beside the config (or here).
-    pub fn store_path(&self, config: Option<&Config>, vars: &Vars) -> Result<PathBuf> {
+    pub fn store_path(&self, vars: &Vars) -> Result<PathBuf> {
         if let Some(p) = &self.store {
             return Ok(p.clone());
         }
-        match config {
+        match self.config()? {
             Some(c) => Ok(c
                 .store_path(vars)?
-                .unwrap_or_else(|| c.dir.join("driftwatch.db"))),
+                .unwrap_or_else(|| c.origin.dir.join("driftwatch.db"))),
             None => Ok(PathBuf::from("driftwatch.db")),
         }
     }
 
     /// Opens the existing store for a reading command.
     pub fn open_store(&self) -> Result<crate::store::Store> {
-        let config = if self.store.is_some() {
-            None
-        } else {
-            self.config()?
-        };
-        crate::store::Store::open_existing(&self.store_path(config.as_ref(), &Vars::default())?)
+        crate::store::Store::open_existing(&self.store_path(&Vars::default())?)
     }
 
     pub fn format(&self, default: Format) -> Format {
@@ -140,4 +144,16 @@ impl Global {
 /// Writes through to `out`, turning I/O errors into driftwatch errors.
 pub(crate) fn io(r: std::io::Result<()>) -> Result<()> {
     r.map_err(Error::from)
+}
+
+/// Prints notes of the library (a rule that could not be evaluated, a store opened
+/// read-only) on standard error, each once.
+pub(crate) fn print_notes(notes: &[String]) {
+    let mut seen: Vec<&String> = Vec::new();
+    for n in notes {
+        if !seen.contains(&n) {
+            eprintln!("driftwatch: note: {n}");
+            seen.push(n);
+        }
+    }
 }

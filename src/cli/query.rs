@@ -2,7 +2,7 @@
 
 use super::rules::open_at;
 use super::{io, Global};
-use crate::error::Result;
+use crate::error::{Exit, Result};
 use crate::output::{Format, Grid};
 use crate::rules::ast::{Expr, ExprKind, Ident, Named, Rule};
 use crate::rules::check::{check_rule, Schemas};
@@ -28,28 +28,28 @@ pub struct Args {
     pub at: String,
 }
 
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let text = &args.query;
     let mut rule = match parse_query(text) {
         Ok(r) => r,
         Err(d) => {
             eprint!("{}", render_all("query", text, &[d]));
-            return Ok(2);
+            return Ok(Exit::Invalid);
         }
     };
     let config = global.config()?;
-    let (store, schemas, at) = open_at(global, config.as_ref(), &args.at)?;
+    let (store, schemas, at) = open_at(global, config, &args.at)?;
     if rule.show.is_empty() {
         rule.show = default_show(&rule, &schemas);
     }
-    let outputs = match check_rule(&rule, text, &schemas) {
-        Ok(o) => o,
+    let checked = match check_rule(&rule, text, &schemas) {
+        Ok(c) => c,
         Err(diags) => {
             eprint!("{}", render_all("query", text, &diags));
-            return Ok(2);
+            return Ok(Exit::Invalid);
         }
     };
-    let ev = evaluate(&store, &rule, &outputs, &schemas, &at)?;
+    let ev = evaluate(&store, &checked, &at)?;
     let mut headers: Vec<String> = Vec::new();
     if rule.subject.is_some() {
         headers.push("subject".into());
@@ -62,7 +62,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
         grid.push(row);
     }
     io(grid.write(global.format(Format::Table), out))?;
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 /// What a query without `show` shows: its groups, or every field of every binding, named

@@ -2,11 +2,13 @@
 //! the run to evaluate at, and selecting rules by name.
 
 use super::Global;
-use crate::config::{Config, Vars};
+use crate::config::Vars;
 use crate::error::{Error, Result};
+use crate::history::History;
+use crate::platforms::Config;
 use crate::rules::check::Schemas;
 use crate::rules::eval::At;
-use crate::rules::{check_files, Loaded, RuleFile};
+use crate::rules::{check_files, load_files, select, Loaded, RuleFile};
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -25,36 +27,10 @@ impl RulesAt {
     /// The rule files (parsed), the store, its schemas at the run, and the run.
     pub fn open(&self, global: &Global) -> Result<(Vec<RuleFile>, Store, Schemas, At)> {
         let config = global.config()?;
-        let files = load_files(config.as_ref(), &self.files)?;
-        let (store, schemas, at) = open_at(global, config.as_ref(), &self.at)?;
+        let files = load_files(config, &self.files)?;
+        let (store, schemas, at) = open_at(global, config, &self.at)?;
         Ok((files, store, schemas, at))
     }
-}
-
-/// The rule files: `files` when given, else the config's `rules` patterns.
-pub fn load_files(config: Option<&Config>, files: &[PathBuf]) -> Result<Vec<RuleFile>> {
-    let paths =
-        if !files.is_empty() {
-            files.to_vec()
-        } else {
-            match config {
-                Some(c) if !c.rules.is_empty() => crate::rules::expand_globs(
-                    &c.rules,
-                    &c.dir,
-                    &format!("{}: rules", c.file.display()),
-                )?,
-                Some(c) => {
-                    return Err(Error::input(format!(
-                    "{}: no `rules` to run: add rules = [\"queries/*.rules\"] or pass --rules FILE",
-                    c.file.display()
-                )))
-                }
-                None => return Err(Error::input(
-                    "no rule files: pass --rules FILE, or --config FILE whose `rules` names them",
-                )),
-            }
-        };
-    paths.iter().map(|p| RuleFile::load(p)).collect()
 }
 
 /// Writes to standard error every syntax error of the files and every checking error of the
@@ -64,7 +40,7 @@ pub fn report_errors(files: &[RuleFile], loaded: &[&Loaded<'_>]) -> usize {
     for f in files {
         let mut diags = f.errors.clone();
         for l in loaded.iter().filter(|l| std::ptr::eq(l.file, f)) {
-            if let Err(d) = &l.checked {
+            if let Err(d) = &l.outcome {
                 diags.extend(d.iter().cloned());
             }
         }
@@ -73,34 +49,6 @@ pub fn report_errors(files: &[RuleFile], loaded: &[&Loaded<'_>]) -> usize {
         n += diags.len();
     }
     n
-}
-
-/// The rules named by `--rule` (all when none is named), or an error naming the unknown one.
-pub fn select<'a, 'f>(loaded: &'a [Loaded<'f>], names: &[String]) -> Result<Vec<&'a Loaded<'f>>> {
-    if names.is_empty() {
-        return Ok(loaded.iter().collect());
-    }
-    let mut out = Vec::new();
-    for n in names {
-        match loaded.iter().find(|l| l.name() == n) {
-            Some(l) => out.push(l),
-            None => {
-                let hint = match crate::text::nearest(n, loaded.iter().map(|l| l.name())) {
-                    Some(m) => format!("; did you mean `{m}`?"),
-                    None => format!(
-                        " (rules: {})",
-                        loaded
-                            .iter()
-                            .map(|l| l.name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                return Err(Error::input(format!("no rule named `{n}`{hint}")));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The store (which must exist), its schemas at the run `spec` names (with the entities the
@@ -119,7 +67,7 @@ pub fn open_at(
 /// The store's schemas when there is a store, else the config's declared ones; and what they
 /// came from, for messages.
 pub fn schemas_for_check(global: &Global, config: Option<&Config>) -> Result<(Schemas, String)> {
-    let path = global.store_path(config, &Vars::default())?;
+    let path = global.store_path(&Vars::default())?;
     if path.is_file() {
         let store = Store::open_existing(&path)?;
         if let Ok((run, _)) = store.resolve_run("latest") {
@@ -134,7 +82,7 @@ pub fn schemas_for_check(global: &Global, config: Option<&Config>) -> Result<(Sc
             Schemas::from_config(c),
             format!(
                 "the entities declared in {} (nothing collected yet)",
-                c.file.display()
+                c.origin.file.display()
             ),
         )),
         None => Err(Error::input(
@@ -154,70 +102,21 @@ pub struct RuleChoice {
     pub files: Vec<PathBuf>,
 }
 
-/// What a history command works with: the store, the config, and the chosen rules (checked
-/// against the latest run's schemas; each run is checked again against its own).
-pub struct History<'a> {
-    pub store: &'a Store,
-    pub config: Option<&'a Config>,
-    pub files: &'a [RuleFile],
-    pub rules: Vec<&'a Loaded<'a>>,
-}
-
-impl History<'_> {
-    /// Evaluates the rules at the runs that have not been evaluated yet, and says on standard
-    /// error where a rule could not be.
-    pub fn backfill(&self, runs: &[At]) -> Result<Vec<crate::history::Skipped>> {
-        let skipped =
-            crate::history::backfill(self.store, self.config, self.files, &self.rules, runs)?;
-        // Skips come run by run; one note per rule.
-        let mut rules: Vec<&str> = skipped.iter().map(|s| s.rule.as_str()).collect();
-        rules.sort_unstable();
-        rules.dedup();
-        for rule in rules {
-            let runs: Vec<&crate::history::Skipped> =
-                skipped.iter().filter(|s| s.rule == rule).collect();
-            let ids: Vec<String> = runs.iter().map(|s| s.run.to_string()).collect();
-            eprintln!(
-                "driftwatch: note: rule {rule} could not be evaluated at run{} {}: {}",
-                if ids.len() == 1 { "" } else { "s" },
-                ids.join(", "),
-                runs[0].why
-            );
-        }
-        Ok(skipped)
-    }
-}
-
 /// Opens the store and the chosen rules, and calls `f` with them.
 pub fn with_history<T>(
     global: &Global,
     choice: &RuleChoice,
-    f: impl FnOnce(History<'_>) -> Result<T>,
+    f: impl FnOnce(&History<'_>) -> Result<T>,
 ) -> Result<T> {
     let config = global.config()?;
-    let files = load_files(config.as_ref(), &choice.files)?;
-    let (store, schemas, _) = open_at(global, config.as_ref(), "latest")?;
+    let files = load_files(config, &choice.files)?;
+    let (store, schemas, _) = open_at(global, config, "latest")?;
     let loaded = check_files(&files, &schemas);
     let rules = select(&loaded, &choice.rules)?;
     // Syntax errors only: a rule that does not check now may still have a history.
     report_errors(&files, &[]);
-    f(History {
-        store: &store,
-        config: config.as_ref(),
-        files: &files,
-        rules,
-    })
-}
-
-/// Every run of the store taken at or after `since` (all when None).
-pub fn runs_since(store: &Store, since: Option<&str>) -> Result<Vec<At>> {
-    Ok(store
-        .runs()?
-        .into_iter()
-        .filter(|r| since.is_none_or(|s| r.taken_at.as_str() >= s))
-        .map(|r| At {
-            run: r.id,
-            taken_at: r.taken_at,
-        })
-        .collect())
+    let history = History::new(&store, config, &files, rules);
+    let result = f(&history);
+    super::print_notes(&history.notes());
+    result
 }

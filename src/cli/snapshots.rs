@@ -1,7 +1,7 @@
 //! `driftwatch snapshots`: the runs in the store and their snapshots.
 
 use super::Global;
-use crate::error::Result;
+use crate::error::{Exit, Result};
 use crate::output::{Format, Grid};
 use serde_json::json;
 use std::io::Write;
@@ -10,7 +10,7 @@ use std::io::Write;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn run(global: &Global, _args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, _args: Args, out: &mut dyn Write) -> Result<Exit> {
     let store = global.open_store()?;
     let runs = store.runs()?;
     let format = global.format(Format::Table);
@@ -26,7 +26,7 @@ pub fn run(global: &Global, _args: Args, out: &mut dyn Write) -> Result<i32> {
             .collect();
         super::io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
         super::io(writeln!(out))?;
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     let mut grid = Grid::new(&[
         "run", "at", "snapshot", "source", "status", "rows", "added", "changed", "removed", "error",
@@ -51,8 +51,8 @@ pub fn run(global: &Global, _args: Args, out: &mut dyn Write) -> Result<i32> {
     }
     if runs.is_empty() && format == Format::Table {
         super::io(writeln!(out, "no runs yet: run `driftwatch collect`"))?;
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     super::io(grid.write(format, out))?;
-    Ok(0)
+    Ok(Exit::Ok)
 }

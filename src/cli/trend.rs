@@ -1,11 +1,11 @@
 //! `driftwatch trend`: violations per rule per run.
 
-use super::rules::{runs_since, with_history, History, RuleChoice};
+use super::rules::{with_history, RuleChoice};
 use super::{io, Global};
-use crate::error::{Error, Result};
-use crate::history::trend::{points, sparkline, Point};
+use crate::error::{Exit, Result};
+use crate::history::runs_since;
+use crate::history::trend::{since_time, sparkline, trends, Point};
 use crate::output::{Format, Grid};
-use crate::rules::eval::At;
 use serde_json::json;
 use std::io::Write;
 
@@ -25,44 +25,15 @@ pub struct Args {
     pub since: Option<String>,
 }
 
-/// `--since` as the earliest run time it admits: a span counted back from the latest run, or a
-/// date/time.
-pub fn since_time(store: &crate::store::Store, since: Option<&str>) -> Result<Option<String>> {
-    let Some(s) = since else { return Ok(None) };
-    if let Some(secs) = crate::time::parse_duration(s) {
-        let (_, latest) = store.resolve_run("latest")?;
-        let latest = crate::time::parse(&latest).unwrap_or(0);
-        return Ok(Some(crate::time::format(latest - secs)));
-    }
-    crate::time::normalize(s).map(Some).ok_or_else(|| {
-        Error::input(format!(
-            "--since `{s}`: expected a span such as 30d, 12h or 2w, or an ISO date/time"
-        ))
-    })
-}
-
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     with_history(global, &args.choice, |h| {
         let since = since_time(h.store, args.since.as_deref())?;
         let runs = runs_since(h.store, since.as_deref())?;
-        let trends = trends(&h, &runs)?;
+        let trends = trends(h, &runs)?;
         let run_ids: Vec<i64> = runs.iter().map(|r| r.run).collect();
         write_trend(&trends, &run_ids, global.format(Format::Table), out)?;
-        Ok(0)
+        Ok(Exit::Ok)
     })
-}
-
-/// Each rule's points at `runs` (evaluated first where they have not been).
-pub fn trends(h: &History<'_>, runs: &[At]) -> Result<Vec<(String, Vec<Point>)>> {
-    h.backfill(runs)?;
-    let since = runs.first().map_or("", |r| r.taken_at.as_str());
-    h.rules
-        .iter()
-        .map(|l| {
-            let pts = points(h.store.conn(), l.name(), l.rule.grace, since)?;
-            Ok((l.name().to_string(), pts))
-        })
-        .collect()
 }
 
 /// Writes trends in any format; `demo` prints one too. `runs` are the runs of the span, so that

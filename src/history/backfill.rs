@@ -1,10 +1,10 @@
 //! Evaluating rules at the runs a history question needs and that have not been evaluated yet,
 //! each against the schemas of its own run, through the same path as `audit`.
 
+use super::evaluate::{audit, AuditReport};
 use super::record::reset_if_changed;
-use crate::config::Config;
 use crate::error::Result;
-use crate::rules::audit::audit;
+use crate::platforms::Config;
 use crate::rules::check::Schemas;
 use crate::rules::eval::At;
 use crate::rules::{check_files, Loaded, RuleFile};
@@ -20,6 +20,13 @@ pub struct Skipped {
     pub why: String,
 }
 
+/// What a backfill could not do, and what to tell about it.
+#[derive(Debug, Default)]
+pub struct Backfilled {
+    pub skipped: Vec<Skipped>,
+    pub notes: Vec<String>,
+}
+
 /// Makes sure each of `rules` has been evaluated at each of `runs` (in the version of its text
 /// that `rules` holds). Returns where that was not possible.
 pub fn backfill(
@@ -28,13 +35,14 @@ pub fn backfill(
     files: &[RuleFile],
     rules: &[&Loaded<'_>],
     runs: &[At],
-) -> Result<Vec<Skipped>> {
+) -> Result<Backfilled> {
+    let mut notes = Vec::new();
     for l in rules {
         if reset_if_changed(store.conn(), l.name(), &l.fingerprint())? {
-            eprintln!(
-                "driftwatch: note: rule {} has changed since its history was recorded; its history is evaluated again",
+            notes.push(format!(
+                "rule {} has changed since its history was recorded; its history is evaluated again",
                 l.name()
-            );
+            ));
         }
     }
     let mut skipped = Vec::new();
@@ -58,7 +66,8 @@ pub fn backfill(
             .iter()
             .filter(|l| missing.contains(&l.name()))
             .collect();
-        let report = audit(store, &selected, &schemas, at, None)?;
+        let report = audit(store, &selected, at, None)?;
+        notes.extend(report.notes);
         for r in report.rules {
             if let Some(why) = r.error {
                 skipped.push(Skipped {
@@ -69,7 +78,7 @@ pub fn backfill(
             }
         }
     }
-    Ok(skipped)
+    Ok(Backfilled { skipped, notes })
 }
 
 /// An audit at `at` whose violations know when they were first seen: the runs before it that
@@ -79,10 +88,9 @@ pub fn audit_with_history(
     config: Option<&Config>,
     files: &[RuleFile],
     rules: &[&Loaded<'_>],
-    schemas: &Schemas,
     at: &At,
     subject: Option<&str>,
-) -> Result<crate::rules::audit::AuditReport> {
+) -> Result<AuditReport> {
     let earlier: Vec<At> = store
         .runs()?
         .into_iter()
@@ -96,8 +104,10 @@ pub fn audit_with_history(
     let runnable: Vec<&Loaded<'_>> = rules
         .iter()
         .copied()
-        .filter(|l| l.checked.is_ok())
+        .filter(|l| l.outcome.is_ok())
         .collect();
-    backfill(store, config, files, &runnable, &earlier)?;
-    audit(store, rules, schemas, at, subject)
+    let earlier = backfill(store, config, files, &runnable, &earlier)?;
+    let mut report = audit(store, rules, at, subject)?;
+    report.notes.splice(0..0, earlier.notes);
+    Ok(report)
 }

@@ -3,6 +3,7 @@
 //! latest evaluated run. Times are as precise as the runs: an episode is first seen at the
 //! first run that found it and resolved at the first run that did not.
 
+use super::History;
 use crate::error::Result;
 use rusqlite::{params, Connection};
 
@@ -80,6 +81,58 @@ pub fn percentile(values: &[f64], p: u32) -> Option<f64> {
     }
     let rank = (p as usize * values.len()).div_ceil(100).max(1);
     Some(values[rank - 1])
+}
+
+/// One rule's delay, with the platform it compares the source of truth with.
+pub struct RuleDelay {
+    pub rule: String,
+    /// The platforms the rule reads besides the source of truth, joined by `+`; None when it
+    /// does not compare the source of truth with a platform.
+    pub platform: Option<String>,
+    pub delay: Delay,
+}
+
+/// Each rule's delay over every run (evaluated first where it has not been).
+pub fn delays(h: &History<'_>) -> Result<Vec<RuleDelay>> {
+    h.backfill(&super::runs_since(h.store, None)?)?;
+    let ssot = h.config.map_or("ssot", |c| c.ssot());
+    h.rules
+        .iter()
+        .map(|l| {
+            Ok(RuleDelay {
+                rule: l.name().to_string(),
+                platform: platform_of(&l.rule.sources(), ssot),
+                delay: delay(h.store.conn(), l.name())?,
+            })
+        })
+        .collect()
+}
+
+/// The platforms a rule reading `sources` compares the source of truth with.
+pub fn platform_of(sources: &[&str], ssot: &str) -> Option<String> {
+    if !sources.contains(&ssot) {
+        return None;
+    }
+    let mut others: Vec<&str> = sources.iter().copied().filter(|s| *s != ssot).collect();
+    others.sort_unstable();
+    (!others.is_empty()).then(|| others.join("+"))
+}
+
+/// The rules' delays gathered by platform, in order of platform name.
+pub fn by_platform(delays: &[RuleDelay]) -> Vec<(String, Vec<String>, Delay)> {
+    let mut out: Vec<(String, Vec<String>, Delay)> = Vec::new();
+    for d in delays {
+        let Some(p) = &d.platform else { continue };
+        match out.iter_mut().find(|(name, _, _)| name == p) {
+            Some((_, rules, total)) => {
+                rules.push(d.rule.clone());
+                total.merge(&d.delay);
+            }
+            None => out.push((p.clone(), vec![d.rule.clone()], d.delay.clone())),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! key violated at both persists (possibly as a later episode, when it went away and came back
 //! in between: its `first_seen` says so).
 
+use super::History;
 use crate::error::Result;
+use crate::rules::eval::At;
 use crate::value::Value;
 use rusqlite::{params, Connection};
 use serde_json::Value as Json;
@@ -98,4 +100,43 @@ pub fn compare_keys(a: &[Json], b: &[Json]) -> std::cmp::Ordering {
         .map(|(x, y)| Value::from_json_cell(x).sql_cmp(&Value::from_json_cell(y)))
         .find(|o| o.is_ne())
         .unwrap_or_else(|| a.len().cmp(&b.len()))
+}
+
+/// A rule's diff between two runs.
+pub struct RuleDiff {
+    pub rule: String,
+    pub severity: &'static str,
+    /// By change (new, resolved, persisting), then key.
+    pub rows: Vec<Row>,
+    /// Why the rule could not be compared (it could not be evaluated at one of the runs).
+    pub error: Option<String>,
+}
+
+impl RuleDiff {
+    pub fn count(&self, change: Change) -> usize {
+        self.rows.iter().filter(|r| r.change == change).count()
+    }
+}
+
+/// Evaluates the rules at both runs where they have not been yet, and diffs each.
+pub fn rule_diffs(h: &History<'_>, from: &At, to: &At) -> Result<Vec<RuleDiff>> {
+    let skipped = h.backfill(&[from.clone(), to.clone()])?;
+    let mut out = Vec::new();
+    for l in &h.rules {
+        let error = skipped
+            .iter()
+            .find(|s| s.rule == l.name())
+            .map(|s| format!("could not be evaluated at run {}: {}", s.run, s.why));
+        let rows = match error {
+            Some(_) => Vec::new(),
+            None => rule_diff(h.store.conn(), l.name(), from.run, to.run)?,
+        };
+        out.push(RuleDiff {
+            rule: l.name().to_string(),
+            severity: l.rule.severity.as_str(),
+            rows,
+            error,
+        });
+    }
+    Ok(out)
 }

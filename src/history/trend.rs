@@ -2,7 +2,10 @@
 //! many of those were pending (younger than its `grace`), counted from the episodes. A violation
 //! already there at the rule's first evaluated run is of unknown age, and never pending.
 
-use crate::error::Result;
+use super::History;
+use crate::error::{Error, Result};
+use crate::rules::eval::At;
+use crate::store::Store;
 use rusqlite::{params, Connection};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +51,35 @@ pub fn points(
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// `--since` as the earliest run time it admits: a span counted back from the latest run, or a
+/// date/time.
+pub fn since_time(store: &Store, since: Option<&str>) -> Result<Option<String>> {
+    let Some(s) = since else { return Ok(None) };
+    if let Some(secs) = crate::time::parse_duration(s) {
+        let (_, latest) = store.resolve_run("latest")?;
+        let latest = crate::time::parse(&latest).unwrap_or(0);
+        return Ok(Some(crate::time::format(latest - secs)));
+    }
+    crate::time::normalize(s).map(Some).ok_or_else(|| {
+        Error::input(format!(
+            "--since `{s}`: expected a span such as 30d, 12h or 2w, or an ISO date/time"
+        ))
+    })
+}
+
+/// Each rule's points at `runs` (evaluated first where they have not been).
+pub fn trends(h: &History<'_>, runs: &[At]) -> Result<Vec<(String, Vec<Point>)>> {
+    h.backfill(runs)?;
+    let since = runs.first().map_or("", |r| r.taken_at.as_str());
+    h.rules
+        .iter()
+        .map(|l| {
+            let pts = points(h.store.conn(), l.name(), l.rule.grace, since)?;
+            Ok((l.name().to_string(), pts))
+        })
+        .collect()
 }
 
 /// One character per value, `▁` for 0 up to `█` for the largest; a space where there is none.

@@ -17,6 +17,38 @@ pub struct Outputs {
     pub show: Vec<Ty>,
 }
 
+/// A rule that passed the checker: every binding (`for`, `exists`, `count`) resolved to the
+/// entity it ranges over, every expression typed. Only [`check_rule`] makes one, and the
+/// compiler takes nothing else, so SQL is never compiled from a rule whose names were not
+/// resolved.
+#[derive(Debug, Clone)]
+pub struct Checked<'r> {
+    pub rule: &'r Rule,
+    pub outputs: Outputs,
+    /// The entities the rule reads, each once, in the order the rule first names them.
+    entities: Vec<EntitySchema>,
+}
+
+impl Checked<'_> {
+    /// The entities the rule reads, in the order it first names them.
+    pub fn entities(&self) -> &[EntitySchema] {
+        &self.entities
+    }
+
+    /// The entity `b` ranges over. `b` is a binding of this rule, which the checker resolved
+    /// (it is how a `Checked` comes to be), so it is in `entities`.
+    pub fn entity(&self, b: &Binding) -> &EntitySchema {
+        let found = self
+            .entities
+            .iter()
+            .find(|e| e.source == b.source.name && e.name == b.entity.name);
+        match found {
+            Some(e) => e,
+            None => unreachable!("binding {} of a checked rule is resolved", b.label()),
+        }
+    }
+}
+
 /// Where an expression stands, which decides whether aggregates are allowed in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -36,20 +68,31 @@ struct Checker<'a> {
     scope: Vec<(&'a Binding, Option<&'a EntitySchema>)>,
     /// The group-by expressions' text, without spaces.
     grouped: Vec<String>,
+    /// Every entity a binding resolved to, each once.
+    resolved: Vec<EntitySchema>,
 }
 
-/// Checks a rule; returns its output types or every error found.
-pub fn check_rule(rule: &Rule, src: &str, schemas: &Schemas) -> Result<Outputs, Vec<Diagnostic>> {
+/// Checks a rule; returns it checked (resolved and typed) or every error found.
+pub fn check_rule<'r>(
+    rule: &'r Rule,
+    src: &str,
+    schemas: &Schemas,
+) -> Result<Checked<'r>, Vec<Diagnostic>> {
     let mut c = Checker {
         src,
         schemas,
         diags: Vec::new(),
         scope: Vec::new(),
         grouped: Vec::new(),
+        resolved: Vec::new(),
     };
-    let out = c.rule(rule);
+    let outputs = c.rule(rule);
     if c.diags.is_empty() {
-        Ok(out)
+        Ok(Checked {
+            rule,
+            outputs,
+            entities: c.resolved,
+        })
     } else {
         c.diags.sort_by_key(|d| d.span.start);
         Err(c.diags)
@@ -92,7 +135,12 @@ impl<'a> Checker<'a> {
             );
         }
         let schema = match self.schemas.resolve(b) {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                if !self.resolved.iter().any(|r| r.label() == s.label()) {
+                    self.resolved.push(s.clone());
+                }
+                Some(s)
+            }
             Err(d) => {
                 self.error(d);
                 None

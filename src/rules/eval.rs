@@ -3,7 +3,7 @@
 //! its violations.
 
 use super::ast::{Rule, Threshold};
-use super::check::{Outputs, Schemas};
+use super::check::Checked;
 use super::sql::{compile, Compiled, Target};
 use crate::error::{Error, Result};
 use crate::store::{EntitySchema, SnapshotRef, Store};
@@ -34,25 +34,12 @@ impl Target for RunTarget {
     }
 }
 
-/// Every entity a rule reads, in the order it names them.
-pub fn entities<'s>(rule: &Rule, schemas: &'s Schemas) -> Vec<&'s EntitySchema> {
-    let mut out: Vec<&EntitySchema> = Vec::new();
-    for b in rule.all_bindings() {
-        if let Some(s) = schemas.find(&b.source.name, &b.entity.name) {
-            if !out.iter().any(|o| o.id == s.id && o.label() == s.label()) {
-                out.push(s);
-            }
-        }
-    }
-    out
-}
-
 impl RunTarget {
     /// The snapshots serving a rule's entities at `at`; an error names an entity that has no
     /// complete snapshot at or before the run.
-    pub fn for_rule(store: &Store, rule: &Rule, schemas: &Schemas, at: &At) -> Result<RunTarget> {
+    pub fn for_rule(store: &Store, checked: &Checked<'_>, at: &At) -> Result<RunTarget> {
         let mut snapshots = BTreeMap::new();
-        for e in entities(rule, schemas) {
+        for e in checked.entities() {
             let snap = store.snapshot_for(e, at.run)?.ok_or_else(|| {
                 if e.table.is_empty() {
                     Error::runtime(format!(
@@ -99,18 +86,22 @@ impl Violation {
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     /// How many rows (or groups) the rule ranged over.
-    pub checked: u64,
+    pub ranged: u64,
     pub violations: Vec<Violation>,
 }
 
+/// A rule compiled for a run, its indexes made.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub compiled: Compiled,
+    /// Set when an index could not be made (a read-only store): the rule runs, more slowly.
+    pub note: Option<String>,
+}
+
 /// Compiles a rule for a run, creating the indexes it needs.
-pub fn prepare(
-    store: &Store,
-    rule: &Rule,
-    schemas: &Schemas,
-    target: &RunTarget,
-) -> Result<Compiled> {
-    let compiled = compile(rule, schemas, target);
+pub fn prepare(store: &Store, checked: &Checked<'_>, target: &RunTarget) -> Result<Prepared> {
+    let compiled = compile(checked, target);
+    let mut note = None;
     for ix in &compiled.indexes {
         match store.conn().execute_batch(&ix.create_sql()) {
             Ok(()) => {}
@@ -118,38 +109,34 @@ pub fn prepare(
             Err(rusqlite::Error::SqliteFailure(f, _))
                 if f.code == rusqlite::ErrorCode::ReadOnly =>
             {
-                eprintln!(
-                    "driftwatch: note: the store is read-only, so rule {} runs without index {}",
-                    rule.name,
+                note = Some(format!(
+                    "the store is read-only, so rule {} runs without index {}",
+                    checked.rule.name,
                     ix.name()
-                );
+                ));
             }
             Err(e) => {
                 return Err(Error::runtime(format!("creating index {}: {e}", ix.name())));
             }
         }
     }
-    Ok(compiled)
+    Ok(Prepared { compiled, note })
 }
 
-/// Runs a rule at a run.
-pub fn evaluate(
-    store: &Store,
-    rule: &Rule,
-    outputs: &Outputs,
-    schemas: &Schemas,
-    at: &At,
-) -> Result<Evaluation> {
-    let target = RunTarget::for_rule(store, rule, schemas, at)?;
-    let compiled = prepare(store, rule, schemas, &target)?;
-    run(store, rule, outputs, &compiled)
+/// Runs a rule at a run, once, without recording anything (a query, a test). Rules whose
+/// findings are kept go through `history::evaluate`.
+pub fn evaluate(store: &Store, checked: &Checked<'_>, at: &At) -> Result<Evaluation> {
+    let target = RunTarget::for_rule(store, checked, at)?;
+    let prepared = prepare(store, checked, &target)?;
+    run(store, checked, &prepared.compiled)
 }
 
 /// Runs a compiled rule and reads its rows.
-pub fn run(store: &Store, rule: &Rule, outputs: &Outputs, c: &Compiled) -> Result<Evaluation> {
+pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluation> {
+    let (rule, outputs) = (checked.rule, &checked.outputs);
     let mut stmt = store.conn().prepare(&c.sql)?;
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
-    let (checked, gathered): (i64, String) = stmt
+    let (ranged, gathered): (i64, String) = stmt
         .query_row(rusqlite::params_from_iter(params), |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
@@ -201,9 +188,30 @@ pub fn run(store: &Store, rule: &Rule, outputs: &Outputs, c: &Compiled) -> Resul
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     Ok(Evaluation {
-        checked: checked as u64,
+        ranged: ranged as u64,
         violations: found.into_iter().map(|(_, v)| v).collect(),
     })
+}
+
+/// SQLite's plan for a compiled rule: each step with its depth in the plan's tree.
+pub fn query_plan(store: &Store, c: &Compiled) -> Result<Vec<(usize, String)>> {
+    let mut stmt = store
+        .conn()
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", c.sql))?;
+    let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let mut depth: Vec<(i64, usize)> = Vec::new();
+    let mut plan = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (id, parent, detail): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(3)?);
+        let level = depth
+            .iter()
+            .find(|(i, _)| *i == parent)
+            .map_or(0, |(_, d)| d + 1);
+        depth.push((id, level));
+        plan.push((level, detail));
+    }
+    Ok(plan)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,18 +237,18 @@ impl Status {
 /// A rule's status for `violations` of `checked` rows: `fail` at its fail threshold, else
 /// `warn` at its warn threshold, else `pass`. A rule with neither threshold fails on any
 /// violation; a rule with only `warn` never fails.
-pub fn status(rule: &Rule, violations: u64, checked: u64) -> Status {
+pub fn status(rule: &Rule, violations: u64, ranged: u64) -> Status {
     let fail = match (&rule.fail, &rule.warn) {
         (Some(f), _) => Some(f.clone()),
         (None, None) => Some(Threshold::any()),
         (None, Some(_)) => None,
     };
-    if fail.is_some_and(|f| f.reached(violations, checked)) {
+    if fail.is_some_and(|f| f.reached(violations, ranged)) {
         Status::Fail
     } else if rule
         .warn
         .as_ref()
-        .is_some_and(|w| w.reached(violations, checked))
+        .is_some_and(|w| w.reached(violations, ranged))
     {
         Status::Warn
     } else {

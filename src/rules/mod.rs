@@ -5,7 +5,6 @@
 //! and a rule that does not check is reported while the others still run.
 
 pub mod ast;
-pub mod audit;
 pub mod check;
 pub mod diag;
 pub mod eval;
@@ -15,8 +14,9 @@ pub mod sql;
 pub mod types;
 
 use crate::error::{Error, Result};
+use crate::platforms::Config;
 use ast::Rule;
-use check::{Outputs, Schemas};
+use check::{Checked, Schemas};
 use diag::Diagnostic;
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ impl RuleFile {
 pub struct Loaded<'f> {
     pub file: &'f RuleFile,
     pub rule: &'f Rule,
-    pub checked: std::result::Result<Outputs, Vec<Diagnostic>>,
+    pub outcome: std::result::Result<Checked<'f>, Vec<Diagnostic>>,
 }
 
 impl Loaded<'_> {
@@ -79,7 +79,7 @@ impl Loaded<'_> {
 
     /// The first error, in one line, for reports: `file:line:col: message (hint)`.
     pub fn error_line(&self) -> Option<String> {
-        let d = self.checked.as_ref().err()?.first()?;
+        let d = self.outcome.as_ref().err()?.first()?;
         let (line, col) = d.line_col(&self.file.src);
         let hint = d
             .hint
@@ -99,7 +99,7 @@ pub fn check_files<'f>(files: &'f [RuleFile], schemas: &Schemas) -> Vec<Loaded<'
     let mut out: Vec<Loaded<'f>> = Vec::new();
     for file in files {
         for rule in &file.rules {
-            let mut checked = check::check_rule(rule, &file.src, schemas);
+            let mut outcome = check::check_rule(rule, &file.src, schemas);
             if let Some(prev) = out.iter().find(|l| l.name() == rule.name.name) {
                 let (line, _) = Diagnostic::new("", prev.rule.name.span).line_col(&prev.file.src);
                 let d = Diagnostic::new(
@@ -107,7 +107,7 @@ pub fn check_files<'f>(files: &'f [RuleFile], schemas: &Schemas) -> Vec<Loaded<'
                     rule.name.span,
                 )
                 .hint(format!("the first is at {}:{line}", prev.file.name));
-                checked = match checked {
+                outcome = match outcome {
                     Ok(_) => Err(vec![d]),
                     Err(mut v) => {
                         v.insert(0, d);
@@ -118,7 +118,7 @@ pub fn check_files<'f>(files: &'f [RuleFile], schemas: &Schemas) -> Vec<Loaded<'
             out.push(Loaded {
                 file,
                 rule,
-                checked,
+                outcome,
             });
         }
     }
@@ -131,7 +131,7 @@ pub fn expand_globs(patterns: &[String], dir: &Path, origin: &str) -> Result<Vec
     for p in patterns {
         // A relative pattern is the config folder's; `join` keeps an absolute one as it is.
         let text = dir.join(p).to_string_lossy().to_string();
-        let found = crate::config::files_matching(&text)
+        let found = crate::text::files_matching(&text)
             .map_err(|e| Error::input(format!("{origin}: rule pattern `{p}`: {e}")))?;
         if found.is_empty() {
             return Err(Error::input(format!(
@@ -145,4 +145,58 @@ pub fn expand_globs(patterns: &[String], dir: &Path, origin: &str) -> Result<Vec
         }
     }
     Ok(files)
+}
+
+/// The rule files: `files` when given, else the config's `rules` patterns.
+pub fn load_files(config: Option<&Config>, files: &[PathBuf]) -> Result<Vec<RuleFile>> {
+    let paths =
+        if !files.is_empty() {
+            files.to_vec()
+        } else {
+            match config {
+                Some(c) if !c.rules.is_empty() => expand_globs(
+                    &c.rules,
+                    &c.origin.dir,
+                    &format!("{}: rules", c.origin.file.display()),
+                )?,
+                Some(c) => {
+                    return Err(Error::input(format!(
+                    "{}: no `rules` to run: add rules = [\"queries/*.rules\"] or pass --rules FILE",
+                    c.origin.file.display()
+                )))
+                }
+                None => return Err(Error::input(
+                    "no rule files: pass --rules FILE, or --config FILE whose `rules` names them",
+                )),
+            }
+        };
+    paths.iter().map(|p| RuleFile::load(p)).collect()
+}
+
+/// The rules named by `--rule` (all when none is named), or an error naming the unknown one.
+pub fn select<'a, 'f>(loaded: &'a [Loaded<'f>], names: &[String]) -> Result<Vec<&'a Loaded<'f>>> {
+    if names.is_empty() {
+        return Ok(loaded.iter().collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        match loaded.iter().find(|l| l.name() == n) {
+            Some(l) => out.push(l),
+            None => {
+                let hint = match crate::text::nearest(n, loaded.iter().map(|l| l.name())) {
+                    Some(m) => format!("; did you mean `{m}`?"),
+                    None => format!(
+                        " (rules: {})",
+                        loaded
+                            .iter()
+                            .map(|l| l.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return Err(Error::input(format!("no rule named `{n}`{hint}")));
+            }
+        }
+    }
+    Ok(out)
 }

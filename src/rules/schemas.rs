@@ -4,9 +4,9 @@
 
 use super::ast::Binding;
 use super::diag::Diagnostic;
-use crate::config::{Config, EntityConfig, SourceConfig, SourceKind, Vars};
-use crate::store::{Column, EntitySchema, Store};
-use crate::value::ColumnType;
+use crate::config::Vars;
+use crate::platforms::{Config, Context, EntityConfig, Source};
+use crate::store::{EntitySchema, Store};
 
 /// The entity schemas rules are checked against: the store's, or the config's declared ones.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +96,7 @@ impl Schemas {
             return self;
         };
         for source in &config.sources {
-            for e in &source.entities {
+            for e in source.entities() {
                 if self.find(&source.name, &e.name).is_none() {
                     self.add_declared(config, source, e);
                 }
@@ -126,41 +126,17 @@ impl Schemas {
         Schemas::default().with_declared(Some(config))
     }
 
-    /// Adds one declared entity, with the columns the config (or its source) shows.
-    fn add_declared(&mut self, config: &Config, source: &SourceConfig, e: &EntityConfig) {
+    /// Adds one declared entity, with the columns its platform knows before collecting.
+    fn add_declared(&mut self, config: &Config, source: &Source, e: &EntityConfig) {
         let vars = Vars::default();
-        let typed =
-            |name: &str| Column::new(name, e.declared_type(name).unwrap_or(ColumnType::Text));
-        let columns: Vec<Column> = match (&e.columns, source.kind) {
-            (Some(cols), _) => cols.iter().map(|(out, _)| typed(out)).collect(),
-            (None, SourceKind::Sqlite) => sqlite_columns(config, source, e, &vars)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, decl)| {
-                    let ty = e.declared_type(&name).unwrap_or_else(|| {
-                        decl.map_or(ColumnType::Text, |d| ColumnType::from_decl(&d))
-                    });
-                    Column::new(name, ty)
-                })
-                .collect(),
-            (None, SourceKind::Csv) => csv_header(config, &source.name, e, &vars)
-                .unwrap_or_default()
-                .iter()
-                .map(|h| typed(h))
-                .collect(),
-            (None, SourceKind::Graph | SourceKind::Wordpress) => {
-                crate::collect::builtin_columns(source.kind, &e.name)
-            }
-            (None, SourceKind::Json | SourceKind::Postgres | SourceKind::Mysql) => Vec::new(),
+        let cx = Context {
+            origin: &config.origin,
+            vars: &vars,
         };
+        let declared = source.reader.declared(&source.name, &e.name, &cx);
         let label = format!("{}.{}", source.name, e.name);
-        if source.kind == SourceKind::Json {
-            for c in columns
-                .iter()
-                .filter(|c| e.declared_type(&c.name).is_none())
-            {
-                self.untyped.push((label.clone(), c.name.clone()));
-            }
+        for c in declared.untyped {
+            self.untyped.push((label.clone(), c));
         }
         self.entities.push(EntitySchema {
             id: 0,
@@ -168,34 +144,7 @@ impl Schemas {
             name: e.name.clone(),
             table: String::new(),
             key: e.key.clone(),
-            columns,
+            columns: declared.columns,
         });
     }
-}
-
-type Columns = Vec<(String, Option<String>)>;
-
-fn sqlite_columns(
-    config: &Config,
-    source: &SourceConfig,
-    e: &EntityConfig,
-    vars: &Vars,
-) -> Option<Columns> {
-    let path = source.path(config, vars).ok()??;
-    let sql = e.query(&source.name, config, vars).ok()??;
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .ok()?;
-    let stmt = conn.prepare(&sql).ok()?;
-    Some(
-        stmt.columns()
-            .map(|c| (c.name().to_string(), c.decl_type().map(str::to_string)))
-            .collect(),
-    )
-}
-
-fn csv_header(config: &Config, source: &str, e: &EntityConfig, vars: &Vars) -> Option<Vec<String>> {
-    let path = e.path(source, config, vars).ok()??;
-    let mut r = csv::Reader::from_path(path).ok()?;
-    Some(r.headers().ok()?.iter().map(str::to_string).collect())
 }

@@ -13,7 +13,7 @@
 //! without these a `NOT EXISTS` is quadratic.
 
 use super::ast::*;
-use super::check::Schemas;
+use super::check::Checked;
 use crate::store::{quote, visible_as, EntitySchema};
 use crate::value::Value;
 use std::collections::BTreeSet;
@@ -81,7 +81,7 @@ pub trait Target {
 }
 
 struct Compiler<'a> {
-    schemas: &'a Schemas,
+    checked: &'a Checked<'a>,
     target: &'a dyn Target,
     params: Vec<Param>,
     scope: Vec<(&'a str, &'a EntitySchema)>,
@@ -89,22 +89,20 @@ struct Compiler<'a> {
 }
 
 /// Compiles a rule that passed the checker.
-pub fn compile(rule: &Rule, schemas: &Schemas, target: &dyn Target) -> Compiled {
+pub fn compile(checked: &Checked<'_>, target: &dyn Target) -> Compiled {
     let mut c = Compiler {
-        schemas,
+        checked,
         target,
         params: Vec::new(),
         scope: Vec::new(),
         indexes: BTreeSet::new(),
     };
-    c.rule(rule)
+    c.rule(checked.rule)
 }
 
 impl<'a> Compiler<'a> {
     fn schema(&self, b: &Binding) -> &'a EntitySchema {
-        self.schemas
-            .find(&b.source.name, &b.entity.name)
-            .expect("the checker resolved every binding")
+        self.checked.entity(b)
     }
 
     fn param(&mut self, value: Value, note: impl Into<String>) -> String {

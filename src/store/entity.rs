@@ -7,8 +7,8 @@
 //! leaves it alone, and at the end closes the keys it did not see. Storage grows with churn,
 //! not with the number of snapshots.
 
-use crate::config::check_column_name;
 use crate::error::{Error, Result};
+use crate::text::check_column_name;
 use crate::value::{encode_key, row_hash, ColumnType, Value};
 use rusqlite::{Connection, Statement};
 use std::collections::HashMap;

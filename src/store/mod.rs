@@ -31,6 +31,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(120);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Called with the store's path when a run must wait for another process's run.
+    on_wait: fn(&Path),
 }
 
 impl Store {
@@ -67,11 +69,18 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            on_wait: |_| {},
         })
     }
 
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// What to do when a run must wait for another process's run to finish (the command line
+    /// says so on standard error); by default, nothing.
+    pub fn on_wait(&mut self, f: fn(&Path)) {
+        self.on_wait = f;
     }
 
     /// Starts a run at `taken_at` (now, when None: read after the lock is held, so that runs
@@ -82,9 +91,7 @@ impl Store {
         let tx = match Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) if is_busy(&e) => {
-                eprintln!(
-                    "driftwatch: another process is writing to {path}; waiting for it to finish…"
-                );
+                (self.on_wait)(&self.path);
                 self.conn.busy_timeout(LOCK_WAIT)?;
                 Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(|e| {
                     if is_busy(&e) {

@@ -95,8 +95,7 @@ fn audit(f: &Fixture) -> usize {
     let (files, schemas) = rules(&store, 2);
     let loaded = check_files(&files, &schemas);
     let selected: Vec<_> = loaded.iter().collect();
-    let report =
-        audit_with_history(&store, None, &files, &selected, &schemas, &at(2), None).unwrap();
+    let report = audit_with_history(&store, None, &files, &selected, &at(2), None).unwrap();
     report.rules[0].violations.len()
 }
 
@@ -114,8 +113,8 @@ fn rule_diff(f: &Fixture, cold: bool) -> (Duration, [usize; 3]) {
     let (files, schemas) = rules(&store, 2);
     let loaded = check_files(&files, &schemas);
     let selected: Vec<_> = loaded.iter().collect();
-    let skipped = backfill(&store, None, &files, &selected, &[at(1), at(2)]).unwrap();
-    assert!(skipped.is_empty());
+    let done = backfill(&store, None, &files, &selected, &[at(1), at(2)]).unwrap();
+    assert!(done.skipped.is_empty());
     let rows = driftwatch::history::diff::rule_diff(
         store.conn(),
         "approved_application_has_participant",

@@ -107,15 +107,12 @@ fn ours_in(dir: &Path) -> usize {
     let store = Store::open_existing(&dir.join("store.db")).unwrap();
     let schemas = Schemas::at_run(&store, 1).unwrap();
     let rule = parse_file(RULE).0.remove(0);
-    let outputs = check_rule(&rule, RULE, &schemas).unwrap();
+    let checked = check_rule(&rule, RULE, &schemas).unwrap();
     let at = At {
         run: 1,
         taken_at: "1970-01-02T00:00:00Z".into(),
     };
-    evaluate(&store, &rule, &outputs, &schemas, &at)
-        .unwrap()
-        .violations
-        .len()
+    evaluate(&store, &checked, &at).unwrap().violations.len()
 }
 
 fn ours(f: &Fixture) -> usize {

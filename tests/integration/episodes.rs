@@ -182,7 +182,8 @@ fn episodes_follow_the_generated_history_and_a_violation_that_comes_back_is_a_ne
 
 /// Evaluates the rule at run `run` alone, recording what it finds.
 fn evaluate_only(path: &Path, h: &History, run: i64) {
-    use driftwatch::rules::{audit::audit, check::Schemas, check_files, eval::At, RuleFile};
+    use driftwatch::history::audit;
+    use driftwatch::rules::{check::Schemas, check_files, eval::At, RuleFile};
     let store = Store::open_existing(path).unwrap();
     let files = [RuleFile::parse(Path::new("h.rules"), RULES.to_string())];
     let schemas = Schemas::at_run(&store, run).unwrap();
@@ -191,14 +192,7 @@ fn evaluate_only(path: &Path, h: &History, run: i64) {
         run,
         taken_at: h.times[run as usize - 1].clone(),
     };
-    let report = audit(
-        &store,
-        &loaded.iter().collect::<Vec<_>>(),
-        &schemas,
-        &at,
-        None,
-    )
-    .unwrap();
+    let report = audit(&store, &loaded.iter().collect::<Vec<_>>(), &at, None).unwrap();
     assert!(
         report.rules[0].error.is_none(),
         "{:?}",

@@ -17,7 +17,7 @@ fn diagnostics(path: &Path, schemas: &Schemas) -> Vec<(usize, usize, String, Str
     let loaded = check_files(&files, schemas);
     let mut all = files[0].errors.clone();
     for l in &loaded {
-        if let Err(d) = &l.checked {
+        if let Err(d) = &l.outcome {
             all.extend(d.iter().cloned());
         }
     }
@@ -157,13 +157,12 @@ fn parser_never_panics_and_every_rule_that_checks_runs() {
         }
         let _ = driftwatch::rules::parse::parse_query(&src);
         for rule in &rules {
-            let Ok(outputs) = driftwatch::rules::check::check_rule(rule, &src, &schemas) else {
+            let Ok(checked) = driftwatch::rules::check::check_rule(rule, &src, &schemas) else {
                 continue;
             };
-            driftwatch::rules::eval::evaluate(&store, rule, &outputs, &schemas, &at)
-                .unwrap_or_else(|e| {
-                    panic!("{src:?}: rule {} checks but does not run: {e}", rule.name)
-                });
+            driftwatch::rules::eval::evaluate(&store, &checked, &at).unwrap_or_else(|e| {
+                panic!("{src:?}: rule {} checks but does not run: {e}", rule.name)
+            });
             ran += 1;
         }
     }

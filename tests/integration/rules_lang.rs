@@ -70,9 +70,9 @@ fn at() -> At {
 pub fn query(store: &Store, text: &str) -> Evaluation {
     let rule = parse_query(text).unwrap_or_else(|d| panic!("{}", d.render("query", text)));
     let schemas = Schemas::at_run(store, 1).unwrap();
-    let outputs = check_rule(&rule, text, &schemas)
+    let checked = check_rule(&rule, text, &schemas)
         .unwrap_or_else(|d| panic!("{}", driftwatch::rules::diag::render_all("query", text, &d)));
-    evaluate(store, &rule, &outputs, &schemas, &at()).unwrap()
+    evaluate(store, &checked, &at()).unwrap()
 }
 
 /// The shown fields of each row, as JSON arrays.
@@ -141,9 +141,9 @@ rule updates { for p in hr.people fix ssot.update people(active = false) where i
     let dir = tempfile::tempdir().unwrap();
     let store = fixture(dir.path(), PEOPLE);
     let schemas = Schemas::at_run(&store, 1).unwrap();
-    let outputs = check_rule(r, src, &schemas).unwrap();
-    let ev = evaluate(&store, r, &outputs, &schemas, &at()).unwrap();
-    assert_eq!((ev.checked, ev.violations.len()), (2, 0));
+    let checked = check_rule(r, src, &schemas).unwrap();
+    let ev = evaluate(&store, &checked, &at()).unwrap();
+    assert_eq!((ev.ranged, ev.violations.len()), (2, 0));
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn an_expect_that_is_null_is_a_violation() {
         &store,
         "for p in hr.people expect p.manager_id > 0 show p.name",
     );
-    assert_eq!(ev.checked, 4);
+    assert_eq!(ev.ranged, 4);
     assert_eq!(rows(&ev), [json!(["Ann"])]);
     // Without `expect`, every row the body ranges over is listed.
     let ev = query(&store, "for p in hr.people where p.active show p.id");
@@ -298,7 +298,7 @@ fn aggregates_run_per_group_and_groups_are_what_is_checked() {
         "for p in hr.people group by p.team_id
          show p.team_id, n = count(*), lo = min(p.score), hi = max(p.joined), total = sum(p.score)",
     );
-    assert_eq!(ev.checked, 2);
+    assert_eq!(ev.ranged, 2);
     assert_eq!(
         rows(&ev),
         [
@@ -308,7 +308,7 @@ fn aggregates_run_per_group_and_groups_are_what_is_checked() {
     );
     // Keyless rows are real data: the duplicate badge is found.
     let ev = query(&store, "for b in hr.badges group by b.person_id, b.badge expect count(*) = 1 show b.person_id, n = count(*)");
-    assert_eq!((ev.checked, rows(&ev)), (2, vec![json!([1, 2])]));
+    assert_eq!((ev.ranged, rows(&ev)), (2, vec![json!([1, 2])]));
 }
 
 #[test]
@@ -356,9 +356,9 @@ fn a_value_that_looks_like_sql_is_compared_with_and_never_run() {
     // The SQL text holds no value of the rule: they are all bound parameters.
     let rule = parse_query(&text).unwrap();
     let schemas = Schemas::at_run(&store, 1).unwrap();
-    let target =
-        driftwatch::rules::eval::RunTarget::for_rule(&store, &rule, &schemas, &at()).unwrap();
-    let compiled = driftwatch::rules::sql::compile(&rule, &schemas, &target);
+    let checked = check_rule(&rule, &text, &schemas).unwrap();
+    let target = driftwatch::rules::eval::RunTarget::for_rule(&store, &checked, &at()).unwrap();
+    let compiled = driftwatch::rules::sql::compile(&checked, &target);
     assert!(!compiled.sql.contains("DROP"), "{}", compiled.sql);
     assert!(compiled
         .params

@@ -4,7 +4,7 @@
 
 use crate::common::{lms_store, ok, repo, run};
 use crate::drift::{drift_list, expected};
-use driftwatch::rules::audit::AuditReport;
+use driftwatch::history::AuditReport;
 use driftwatch::rules::check::Schemas;
 use driftwatch::rules::eval::At;
 use driftwatch::rules::{check_files, RuleFile};
@@ -165,7 +165,7 @@ fn lms_audit(store: &driftwatch::store::Store, day: i64) -> AuditReport {
     let schemas = Schemas::at_run(store, day).unwrap();
     let loaded = check_files(&files, &schemas);
     for l in &loaded {
-        assert!(l.checked.is_ok(), "{}", l.error_line().unwrap_or_default());
+        assert!(l.outcome.is_ok(), "{}", l.error_line().unwrap_or_default());
     }
     let taken_at = format!("2026-11-{day:02}T06:00:00Z");
     let at = At { run: day, taken_at };
@@ -174,7 +174,6 @@ fn lms_audit(store: &driftwatch::store::Store, day: i64) -> AuditReport {
         None,
         &files,
         &loaded.iter().collect::<Vec<_>>(),
-        &schemas,
         &at,
         None,
     )
@@ -342,7 +341,7 @@ fn lms_audit_of_day_7_lists_exactly_these_violations_by_key() {
         .collect();
     assert_eq!(pending, [("enrolled_member_in_lms_course", &json!(370))]);
     assert_eq!(report.total_issues(), 16);
-    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.exit().code(), 1);
 }
 
 /// The SQL, parameters and indexes of every rule of a shipped rule file, as `explain` prints
@@ -355,10 +354,12 @@ fn compiled_text(store: &driftwatch::store::Store, rules: &str, run: i64) -> Str
     let at = At { run, taken_at };
     let mut text = String::new();
     for l in check_files(&files, &schemas) {
-        assert!(l.checked.is_ok(), "{}", l.error_line().unwrap_or_default());
-        let target =
-            driftwatch::rules::eval::RunTarget::for_rule(store, l.rule, &schemas, &at).unwrap();
-        let c = driftwatch::rules::sql::compile(l.rule, &schemas, &target);
+        let checked = match &l.outcome {
+            Ok(c) => c,
+            Err(_) => panic!("{}", l.error_line().unwrap_or_default()),
+        };
+        let target = driftwatch::rules::eval::RunTarget::for_rule(store, checked, &at).unwrap();
+        let c = driftwatch::rules::sql::compile(checked, &target);
         text.push_str(&format!("-- rule {}\n{};\n", l.name(), c.sql));
         for (i, p) in c.params.iter().enumerate() {
             text.push_str(&format!("--   ?{} = {:?}  ({})\n", i + 1, p.value, p.note));

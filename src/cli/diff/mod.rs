@@ -5,7 +5,8 @@ mod rules;
 
 use super::rules::{with_history, RuleChoice};
 use super::{io, Global};
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
+use crate::history::diff::{rule_diffs, RuleDiff};
 use crate::output::Format;
 use crate::rules::eval::At;
 use crate::store::{diff_data, Store};
@@ -13,7 +14,7 @@ use serde_json::json;
 use std::io::Write;
 
 pub use data::write_table as write_data_table;
-pub use rules::{rule_diffs, write_rule_diffs, RuleDiff};
+pub use rules::write_rule_diffs;
 
 /// Compare two runs: per rule, the violations that are new, resolved and persisting; with
 /// --data, per entity the rows added, removed and changed.
@@ -60,7 +61,7 @@ fn runs(store: &Store, args: &Args) -> Result<(At, At)> {
     ))
 }
 
-pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
+pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let format = global.format(Format::Table);
     let config = global.config()?;
     let has_rules =
@@ -77,7 +78,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<i32> {
     }
     with_history(global, &args.choice, |h| {
         let (from, to) = runs(h.store, &args)?;
-        let diffs = rule_diffs(&h, &from, &to)?;
+        let diffs = rule_diffs(h, &from, &to)?;
         write(
             &diffs,
             args.data.then_some(h.store),
@@ -99,7 +100,7 @@ fn write(
     args: &Args,
     format: Format,
     out: &mut dyn Write,
-) -> Result<i32> {
+) -> Result<Exit> {
     let entities = data.map(|s| diff_data(s, from.run, to.run)).transpose()?;
     match format {
         Format::Json => {
@@ -131,8 +132,8 @@ fn write(
         }
     }
     Ok(if diffs.iter().any(|d| d.error.is_some()) {
-        2
+        Exit::Invalid
     } else {
-        0
+        Exit::Ok
     })
 }

@@ -1,51 +1,12 @@
 //! The rule diff of `driftwatch diff`: per rule, its new, resolved and persisting violations.
 
 use super::super::io;
-use super::super::rules::History;
 use crate::error::Result;
-use crate::history::diff::{rule_diff, Change, Row};
+use crate::history::diff::{Change, Row, RuleDiff};
 use crate::output::{cell_text, Format, Grid};
 use crate::rules::eval::At;
 use serde_json::{json, Value as Json};
 use std::io::Write;
-
-pub struct RuleDiff {
-    pub rule: String,
-    pub severity: &'static str,
-    /// By change (new, resolved, persisting), then key.
-    pub rows: Vec<Row>,
-    /// Why the rule could not be compared (it could not be evaluated at one of the runs).
-    pub error: Option<String>,
-}
-
-impl RuleDiff {
-    pub fn count(&self, change: Change) -> usize {
-        self.rows.iter().filter(|r| r.change == change).count()
-    }
-}
-
-/// Evaluates the rules at both runs where they have not been yet, and diffs each.
-pub fn rule_diffs(h: &History<'_>, from: &At, to: &At) -> Result<Vec<RuleDiff>> {
-    let skipped = h.backfill(&[from.clone(), to.clone()])?;
-    let mut out = Vec::new();
-    for l in &h.rules {
-        let error = skipped
-            .iter()
-            .find(|s| s.rule == l.name())
-            .map(|s| format!("could not be evaluated at run {}: {}", s.run, s.why));
-        let rows = match error {
-            Some(_) => Vec::new(),
-            None => rule_diff(h.store.conn(), l.name(), from.run, to.run)?,
-        };
-        out.push(RuleDiff {
-            rule: l.name().to_string(),
-            severity: l.rule.severity.as_str(),
-            rows,
-            error,
-        });
-    }
-    Ok(out)
-}
 
 fn key_text(key: &[Json]) -> String {
     key.iter().map(cell_text).collect::<Vec<_>>().join(", ")

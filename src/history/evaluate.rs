@@ -1,12 +1,13 @@
-//! An audit: every selected rule evaluated at one run, with its status, and the snapshots the
-//! run was read from. A rule that does not check or fails to run is reported as `error`; the
-//! others still run.
+//! Evaluating rules at a run: each rule run through `rules::eval`, what it found recorded in
+//! its history (episodes), and each violation marked with when it was first seen and whether it
+//! is within the rule's grace. The result is an audit: every selected rule with its status, and
+//! the snapshots the run was read from. A rule that does not check or fails to run is reported
+//! as `error`; the others still run.
 
-use super::ast::Severity;
-use super::check::Schemas;
-use super::eval::{self, At, RunTarget, Status, Violation};
-use super::Loaded;
-use crate::error::Result;
+use crate::error::{Exit, Result};
+use crate::rules::ast::Severity;
+use crate::rules::eval::{self, At, RunTarget, Status, Violation};
+use crate::rules::Loaded;
 use crate::store::Store;
 use rusqlite::OptionalExtension;
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +18,8 @@ pub struct RuleReport {
     pub title: Option<String>,
     pub severity: Severity,
     pub status: Status,
-    pub checked: u64,
+    /// How many rows (or groups) the rule ranged over (`checked` in JSON output).
+    pub ranged: u64,
     pub violations: Vec<Violation>,
     pub pending: u64,
     /// Why the rule could not run.
@@ -40,6 +42,9 @@ pub struct AuditReport {
     pub at: At,
     pub snapshots: Vec<SnapshotUse>,
     pub rules: Vec<RuleReport>,
+    /// What the caller should know but is not a result (history not recorded, an index not
+    /// made), one line each.
+    pub notes: Vec<String>,
 }
 
 impl AuditReport {
@@ -51,15 +56,15 @@ impl AuditReport {
             .sum()
     }
 
-    /// 1 when a rule is at `fail`; else 2 when a rule could not run; else 0.
-    pub fn exit_code(&self) -> i32 {
+    /// A rule at `fail`; else a rule that could not run (invalid input); else fine.
+    pub fn exit(&self) -> Exit {
         let worst = self.rules.iter().map(|r| r.status).collect::<Vec<_>>();
         if worst.contains(&Status::Fail) {
-            1
+            Exit::RuleFailed
         } else if worst.contains(&Status::Error) {
-            2
+            Exit::Invalid
         } else {
-            0
+            Exit::Ok
         }
     }
 }
@@ -69,13 +74,13 @@ impl AuditReport {
 pub fn audit(
     store: &Store,
     rules: &[&Loaded<'_>],
-    schemas: &Schemas,
     at: &At,
     subject: Option<&str>,
 ) -> Result<AuditReport> {
     let mut snapshots: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut times = RunTimes::default();
     let mut reports = Vec::new();
+    let mut notes = Vec::new();
     for l in rules {
         let rule = l.rule;
         let mut report = RuleReport {
@@ -83,14 +88,14 @@ pub fn audit(
             title: rule.title.clone(),
             severity: rule.severity,
             status: Status::Error,
-            checked: 0,
+            ranged: 0,
             violations: Vec::new(),
             pending: 0,
             error: None,
         };
-        let outcome = match &l.checked {
+        let outcome = match &l.outcome {
             Err(_) => Err(l.error_line().unwrap_or_default()),
-            Ok(outputs) => RunTarget::for_rule(store, rule, schemas, at)
+            Ok(checked) => RunTarget::for_rule(store, checked, at)
                 .and_then(|target| {
                     for (source, s) in target.snapshots.values() {
                         let slot = snapshots.entry(source.clone()).or_insert((s.id, s.run_id));
@@ -98,22 +103,23 @@ pub fn audit(
                             *slot = (s.id, s.run_id);
                         }
                     }
-                    let compiled = eval::prepare(store, rule, schemas, &target)?;
-                    eval::run(store, rule, outputs, &compiled)
+                    let prepared = eval::prepare(store, checked, &target)?;
+                    notes.extend(prepared.note.clone());
+                    eval::run(store, checked, &prepared.compiled)
                 })
                 .map_err(|e| e.message),
         };
         match outcome {
             Ok(mut ev) => {
-                remember(store, l, at, &mut ev, &mut times);
+                notes.extend(remember(store, l, at, &mut ev, &mut times));
                 if let Some(s) = subject {
                     ev.violations
                         .retain(|v| v.subject_text().is_some_and(|t| t.eq_ignore_ascii_case(s)));
                 }
                 report.pending = ev.violations.iter().filter(|v| v.pending).count() as u64;
                 let counted = ev.violations.len() as u64 - report.pending;
-                report.status = eval::status(rule, counted, ev.checked);
-                report.checked = ev.checked;
+                report.status = eval::status(rule, counted, ev.ranged);
+                report.ranged = ev.ranged;
                 report.violations = ev.violations;
             }
             Err(message) => report.error = Some(message),
@@ -135,41 +141,41 @@ pub fn audit(
         at: at.clone(),
         snapshots: uses,
         rules: reports,
+        notes,
     })
 }
 
 /// Records what a rule found at the run in its history, and marks each violation with when its
 /// episode began and whether it is younger than the rule's `grace`. A store that cannot be
-/// written still gets its audit, without history.
+/// written still gets its audit, without history, and a note that says so.
 fn remember(
     store: &Store,
     l: &Loaded<'_>,
     at: &At,
     ev: &mut eval::Evaluation,
     times: &mut RunTimes,
-) {
-    let recorded = crate::history::record::record(
+) -> Option<String> {
+    let recorded = super::record::record(
         store.conn(),
         l.name(),
         &l.fingerprint(),
         at.run,
-        ev.checked,
+        ev.ranged,
         &ev.violations,
     );
     let first_runs = match recorded {
         Ok(f) => f,
         Err(e) => {
-            eprintln!(
-                "driftwatch: note: rule {}: its history could not be recorded: {}",
+            return Some(format!(
+                "rule {}: its history could not be recorded: {}",
                 l.name(),
                 e.message
-            );
-            return;
+            ))
         }
     };
     // A violation already there at the first run the rule was evaluated at is of unknown age,
     // so it is never taken for a young one.
-    let since = crate::history::record::first_evaluated(store.conn(), l.name())
+    let since = super::record::first_evaluated(store.conn(), l.name())
         .ok()
         .flatten();
     for (v, first) in ev.violations.iter_mut().zip(first_runs) {
@@ -177,10 +183,11 @@ fn remember(
         let age = v
             .first_seen
             .as_deref()
-            .and_then(|f| crate::history::hours_between(f, &at.taken_at));
+            .and_then(|f| super::hours_between(f, &at.taken_at));
         v.pending = since.is_some_and(|s| first > s)
             && matches!((l.rule.grace, age), (Some(g), Some(h)) if h * 3600.0 < g as f64);
     }
+    None
 }
 
 /// The times of runs, read once each.

@@ -6,20 +6,96 @@
 //! length differs from its `X-WP-Total` (it changed while it was read), fails the source.
 
 use super::http::{check_url, path_of, runtime, Auth, Http, Retry};
-use super::platform::{fan_out, spec, write_records, Record};
-use super::{Collector, Context};
-use crate::config::{SourceConfig, SourceKind};
+use super::records::{f, fan_out, listed_entities, write_records, Field, Record, Spec};
+use super::{at_least_one, Context, Declared, EntityConfig, Kind, Reader};
+use crate::config::{Origin, Secret};
 use crate::error::{Error, Result};
 use crate::store::SnapshotWriter;
+use crate::value::ColumnType::{Integer, Text, Timestamp};
 use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
 use serde_json::Value as Json;
 
 const PER_PAGE: usize = 100;
 const DEFAULT_CONCURRENCY: usize = 4;
 
-pub struct WordpressCollector<'a> {
-    pub cx: &'a Context<'a>,
+pub const KIND: Kind = Kind {
+    name: "wordpress",
+    parse: |table, key, origin: &Origin| {
+        let s: Settings = origin.typed(toml::Value::Table(table), key, "a wordpress source")?;
+        Ok(Box::new(WordpressReader {
+            password: origin.secret(&s.password, &format!("{key}.password"))?,
+            concurrency: at_least_one(origin, &format!("{key}.concurrency"), s.concurrency)?
+                .unwrap_or(DEFAULT_CONCURRENCY),
+            entities: listed_entities(origin, key, "wordpress", CATALOGUE, s.entities)?,
+            url: s.url,
+            username: s.username,
+        }))
+    },
+};
+
+/// `[sources.NAME]` of kind wordpress, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    url: String,
+    username: String,
+    password: toml::Value,
+    concurrency: Option<usize>,
+    #[serde(default)]
+    entities: Vec<String>,
 }
+
+/// A wordpress source. Strings are as written: `${NAME}` is expanded when it is collected.
+#[derive(Debug)]
+pub struct WordpressReader {
+    url: String,
+    username: String,
+    password: Secret,
+    concurrency: usize,
+    entities: Vec<(&'static Spec, EntityConfig)>,
+}
+
+const LEARNDASH_POST: &[Field] = &[
+    f("id", "id", Integer),
+    f("slug", "slug", Text),
+    f("status", "status", Text),
+    f("title", "title.rendered", Text),
+];
+
+pub const CATALOGUE: &[Spec] = &[
+    Spec {
+        name: "users",
+        key: &["id"],
+        fields: &[
+            f("id", "id", Integer),
+            f("username", "username", Text),
+            f("name", "name", Text),
+            f("email", "email", Text),
+            f("roles", "roles", Text),
+            f("registered_date", "registered_date", Timestamp),
+        ],
+    },
+    Spec {
+        name: "courses",
+        key: &["id"],
+        fields: LEARNDASH_POST,
+    },
+    Spec {
+        name: "groups",
+        key: &["id"],
+        fields: LEARNDASH_POST,
+    },
+    Spec {
+        name: "course_users",
+        key: &["course_id", "user_id"],
+        fields: &[
+            f("course_id", "$course_id", Integer),
+            f("user_id", "id", Integer),
+            f("username", "username", Text),
+        ],
+    },
+];
 
 struct Site {
     http: Http,
@@ -27,40 +103,53 @@ struct Site {
     concurrency: usize,
 }
 
-impl Collector for WordpressCollector<'_> {
-    fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()> {
-        let (config, vars) = (self.cx.config, self.cx.vars);
-        let r = &source.remote;
-        let key = |k: &str| format!("sources.{}.{k}", source.name);
-        let url = source.expand(config, vars, "url", r.url.as_deref().unwrap_or_default())?;
-        let url = url.trim_end_matches('/').to_string();
-        check_url(&url, &key("url"))?;
-        let user = source.expand(
-            config,
-            vars,
-            "username",
-            r.username.as_deref().unwrap_or_default(),
-        )?;
-        let password = r
+impl WordpressReader {
+    /// The site's URL and the user, expanded.
+    fn expand(&self, source: &str, cx: &Context<'_>) -> Result<(String, String)> {
+        let url = cx.expand(&self.url, &format!("sources.{source}.url"))?;
+        let user = cx.expand(&self.username, &format!("sources.{source}.username"))?;
+        Ok((url.trim_end_matches('/').to_string(), user))
+    }
+}
+
+impl Reader for WordpressReader {
+    fn entities(&self) -> Vec<&EntityConfig> {
+        self.entities.iter().map(|(_, e)| e).collect()
+    }
+
+    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
+        self.expand(source, cx).map(|_| ())
+    }
+
+    fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
+        Declared {
+            columns: super::records::spec(CATALOGUE, entity)
+                .map(Spec::columns)
+                .unwrap_or_default(),
+            untyped: Vec::new(),
+        }
+    }
+
+    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        let (url, user) = self.expand(source, cx)?;
+        check_url(&url, &format!("sources.{source}.url"))?;
+        let password = self
             .password
-            .as_ref()
-            .expect("checked when the config loaded")
-            .reveal(&key("password"))?;
-        let concurrency = r.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+            .reveal(&format!("sources.{source}.password"))?;
         let site = Site {
             http: Http::new(
-                &source.name,
+                source,
                 Auth::Basic { user, password },
-                concurrency,
+                self.concurrency,
                 Retry::default(),
             )?,
             api: format!("{url}/wp-json"),
-            concurrency,
+            concurrency: self.concurrency,
         };
         let rt = runtime()?;
         let result = rt.block_on(async {
             let mut courses: Option<Vec<Json>> = None;
-            for entity in &source.entities {
+            for (spec, entity) in &self.entities {
                 let records: Vec<Record> = match entity.name.as_str() {
                     "users" => site
                         .list("/wp/v2/users?context=edit&orderby=id&order=asc")
@@ -88,9 +177,7 @@ impl Collector for WordpressCollector<'_> {
                         return Err(Error::input(format!("wordpress has no entity `{other}`")))
                     }
                 };
-                let spec = spec(SourceKind::Wordpress, &entity.name)
-                    .expect("checked when the config loaded");
-                write_records(out, &source.name, spec, &records)?;
+                write_records(out, source, spec, &records)?;
             }
             Ok(())
         });

@@ -6,11 +6,13 @@
 //! fails the source, so a half-read list never looks like removed members.
 
 use super::http::{check_url, origin, path_of, runtime, segment, Auth, Http, Retry};
-use super::platform::{fan_out, spec, write_records, Record};
-use super::{Collector, Context};
-use crate::config::{SourceConfig, SourceKind};
+use super::records::{f, fan_out, listed_entities, write_records, Field, Record, Spec};
+use super::{at_least_one, Context, Declared, EntityConfig, Kind, Reader};
+use crate::config::{Origin, Secret};
 use crate::error::{Error, Result};
 use crate::store::SnapshotWriter;
+use crate::value::ColumnType::{Bool, Text, Timestamp};
+use serde::Deserialize;
 use serde_json::Value as Json;
 
 const DEFAULT_BASE: &str = "https://graph.microsoft.com/v1.0";
@@ -24,9 +26,135 @@ const GROUPS: &str =
     "/groups?$select=id,displayName,mail,mailEnabled,securityEnabled,groupTypes&$top=999";
 const TEAMS: &str = "/teams?$select=id,displayName";
 
-pub struct GraphCollector<'a> {
-    pub cx: &'a Context<'a>,
+pub const KIND: Kind = Kind {
+    name: "graph",
+    parse: |table, key, origin: &Origin| {
+        let s: Settings = origin.typed(toml::Value::Table(table), key, "a graph source")?;
+        Ok(Box::new(GraphReader {
+            client_secret: origin.secret(&s.client_secret, &format!("{key}.client_secret"))?,
+            concurrency: at_least_one(origin, &format!("{key}.concurrency"), s.concurrency)?
+                .unwrap_or(DEFAULT_CONCURRENCY),
+            entities: listed_entities(origin, key, "graph", CATALOGUE, s.entities)?,
+            tenant: s.tenant,
+            client_id: s.client_id,
+            base_url: s.base_url,
+            token_url: s.token_url,
+            teams: s.teams,
+        }))
+    },
+};
+
+/// `[sources.NAME]` of kind graph, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    tenant: String,
+    client_id: String,
+    client_secret: toml::Value,
+    base_url: Option<String>,
+    token_url: Option<String>,
+    concurrency: Option<usize>,
+    teams: Option<Vec<String>>,
+    #[serde(default)]
+    entities: Vec<String>,
 }
+
+/// A graph source. Strings are as written: `${NAME}` is expanded when it is collected.
+#[derive(Debug)]
+pub struct GraphReader {
+    tenant: String,
+    client_id: String,
+    client_secret: Secret,
+    base_url: Option<String>,
+    token_url: Option<String>,
+    concurrency: usize,
+    /// Only these teams (ids), when given.
+    teams: Option<Vec<String>>,
+    entities: Vec<(&'static Spec, EntityConfig)>,
+}
+
+const MEMBER_FIELDS: &[Field] = &[
+    f("id", "id", Text),
+    f("team_id", "$team_id", Text),
+    f("user_id", "userId", Text),
+    f("email", "email", Text),
+    f("display_name", "displayName", Text),
+    f("roles", "roles", Text),
+];
+
+pub const CATALOGUE: &[Spec] = &[
+    Spec {
+        name: "users",
+        key: &["id"],
+        fields: &[
+            f("id", "id", Text),
+            f("user_principal_name", "userPrincipalName", Text),
+            f("mail", "mail", Text),
+            f("display_name", "displayName", Text),
+            f("account_enabled", "accountEnabled", Bool),
+            f("user_type", "userType", Text),
+            f("external_user_state", "externalUserState", Text),
+            f("created_at", "createdDateTime", Timestamp),
+        ],
+    },
+    Spec {
+        name: "groups",
+        key: &["id"],
+        fields: &[
+            f("id", "id", Text),
+            f("display_name", "displayName", Text),
+            f("mail", "mail", Text),
+            f("mail_enabled", "mailEnabled", Bool),
+            f("security_enabled", "securityEnabled", Bool),
+            f("group_types", "groupTypes", Text),
+        ],
+    },
+    Spec {
+        name: "group_members",
+        key: &["group_id", "member_id"],
+        fields: &[
+            f("group_id", "$group_id", Text),
+            f("member_id", "id", Text),
+            f("member_type", "@odata.type", Text),
+            f("display_name", "displayName", Text),
+            f("user_principal_name", "userPrincipalName", Text),
+            f("mail", "mail", Text),
+        ],
+    },
+    Spec {
+        name: "teams",
+        key: &["id"],
+        fields: &[f("id", "id", Text), f("display_name", "displayName", Text)],
+    },
+    Spec {
+        name: "team_members",
+        key: &["id"],
+        fields: MEMBER_FIELDS,
+    },
+    Spec {
+        name: "channels",
+        key: &["id"],
+        fields: &[
+            f("id", "id", Text),
+            f("team_id", "$team_id", Text),
+            f("display_name", "displayName", Text),
+            f("membership_type", "membershipType", Text),
+        ],
+    },
+    Spec {
+        name: "channel_members",
+        key: &["id"],
+        fields: &[
+            f("id", "id", Text),
+            f("team_id", "$team_id", Text),
+            f("channel_id", "$channel_id", Text),
+            f("user_id", "userId", Text),
+            f("email", "email", Text),
+            f("display_name", "displayName", Text),
+            f("roles", "roles", Text),
+        ],
+    },
+];
 
 /// One collection's client and what it has listed so far.
 struct Graph {
@@ -37,47 +165,76 @@ struct Graph {
     channels: Option<Vec<Record>>,
 }
 
-impl Collector for GraphCollector<'_> {
-    fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()> {
-        let (config, vars) = (self.cx.config, self.cx.vars);
-        let r = &source.remote;
+/// The expanded settings a collection uses.
+struct Expanded {
+    client_id: String,
+    base: String,
+    token_url: String,
+}
+
+impl GraphReader {
+    fn expand(&self, source: &str, cx: &Context<'_>) -> Result<Expanded> {
+        let key = |k: &str| format!("sources.{source}.{k}");
         let setting = |name: &str, v: &Option<String>, default: &str| {
-            source.expand(config, vars, name, v.as_deref().unwrap_or(default))
+            cx.expand(v.as_deref().unwrap_or(default), &key(name))
         };
-        let tenant = setting("tenant", &r.tenant, "")?;
-        let base = setting("base_url", &r.base_url, DEFAULT_BASE)?;
-        let base = base.trim_end_matches('/').to_string();
+        let tenant = cx.expand(&self.tenant, &key("tenant"))?;
+        let base = setting("base_url", &self.base_url, DEFAULT_BASE)?;
         let token_url =
-            setting("token_url", &r.token_url, DEFAULT_TOKEN)?.replace("{tenant}", &tenant);
-        let key = |k: &str| format!("sources.{}.{k}", source.name);
+            setting("token_url", &self.token_url, DEFAULT_TOKEN)?.replace("{tenant}", &tenant);
+        Ok(Expanded {
+            client_id: cx.expand(&self.client_id, &key("client_id"))?,
+            base: base.trim_end_matches('/').to_string(),
+            token_url,
+        })
+    }
+}
+
+impl Reader for GraphReader {
+    fn entities(&self) -> Vec<&EntityConfig> {
+        self.entities.iter().map(|(_, e)| e).collect()
+    }
+
+    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
+        self.expand(source, cx).map(|_| ())
+    }
+
+    fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
+        Declared {
+            columns: super::records::spec(CATALOGUE, entity)
+                .map(Spec::columns)
+                .unwrap_or_default(),
+            untyped: Vec::new(),
+        }
+    }
+
+    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        let Expanded {
+            client_id,
+            base,
+            token_url,
+        } = self.expand(source, cx)?;
+        let key = |k: &str| format!("sources.{source}.{k}");
         check_url(&base, &key("base_url"))?;
         check_url(&token_url, &key("token_url"))?;
-        let secret = r
-            .client_secret
-            .as_ref()
-            .expect("checked when the config loaded")
-            .reveal(&key("client_secret"))?;
         let auth = Auth::ClientCredentials {
             token_url,
-            client_id: setting("client_id", &r.client_id, "")?,
-            secret,
+            client_id,
+            secret: self.client_secret.reveal(&key("client_secret"))?,
             scope: format!("{}/.default", origin(&base)),
         };
-        let concurrency = r.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         let mut g = Graph {
-            http: Http::new(&source.name, auth, concurrency, Retry::default())?,
+            http: Http::new(source, auth, self.concurrency, Retry::default())?,
             base,
-            concurrency,
-            teams: r.teams.clone(),
+            concurrency: self.concurrency,
+            teams: self.teams.clone(),
             channels: None,
         };
         let rt = runtime()?;
         let result = rt.block_on(async {
-            for entity in &source.entities {
+            for (spec, entity) in &self.entities {
                 let records = g.entity(&entity.name).await?;
-                let spec =
-                    spec(SourceKind::Graph, &entity.name).expect("checked when the config loaded");
-                write_records(out, &source.name, spec, &records)?;
+                write_records(out, source, spec, &records)?;
             }
             Ok(())
         });

@@ -5,15 +5,27 @@
 //! adds, such as the channel a page of members belongs to). Without `columns`, every top-level
 //! field of the records whose name is a usable column name is collected.
 
-use super::{check_declared_columns, column_type, Collector, Context};
-use crate::config::{is_identifier, SourceConfig};
+use super::FileEntity;
+use crate::config::Origin;
 use crate::error::{Error, Result};
+use crate::platforms::{Context, Declared, EntityConfig, Kind, Reader};
 use crate::store::{Column, SnapshotWriter};
+use crate::text::is_identifier;
 use crate::value::ColumnType;
 use serde_json::Value as Json;
 
-pub struct JsonCollector<'a> {
-    pub cx: &'a Context<'a>,
+pub const KIND: Kind = Kind {
+    name: "json",
+    parse: |table, key, origin: &Origin| {
+        Ok(Box::new(JsonReader {
+            entities: super::parse(table, key, origin, "json")?,
+        }))
+    },
+};
+
+#[derive(Debug)]
+pub struct JsonReader {
+    entities: Vec<FileEntity>,
 }
 
 struct Page {
@@ -42,7 +54,7 @@ fn field<'j>(record: &'j Json, doc: &'j Json, path: &str) -> Option<&'j Json> {
 
 fn read_pages(pattern: &str) -> Result<Vec<Page>> {
     let files: Vec<String> = if pattern.contains(['*', '?', '[']) {
-        let found: Vec<String> = crate::config::files_matching(pattern)
+        let found: Vec<String> = crate::text::files_matching(pattern)
             .map_err(|e| Error::input(format!("{pattern}: bad glob pattern: {e}")))?
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
@@ -178,68 +190,105 @@ fn infer_type(pages: &[(&Page, &[Json])], path: &str) -> Option<ColumnType> {
     inferred
 }
 
-impl Collector for JsonCollector<'_> {
-    fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()> {
-        for entity in &source.entities {
-            let pattern = entity
-                .path(&source.name, self.cx.config, self.cx.vars)?
-                .expect("checked when the config loaded");
-            let pages = read_pages(&pattern)?;
-            check_complete(&pages)?;
-            let record_path = entity.records.as_deref();
-            // Each page with its records, found once.
-            let pages: Vec<(&Page, &[Json])> = pages
+impl Reader for JsonReader {
+    fn entities(&self) -> Vec<&EntityConfig> {
+        self.entities.iter().map(|e| &e.entity).collect()
+    }
+
+    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
+        super::check_vars(&self.entities, source, cx)
+    }
+
+    /// The mapped columns; their types are the declared ones, else unknown until collected.
+    fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
+        let Some(fe) = self.entities.iter().find(|e| e.entity.name == entity) else {
+            return Declared::default();
+        };
+        let names: Vec<&str> = fe
+            .columns
+            .iter()
+            .flatten()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        Declared {
+            columns: fe.entity.declared_columns(names.iter().copied()),
+            untyped: names
                 .iter()
-                .map(|p| Ok((p, records(p, record_path)?)))
-                .collect::<Result<_>>()?;
-            let label = format!("{}.{} ({pattern})", source.name, entity.name);
-            let mapping = match &entity.columns {
-                Some(map) => map.clone(),
-                None => top_level_fields(&pages),
-            };
-            let names: Vec<String> = mapping.iter().map(|(n, _)| n.clone()).collect();
-            check_declared_columns(&label, entity, &names)?;
-            let recorded = out.recorded_columns(&entity.name)?;
-            let columns: Vec<Column> = mapping
-                .iter()
-                .map(|(name, path)| {
-                    let ty = column_type(entity, &recorded, name, || infer_type(&pages, path));
-                    Column::new(name.clone(), ty)
-                })
-                .collect();
-            out.write_entity(&entity.name, &entity.key, &columns, |sink| {
-                let mut values = Vec::with_capacity(columns.len());
-                let mut number = 0u64;
-                sink.reserve(pages.iter().map(|(_, recs)| recs.len()).sum());
-                for (page, recs) in &pages {
-                    for (i, r) in recs.iter().enumerate() {
-                        number += 1;
-                        if !r.is_object() {
-                            return Err(Error::input(format!(
-                                "{}: record {}: expected an object, found {r}",
-                                page.file,
-                                i + 1
-                            )));
-                        }
-                        values.clear();
-                        for (column, (_, path)) in columns.iter().zip(&mapping) {
-                            let raw = field(r, &page.doc, path).unwrap_or(&Json::Null);
-                            let v = column.ty.from_json(raw).map_err(|m| {
-                                Error::input(format!(
-                                    "{}: record {}, field `{}` (`{path}`): {m}",
-                                    page.file,
-                                    i + 1,
-                                    column.name
-                                ))
-                            })?;
-                            values.push(v);
-                        }
-                        sink.row(&values, number)?;
-                    }
-                }
-                Ok(())
-            })?;
+                .filter(|n| fe.entity.declared_type(n).is_none())
+                .map(|n| n.to_string())
+                .collect(),
+        }
+    }
+
+    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        for fe in &self.entities {
+            collect_entity(fe, source, cx, out)?;
         }
         Ok(())
     }
+}
+
+fn collect_entity(
+    fe: &FileEntity,
+    source: &str,
+    cx: &Context<'_>,
+    out: &mut SnapshotWriter<'_>,
+) -> Result<()> {
+    let entity = &fe.entity;
+    let pattern = fe.path(source, cx)?;
+    let pages = read_pages(&pattern)?;
+    check_complete(&pages)?;
+    let record_path = fe.records.as_deref();
+    // Each page with its records, found once.
+    let pages: Vec<(&Page, &[Json])> = pages
+        .iter()
+        .map(|p| Ok((p, records(p, record_path)?)))
+        .collect::<Result<_>>()?;
+    let label = format!("{source}.{} ({pattern})", entity.name);
+    let mapping = match &fe.columns {
+        Some(map) => map.clone(),
+        None => top_level_fields(&pages),
+    };
+    let names: Vec<String> = mapping.iter().map(|(n, _)| n.clone()).collect();
+    entity.check_declared(&label, &names)?;
+    let recorded = out.recorded_columns(&entity.name)?;
+    let columns: Vec<Column> = mapping
+        .iter()
+        .map(|(name, path)| {
+            let ty = entity.column_type(&recorded, name, || infer_type(&pages, path));
+            Column::new(name.clone(), ty)
+        })
+        .collect();
+    out.write_entity(&entity.name, &entity.key, &columns, |sink| {
+        let mut values = Vec::with_capacity(columns.len());
+        let mut number = 0u64;
+        sink.reserve(pages.iter().map(|(_, recs)| recs.len()).sum());
+        for (page, recs) in &pages {
+            for (i, r) in recs.iter().enumerate() {
+                number += 1;
+                if !r.is_object() {
+                    return Err(Error::input(format!(
+                        "{}: record {}: expected an object, found {r}",
+                        page.file,
+                        i + 1
+                    )));
+                }
+                values.clear();
+                for (column, (_, path)) in columns.iter().zip(&mapping) {
+                    let raw = field(r, &page.doc, path).unwrap_or(&Json::Null);
+                    let v = column.ty.from_json(raw).map_err(|m| {
+                        Error::input(format!(
+                            "{}: record {}, field `{}` (`{path}`): {m}",
+                            page.file,
+                            i + 1,
+                            column.name
+                        ))
+                    })?;
+                    values.push(v);
+                }
+                sink.row(&values, number)?;
+            }
+        }
+        Ok(())
+    })
 }

@@ -1,6 +1,5 @@
-//! What remote sources add to a source: where they are (URLs), who driftwatch is to them
-//! (a client id, a user), how hard to press (concurrency, page size) and the secrets, which come
-//! only from the environment or a file and are never shown.
+//! Secrets (client secrets, passwords): they come only from the environment or a file and are
+//! never shown.
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -32,7 +31,7 @@ impl SecretString {
 impl Secret {
     /// Parses a secret's place; a literal string is refused, so that no secret lives in a
     /// config file.
-    pub(super) fn parse(
+    pub fn parse(
         value: &toml::Value,
         dir: &std::path::Path,
     ) -> std::result::Result<Secret, String> {
@@ -59,21 +58,4 @@ impl Secret {
                 .map_err(|e| Error::input(format!("{key}: secret file {}: {e}", path.display()))),
         }
     }
-}
-
-/// The settings of the remote kinds (graph, wordpress, postgres, mysql). Which ones a kind
-/// takes is checked when the config loads.
-#[derive(Debug, Clone, Default)]
-pub struct Remote {
-    pub tenant: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
-    pub base_url: Option<String>,
-    pub token_url: Option<String>,
-    pub url: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub concurrency: Option<usize>,
-    pub teams: Option<Vec<String>>,
-    pub page_size: Option<usize>,
 }

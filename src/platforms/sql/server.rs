@@ -9,11 +9,13 @@
 //! Columns that look like credentials (`pass…`, Q2A's `…code` secrets) are refused: the store
 //! never holds them.
 
-use super::{check_declared_columns, known_type, Collector, Context};
-use crate::config::{SourceConfig, SourceKind};
+use super::QueryEntity;
+use crate::config::{Origin, Secret};
 use crate::error::{Error, Result};
+use crate::platforms::{at_least_one, Context, Declared, EntityConfig, Kind, Reader};
 use crate::store::{Column, SnapshotWriter};
 use crate::value::{ColumnType, Value};
+use serde::Deserialize;
 use sqlx_core::connection::ConnectOptions;
 use sqlx_core::executor::Executor;
 use sqlx_core::row::Row;
@@ -34,8 +36,64 @@ const SECRET_COLUMNS: &[&str] = &[
     "sessioncode",
 ];
 
-pub struct SqlDbCollector<'a> {
-    pub cx: &'a Context<'a>,
+pub const POSTGRES: Kind = Kind {
+    name: "postgres",
+    parse: |table, key, origin: &Origin| parse(table, key, origin, Dialect::Postgres),
+};
+
+pub const MYSQL: Kind = Kind {
+    name: "mysql",
+    parse: |table, key, origin: &Origin| parse(table, key, origin, Dialect::Mysql),
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Postgres,
+    Mysql,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    url: String,
+    password: Option<toml::Value>,
+    page_size: Option<usize>,
+    #[serde(default)]
+    entities: toml::Table,
+}
+
+#[derive(Debug)]
+pub struct ServerReader {
+    dialect: Dialect,
+    /// As written: `${NAME}` not expanded yet.
+    url: String,
+    password: Option<Secret>,
+    page_size: usize,
+    entities: Vec<QueryEntity>,
+}
+
+fn parse(
+    table: toml::Table,
+    key: &str,
+    origin: &Origin,
+    dialect: Dialect,
+) -> Result<Box<dyn Reader>> {
+    let what = match dialect {
+        Dialect::Postgres => "a postgres source",
+        Dialect::Mysql => "a mysql source",
+    };
+    let s: Settings = origin.typed(toml::Value::Table(table), key, what)?;
+    Ok(Box::new(ServerReader {
+        dialect,
+        url: s.url,
+        password: s
+            .password
+            .map(|p| origin.secret(&p, &format!("{key}.password")))
+            .transpose()?,
+        page_size: at_least_one(origin, &format!("{key}.page_size"), s.page_size)?
+            .unwrap_or(DEFAULT_PAGE),
+        entities: super::parse_entities(origin, key, s.entities)?,
+    }))
 }
 
 enum Conn {
@@ -47,36 +105,45 @@ fn db_error(what: &str) -> impl Fn(sqlx_core::Error) -> Error + '_ {
     move |e| Error::runtime(format!("{what}: {e}"))
 }
 
-impl Collector for SqlDbCollector<'_> {
-    fn collect(&self, source: &SourceConfig, out: &mut SnapshotWriter<'_>) -> Result<()> {
-        let (config, vars) = (self.cx.config, self.cx.vars);
-        let key = |k: &str| format!("sources.{}.{k}", source.name);
-        let url = source.expand(
-            config,
-            vars,
-            "url",
-            source.remote.url.as_deref().unwrap_or_default(),
-        )?;
-        let password = source
-            .remote
+impl Reader for ServerReader {
+    fn entities(&self) -> Vec<&EntityConfig> {
+        super::entities(&self.entities)
+    }
+
+    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
+        cx.expand(&self.url, &format!("sources.{source}.url"))?;
+        for e in &self.entities {
+            e.query(source, cx)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing before collecting: a server is not asked while rules are checked.
+    fn declared(&self, _source: &str, _entity: &str, _cx: &Context<'_>) -> Declared {
+        Declared::default()
+    }
+
+    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        let key = |k: &str| format!("sources.{source}.{k}");
+        let url = cx.expand(&self.url, &key("url"))?;
+        let password = self
             .password
             .as_ref()
             .map(|p| p.reveal(&key("password")))
             .transpose()?;
-        let page = source.remote.page_size.unwrap_or(DEFAULT_PAGE);
-        let rt = super::http::runtime()?;
+        let page = self.page_size;
+        let rt = crate::platforms::http::runtime()?;
         let mut conn = rt.block_on(connect(
-            source.kind,
+            self.dialect,
             &url,
             password.as_ref().map(|p| p.expose()),
             &key("url"),
         ))?;
         rt.block_on(conn.begin_read_only())?;
-        for entity in &source.entities {
-            let label = format!("{}.{}", source.name, entity.name);
-            let sql = entity
-                .query(&source.name, config, vars)?
-                .expect("checked when the config loaded");
+        for qe in &self.entities {
+            let entity = &qe.entity;
+            let label = format!("{source}.{}", entity.name);
+            let sql = qe.query(source, cx)?;
             let what = format!("{}.query", key(&format!("entities.{}", entity.name)));
             let described = rt.block_on(conn.describe(&sql, &what))?;
             let names: Vec<String> = described.iter().map(|(n, _)| n.clone()).collect();
@@ -88,12 +155,14 @@ impl Collector for SqlDbCollector<'_> {
                     )));
                 }
             }
-            check_declared_columns(&label, entity, &names)?;
+            entity.check_declared(&label, &names)?;
             let recorded = out.recorded_columns(&entity.name)?;
             let columns: Vec<Column> = described
                 .iter()
                 .map(|(n, ty)| {
-                    let t = known_type(entity, &recorded, n).unwrap_or_else(|| column_type(ty));
+                    let t = entity
+                        .known_type(&recorded, n)
+                        .unwrap_or_else(|| column_type(ty));
                     Column::new(n.clone(), t)
                 })
                 .collect();
@@ -102,7 +171,7 @@ impl Collector for SqlDbCollector<'_> {
                 .iter()
                 .map(|k| names.iter().position(|n| n == k).expect("checked above"))
                 .collect();
-            let paged = Paged::new(source.kind, &sql, &entity.key, page);
+            let paged = Paged::new(self.dialect, &sql, &entity.key, page);
             out.write_entity(&entity.name, &entity.key, &columns, |w| {
                 let mut number = 0u64;
                 let mut after: Vec<Value> = Vec::new();
@@ -153,7 +222,7 @@ struct Paged {
 }
 
 impl Paged {
-    fn new(kind: SourceKind, sql: &str, key: &[String], page: usize) -> Paged {
+    fn new(kind: Dialect, sql: &str, key: &[String], page: usize) -> Paged {
         if key.is_empty() {
             return Paged {
                 keyset: false,
@@ -162,13 +231,13 @@ impl Paged {
             };
         }
         let quote = |k: &str| match kind {
-            SourceKind::Mysql => format!("`{}`", k.replace('`', "``")),
+            Dialect::Mysql => format!("`{}`", k.replace('`', "``")),
             _ => format!("\"{}\"", k.replace('"', "\"\"")),
         };
         let cols: Vec<String> = key.iter().map(|k| format!("q.{}", quote(k))).collect();
         let marks: Vec<String> = (1..=key.len())
             .map(|i| match kind {
-                SourceKind::Mysql => "?".to_string(),
+                Dialect::Mysql => "?".to_string(),
                 _ => format!("${i}"),
             })
             .collect();
@@ -207,7 +276,7 @@ fn column_type(server: &str) -> ColumnType {
     }
 }
 
-async fn connect(kind: SourceKind, url: &str, password: Option<&str>, key: &str) -> Result<Conn> {
+async fn connect(kind: Dialect, url: &str, password: Option<&str>, key: &str) -> Result<Conn> {
     // A password in the URL would end up in messages and shell history: take it from `password`.
     if reqwest::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
         return Err(Error::input(format!(
@@ -216,7 +285,7 @@ async fn connect(kind: SourceKind, url: &str, password: Option<&str>, key: &str)
     }
     let failed = |e: sqlx_core::Error| Error::runtime(format!("{key}: cannot connect: {e}"));
     Ok(match kind {
-        SourceKind::Postgres => {
+        Dialect::Postgres => {
             let mut o =
                 PgConnectOptions::from_str(url).map_err(|e| Error::input(format!("{key}: {e}")))?;
             if let Some(p) = password {

@@ -1,0 +1,176 @@
+//! The `csv` source: one file per entity, a header row, every header column collected (as text
+//! unless typed), or only the columns mapped with `columns = { name = "Header" }`.
+
+use super::FileEntity;
+use crate::config::Origin;
+use crate::error::{Error, Result};
+use crate::platforms::{Context, Declared, EntityConfig, Kind, Reader};
+use crate::store::{Column, SnapshotWriter};
+use std::fs::File;
+use std::io::BufReader;
+
+/// How many records are read before the number of the rest is estimated from the file size.
+const SAMPLE_RECORDS: u64 = 256;
+
+pub const KIND: Kind = Kind {
+    name: "csv",
+    parse: |table, key, origin: &Origin| {
+        Ok(Box::new(CsvReader {
+            entities: super::parse(table, key, origin, "csv")?,
+        }))
+    },
+};
+
+#[derive(Debug)]
+pub struct CsvReader {
+    entities: Vec<FileEntity>,
+}
+
+/// An open CSV file: its reader, its header (trimmed, without a byte-order mark) and its size.
+/// The one way driftwatch reads CSV.
+struct CsvFile {
+    reader: ::csv::Reader<BufReader<File>>,
+    headers: Vec<String>,
+    len: u64,
+}
+
+fn csv_error(path: &str) -> impl Fn(::csv::Error) -> Error + '_ {
+    move |e| match e.kind() {
+        ::csv::ErrorKind::Io(_) => Error::runtime(format!("{path}: {e}")),
+        _ => Error::input(format!("{path}: {e}")),
+    }
+}
+
+fn open(path: &str) -> Result<CsvFile> {
+    let file = File::open(path).map_err(|e| Error::input(format!("{path}: {e}")))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader =
+        ::csv::ReaderBuilder::new().from_reader(BufReader::with_capacity(1 << 16, file));
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(csv_error(path))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(Error::input(format!("{path}: no header row")));
+    }
+    Ok(CsvFile {
+        reader,
+        headers,
+        len,
+    })
+}
+
+impl Reader for CsvReader {
+    fn entities(&self) -> Vec<&EntityConfig> {
+        self.entities.iter().map(|e| &e.entity).collect()
+    }
+
+    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
+        super::check_vars(&self.entities, source, cx)
+    }
+
+    /// The mapped columns, else the file's header (when the file is there to read).
+    fn declared(&self, source: &str, entity: &str, cx: &Context<'_>) -> Declared {
+        let Some(fe) = self.entities.iter().find(|e| e.entity.name == entity) else {
+            return Declared::default();
+        };
+        let names: Vec<String> = match &fe.columns {
+            Some(cols) => cols.iter().map(|(n, _)| n.clone()).collect(),
+            None => fe
+                .path(source, cx)
+                .and_then(|p| open(&p))
+                .map(|f| f.headers)
+                .unwrap_or_default(),
+        };
+        Declared {
+            columns: fe.entity.declared_columns(names.iter().map(String::as_str)),
+            untyped: Vec::new(),
+        }
+    }
+
+    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        for fe in &self.entities {
+            collect_entity(fe, source, cx, out)?;
+        }
+        Ok(())
+    }
+}
+
+fn collect_entity(
+    fe: &FileEntity,
+    source: &str,
+    cx: &Context<'_>,
+    out: &mut SnapshotWriter<'_>,
+) -> Result<()> {
+    let entity = &fe.entity;
+    let path = fe.path(source, cx)?;
+    let CsvFile {
+        mut reader,
+        headers,
+        len: file_len,
+    } = open(&path)?;
+    let csv_error = csv_error(&path);
+    // (output name, index of the field in a record)
+    let wanted: Vec<(String, usize)> = match &fe.columns {
+        None => headers
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, h)| (h, i))
+            .collect(),
+        Some(map) => map
+            .iter()
+            .map(
+                |(name, header)| match headers.iter().position(|h| h == header) {
+                    Some(i) => Ok((name.clone(), i)),
+                    None => {
+                        let hint = crate::text::nearest(header, headers.iter().map(String::as_str))
+                            .map(|n| format!("; did you mean `{n}`?"))
+                            .unwrap_or_else(|| format!(" (header: {})", headers.join(", ")));
+                        Err(Error::input(format!(
+                            "{path}: no column `{header}` in the header{hint}"
+                        )))
+                    }
+                },
+            )
+            .collect::<Result<_>>()?,
+    };
+    let label = format!("{source}.{} ({path})", entity.name);
+    let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
+    entity.check_declared(&label, &names)?;
+    let recorded = out.recorded_columns(&entity.name)?;
+    let columns: Vec<Column> = names
+        .iter()
+        .map(|n| Column::new(n.clone(), entity.column_type(&recorded, n, || None)))
+        .collect();
+
+    out.write_entity(&entity.name, &entity.key, &columns, |rows| {
+        let mut record = ::csv::StringRecord::new();
+        let mut values = Vec::with_capacity(columns.len());
+        let mut number = 0u64;
+        while reader.read_record(&mut record).map_err(&csv_error)? {
+            number += 1;
+            values.clear();
+            for (column, (_, field)) in columns.iter().zip(&wanted) {
+                let text = record.get(*field).unwrap_or("");
+                let value = column.ty.from_text(text).map_err(|m| {
+                    let line = record.position().map(|p| p.line()).unwrap_or(0);
+                    Error::input(format!(
+                        "{path}:{line}: record {number}, field `{}`: {m}",
+                        column.name
+                    ))
+                })?;
+                values.push(value);
+            }
+            rows.row(&values, number)?;
+            if number == SAMPLE_RECORDS {
+                // Estimate the rest from the bytes the first records took.
+                let per_record = record.position().map_or(0, |p| p.byte()) / SAMPLE_RECORDS;
+                rows.reserve((file_len / per_record.max(1)) as usize);
+            }
+        }
+        Ok(())
+    })
+}
