@@ -101,101 +101,109 @@ pub fn write_delays(
     by: By,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let platforms = by_platform(delays);
     match format {
-        Format::Json => {
-            let doc: Vec<Json> = match by {
-                By::Rule => delays
-                    .iter()
-                    .map(|d| {
-                        let mut o = serde_json::Map::new();
-                        o.insert("rule".into(), json!(d.rule));
-                        o.insert("platform".into(), json!(d.platform));
-                        o.extend(to_json(&d.delay));
-                        Json::Object(o)
-                    })
-                    .collect(),
-                By::Platform => platforms
-                    .iter()
-                    .map(|(p, rules, d)| {
-                        let mut o = serde_json::Map::new();
-                        o.insert("platform".into(), json!(p));
-                        o.insert("rules".into(), json!(rules));
-                        o.extend(to_json(d));
-                        Json::Object(o)
-                    })
-                    .collect(),
-            };
-            io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
-            io(writeln!(out))
-        }
-        Format::Csv => {
-            let lead = match by {
-                By::Rule => ["rule", "platform"],
-                By::Platform => ["platform", "rules"],
-            };
-            let hours: Vec<String> = FIGURES
-                .iter()
-                .map(|f| match f.split_once(' ') {
-                    Some(_) => format!("{}_hours", f.replace(' ', "_")),
-                    None => f.to_string(),
-                })
-                .collect();
-            let mut headers: Vec<&str> = lead.to_vec();
-            headers.extend(hours.iter().map(String::as_str));
-            let mut g = Grid::new(&headers);
-            match by {
-                By::Rule => {
-                    for d in delays {
-                        let mut row = vec![json!(d.rule), json!(d.platform)];
-                        row.extend(figures(&d.delay, false));
-                        g.push(row);
-                    }
-                }
-                By::Platform => {
-                    for (p, rules, d) in &platforms {
-                        let mut row = vec![json!(p), json!(rules.join(" "))];
-                        row.extend(figures(d, false));
-                        g.push(row);
-                    }
-                }
-            }
-            io(g.write(Format::Csv, out))
-        }
-        Format::Table | Format::Md => {
-            let mut headers = vec!["rule", "platform"];
-            headers.extend(FIGURES);
-            let mut g = Grid::new(&headers);
+        Format::Json => write_json(delays, by, out),
+        Format::Csv => write_csv(delays, by, out),
+        Format::Table | Format::Md => write_tables(delays, format, out),
+    }
+}
+
+fn write_json(delays: &[RuleDelay], by: By, out: &mut dyn Write) -> Result<()> {
+    let platforms = by_platform(delays);
+    let doc: Vec<Json> = match by {
+        By::Rule => delays
+            .iter()
+            .map(|d| {
+                let mut o = serde_json::Map::new();
+                o.insert("rule".into(), json!(d.rule));
+                o.insert("platform".into(), json!(d.platform));
+                o.extend(to_json(&d.delay));
+                Json::Object(o)
+            })
+            .collect(),
+        By::Platform => platforms
+            .iter()
+            .map(|(p, rules, d)| {
+                let mut o = serde_json::Map::new();
+                o.insert("platform".into(), json!(p));
+                o.insert("rules".into(), json!(rules));
+                o.extend(to_json(d));
+                Json::Object(o)
+            })
+            .collect(),
+    };
+    io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
+    io(writeln!(out))
+}
+
+fn write_csv(delays: &[RuleDelay], by: By, out: &mut dyn Write) -> Result<()> {
+    let platforms = by_platform(delays);
+    let lead = match by {
+        By::Rule => ["rule", "platform"],
+        By::Platform => ["platform", "rules"],
+    };
+    let hours: Vec<String> = FIGURES
+        .iter()
+        .map(|f| match f.split_once(' ') {
+            Some(_) => format!("{}_hours", f.replace(' ', "_")),
+            None => f.to_string(),
+        })
+        .collect();
+    let mut headers: Vec<&str> = lead.to_vec();
+    headers.extend(hours.iter().map(String::as_str));
+    let mut g = Grid::new(&headers);
+    match by {
+        By::Rule => {
             for d in delays {
                 let mut row = vec![json!(d.rule), json!(d.platform)];
-                row.extend(figures(&d.delay, true));
+                row.extend(figures(&d.delay, false));
                 g.push(row);
             }
-            io(writeln!(out, "Time to resolve, per rule"))?;
-            io(g.write(format, out))?;
-            let mut headers = vec!["platform", "rules"];
-            headers.extend(FIGURES);
-            let mut g = Grid::new(&headers);
+        }
+        By::Platform => {
             for (p, rules, d) in &platforms {
-                let mut row = vec![json!(p), json!(rules.len())];
-                row.extend(figures(d, true));
+                let mut row = vec![json!(p), json!(rules.join(" "))];
+                row.extend(figures(d, false));
                 g.push(row);
             }
-            io(writeln!(
-                out,
-                "\nTime for a change in the source of truth to reach each platform"
-            ))?;
-            io(g.write(format, out))?;
-            let censored: u64 = delays.iter().map(|d| d.delay.open_at_start).sum();
-            if censored > 0 {
-                io(writeln!(
-                    out,
-                    "note: {censored} episode{} already open at the first run evaluated; {} times are lower bounds",
-                    if censored == 1 { " was" } else { "s were" },
-                    if censored == 1 { "its" } else { "their" }
-                ))?;
-            }
-            Ok(())
         }
     }
+    io(g.write(Format::Csv, out))
+}
+
+fn write_tables(delays: &[RuleDelay], format: Format, out: &mut dyn Write) -> Result<()> {
+    let platforms = by_platform(delays);
+    let mut headers = vec!["rule", "platform"];
+    headers.extend(FIGURES);
+    let mut g = Grid::new(&headers);
+    for d in delays {
+        let mut row = vec![json!(d.rule), json!(d.platform)];
+        row.extend(figures(&d.delay, true));
+        g.push(row);
+    }
+    io(writeln!(out, "Time to resolve, per rule"))?;
+    io(g.write(format, out))?;
+    let mut headers = vec!["platform", "rules"];
+    headers.extend(FIGURES);
+    let mut g = Grid::new(&headers);
+    for (p, rules, d) in &platforms {
+        let mut row = vec![json!(p), json!(rules.len())];
+        row.extend(figures(d, true));
+        g.push(row);
+    }
+    io(writeln!(
+        out,
+        "\nTime for a change in the source of truth to reach each platform"
+    ))?;
+    io(g.write(format, out))?;
+    let censored: u64 = delays.iter().map(|d| d.delay.open_at_start).sum();
+    if censored > 0 {
+        io(writeln!(
+            out,
+            "note: {censored} episode{} already open at the first run evaluated; {} times are lower bounds",
+            if censored == 1 { " was" } else { "s were" },
+            if censored == 1 { "its" } else { "their" }
+        ))?;
+    }
+    Ok(())
 }

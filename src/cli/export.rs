@@ -2,7 +2,8 @@
 
 use super::Global;
 use crate::error::{Error, Exit, Result};
-use crate::output::Format;
+use crate::output::{Format, RowWriter};
+use crate::value::ColumnType;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -33,12 +34,12 @@ pub fn run(global: &Global, args: Args, stdout: &mut dyn Write) -> Result<Exit> 
         ))
     })?;
     if snapshot.run_id != run {
-        eprintln!(
-            "driftwatch: note: {} at run {run} comes from run {} (the latest complete snapshot of {})",
+        super::print_notes(&[format!(
+            "{} at run {run} comes from run {} (the latest complete snapshot of {})",
             entity.label(),
             snapshot.run_id,
             entity.source
-        );
+        )]);
     }
     let mut file;
     let out: &mut dyn Write = match &args.out {
@@ -51,50 +52,21 @@ pub fn run(global: &Global, args: Args, stdout: &mut dyn Write) -> Result<Exit> 
         }
         _ => stdout,
     };
-    match global.format(Format::Csv) {
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            super::io(
-                w.write_record(entity.columns.iter().map(|c| &c.name))
-                    .map_err(std::io::Error::from),
-            )?;
-            let mut record = csv::ByteRecord::new();
-            store.read_rows(&entity, snapshot.id, |values| {
-                record.clear();
-                for (v, c) in values.iter().zip(&entity.columns) {
-                    record.push_field(v.render(c.ty).as_bytes());
-                }
-                w.write_byte_record(&record)?;
-                Ok(())
-            })?;
-            super::io(w.flush())?;
-        }
-        Format::Json => {
-            super::io(writeln!(out, "["))?;
-            let mut first = true;
-            store.read_rows(&entity, snapshot.id, |values| {
-                let obj: serde_json::Map<String, serde_json::Value> = entity
-                    .columns
-                    .iter()
-                    .zip(values)
-                    .map(|(c, v)| (c.name.clone(), v.to_json(c.ty)))
-                    .collect();
-                write!(
-                    out,
-                    "{}  {}",
-                    if first { "" } else { ",\n" },
-                    serde_json::Value::Object(obj)
-                )?;
-                first = false;
-                Ok(())
-            })?;
-            super::io(writeln!(out, "{}]", if first { "" } else { "\n" }))?;
-        }
+    let columns: Vec<(String, ColumnType)> = entity
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ty))
+        .collect();
+    let mut w = match global.format(Format::Csv) {
+        Format::Csv => RowWriter::csv(columns, out)?,
+        Format::Json => RowWriter::json(columns, out)?,
         other => {
             return Err(Error::input(
                 format!("export writes csv or json, not {other:?}").to_lowercase(),
             ))
         }
-    }
+    };
+    store.read_rows(&entity, snapshot.id, |values| Ok(w.row(values)?))?;
+    super::io(w.finish())?;
     Ok(Exit::Ok)
 }

@@ -19,6 +19,49 @@ fn mysql_server() -> String {
     std::env::var("DRIFTWATCH_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
+/// Makes sure both servers answer, once for the whole test binary. Without them, every
+/// database test would fail with a connection error of its own; instead the binary stops at the
+/// first one with a single message that says what to run.
+fn require_servers() {
+    static CHECKED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let down: Vec<String> = [("PostgreSQL", pg_server()), ("MariaDB", mysql_server())]
+            .into_iter()
+            .filter(|(_, url)| !answers(url))
+            .map(|(name, url)| format!("{name} at {url}"))
+            .collect();
+        if !down.is_empty() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nerror: the database tests need a running {}.\n\
+                 Run .ci/databases (it starts the servers, installing them from Debian's packages where \
+                 missing), or point DRIFTWATCH_TEST_POSTGRES and DRIFTWATCH_TEST_MYSQL at servers of \
+                 your own; .ci/run does both.\n",
+                down.join(" and no running ")
+            );
+            std::process::exit(101);
+        }
+    });
+}
+
+/// Whether something listens at the host and port of `url`.
+fn answers(url: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default().or(u.port())) else {
+        return false;
+    };
+    let Ok(addrs) = (host, port).to_socket_addrs() else {
+        return false;
+    };
+    addrs.into_iter().any(|a| {
+        std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok()
+    })
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Postgres,
@@ -34,6 +77,7 @@ struct TempDb {
 
 impl TempDb {
     fn new(kind: Kind) -> TempDb {
+        require_servers();
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "dw_test_{}_{}",

@@ -166,10 +166,11 @@ impl Reader for ServerReader {
                     Column::new(n.clone(), t)
                 })
                 .collect();
+            // check_declared made sure every key column is among the names.
             let key_at: Vec<usize> = entity
                 .key
                 .iter()
-                .map(|k| names.iter().position(|n| n == k).expect("checked above"))
+                .filter_map(|k| names.iter().position(|n| n == k))
                 .collect();
             let paged = Paged::new(self.dialect, &sql, &entity.key, page);
             out.write_entity(&entity.name, &entity.key, &columns, |w| {

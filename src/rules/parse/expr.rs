@@ -174,22 +174,8 @@ impl<'a> P<'a> {
 
     pub(super) fn term(&self, i: &'a str) -> Res<'a, Expr> {
         let start = ws(i);
-        let lit = |rest, lit, span| {
-            Ok((
-                rest,
-                Expr {
-                    kind: ExprKind::Literal(lit),
-                    span,
-                },
-            ))
-        };
-        if start.starts_with(['\'', '"']) {
-            let (rest, (s, span)) = self.string(start)?;
-            return lit(rest, Literal::Text(s), span);
-        }
-        if start.starts_with(|c: char| c.is_ascii_digit()) {
-            let (rest, (l, span)) = self.number(start)?;
-            return lit(rest, l, span);
+        if let Some(r) = self.literal(start) {
+            return r;
         }
         if let Some(rest) = start.strip_prefix('(') {
             let (rest, mut e) = cut(|i| self.expr(i)).parse(rest)?;
@@ -200,13 +186,32 @@ impl<'a> P<'a> {
         if let Some(rest) = start.strip_prefix('-') {
             let (rest, e) = cut(|i| self.term(i)).parse(rest)?;
             let span = Span::new(self.off(start), e.span.end);
-            return Ok((
-                rest,
-                Expr {
-                    kind: ExprKind::Neg(Box::new(e)),
-                    span,
-                },
-            ));
+            let kind = ExprKind::Neg(Box::new(e));
+            return Ok((rest, Expr { kind, span }));
+        }
+        if let Ok((rest, kw)) = self.kw("exists")(start) {
+            return self.exists(kw, rest);
+        }
+        self.name_led(start)
+    }
+
+    /// A string, a number, `true`, `false` or `null`; None when `start` holds none.
+    fn literal(&self, start: &'a str) -> Option<Res<'a, Expr>> {
+        let lit = |rest, lit, span| {
+            let kind = ExprKind::Literal(lit);
+            Ok((rest, Expr { kind, span }))
+        };
+        if start.starts_with(['\'', '"']) {
+            return Some(
+                self.string(start)
+                    .and_then(|(rest, (s, span))| lit(rest, Literal::Text(s), span)),
+            );
+        }
+        if start.starts_with(|c: char| c.is_ascii_digit()) {
+            return Some(
+                self.number(start)
+                    .and_then(|(rest, (l, span))| lit(rest, l, span)),
+            );
         }
         for (word, l) in [
             ("true", Literal::Bool(true)),
@@ -214,43 +219,41 @@ impl<'a> P<'a> {
             ("null", Literal::Null),
         ] {
             if let Ok((rest, span)) = self.kw(word)(start) {
-                return lit(rest, l, span);
+                return Some(lit(rest, l, span));
             }
         }
-        if let Ok((rest, kw)) = self.kw("exists")(start) {
-            let (rest, binding) = cut(|i| self.binding(i)).parse(rest)?;
-            let (rest, filter) =
-                opt(preceded(self.kw("where"), cut(|i| self.expr(i)))).parse(rest)?;
-            let end = filter.as_ref().map_or(binding.entity.span, |f| f.span);
-            return Ok((
-                rest,
-                Expr {
-                    kind: ExprKind::Exists {
-                        binding,
-                        filter: filter.map(Box::new),
-                    },
-                    span: kw.to(end),
-                },
-            ));
-        }
-        let (rest, name) = self.word(start).map_err(|e| {
-            e.map(|_| {
-                PErr::new(
-                    start,
-                    "an expression (a value, `alias.field` or a function call)",
-                )
-            })
-        })?;
+        None
+    }
+
+    /// After `exists`: a binding with an optional `where`.
+    fn exists(&self, kw: Span, rest: &'a str) -> Res<'a, Expr> {
+        let (rest, binding) = cut(|i| self.binding(i)).parse(rest)?;
+        let (rest, filter) = opt(preceded(self.kw("where"), cut(|i| self.expr(i)))).parse(rest)?;
+        let end = filter.as_ref().map_or(binding.entity.span, |f| f.span);
+        let kind = ExprKind::Exists {
+            binding,
+            filter: filter.map(Box::new),
+        };
+        Ok((
+            rest,
+            Expr {
+                kind,
+                span: kw.to(end),
+            },
+        ))
+    }
+
+    /// A term that starts with a name: `alias.field` or a call `name(…)`.
+    fn name_led(&self, start: &'a str) -> Res<'a, Expr> {
+        let what = "an expression (a value, `alias.field` or a function call)";
+        let (rest, name) = self
+            .word(start)
+            .map_err(|e| e.map(|_| PErr::new(start, what)))?;
         if let Ok((rest, _)) = self.sym(".")(rest) {
             let (rest, field) = cut(|i| self.word(i)).parse(rest)?;
             let span = name.span.to(field.span);
-            return Ok((
-                rest,
-                Expr {
-                    kind: ExprKind::Field { alias: name, field },
-                    span,
-                },
-            ));
+            let kind = ExprKind::Field { alias: name, field };
+            return Ok((rest, Expr { kind, span }));
         }
         if let Ok((rest, _)) = self.sym("(")(rest) {
             if name.name.eq_ignore_ascii_case("count") {
@@ -265,13 +268,8 @@ impl<'a> P<'a> {
                 (rest, args)
             };
             let span = Span::new(name.span.start, self.off(rest));
-            return Ok((
-                rest,
-                Expr {
-                    kind: ExprKind::Call { name, args },
-                    span,
-                },
-            ));
+            let kind = ExprKind::Call { name, args };
+            return Ok((rest, Expr { kind, span }));
         }
         let hint = if RESERVED.contains(&name.name.to_ascii_lowercase().as_str()) {
             format!(
@@ -284,13 +282,7 @@ impl<'a> P<'a> {
                 name.name
             )
         };
-        Err(nom::Err::Failure(
-            PErr::new(
-                start,
-                "an expression (a value, `alias.field` or a function call)",
-            )
-            .hint(hint),
-        ))
+        Err(nom::Err::Failure(PErr::new(start, what).hint(hint)))
     }
 
     /// After `count(`: `*` or a binding with an optional `where`.

@@ -141,7 +141,18 @@ impl<'a> P<'a> {
             ));
         }
         seen.push(lower.clone());
-        let i = match lower.as_str() {
+        let i = self.clause_body(&lower, i, rule)?;
+        Ok((i, ()))
+    }
+
+    /// What follows the clause word `lower`, into `rule`.
+    fn clause_body(
+        &self,
+        lower: &str,
+        i: &'a str,
+        rule: &mut Rule,
+    ) -> Result<&'a str, nom::Err<PErr<'a>>> {
+        Ok(match lower {
             "title" | "description" => {
                 let (i, (s, _)) = cut(|i| self.string(i)).parse(i)?;
                 if lower == "title" {
@@ -152,15 +163,8 @@ impl<'a> P<'a> {
                 i
             }
             "severity" => {
-                let at = ws(i);
-                let (i, w) = cut(|i| self.word(i)).parse(i)?;
-                rule.severity = Severity::parse(&w.name).ok_or_else(|| {
-                    let hint = match crate::text::nearest(&w.name, Severity::NAMES.into_iter()) {
-                        Some(n) => format!("did you mean `{n}`?"),
-                        None => format!("severities are {}", Severity::NAMES.join(", ")),
-                    };
-                    nom::Err::Failure(PErr::new(at, "a severity").hint(hint))
-                })?;
+                let (i, severity) = self.severity(i)?;
+                rule.severity = severity;
                 i
             }
             "tags" => {
@@ -205,16 +209,8 @@ impl<'a> P<'a> {
                 i
             }
             "grace" => {
-                let at = ws(i);
-                let (i, (lit, _)) = cut(|i| self.number(i)).parse(i)?;
-                match lit {
-                    Literal::Duration(s) => rule.grace = Some(s),
-                    _ => {
-                        return Err(nom::Err::Failure(
-                            PErr::new(at, "a duration").hint("write a unit: 6h, 2d, 30m, 1w"),
-                        ))
-                    }
-                }
+                let (i, grace) = self.grace(i)?;
+                rule.grace = Some(grace);
                 i
             }
             "warn" | "fail" => {
@@ -232,8 +228,33 @@ impl<'a> P<'a> {
                 i
             }
             _ => unreachable!("every clause word is handled"),
-        };
-        Ok((i, ()))
+        })
+    }
+
+    /// After `severity`: one of the severities.
+    fn severity(&self, i: &'a str) -> Res<'a, Severity> {
+        let at = ws(i);
+        let (i, w) = cut(|i| self.word(i)).parse(i)?;
+        let severity = Severity::parse(&w.name).ok_or_else(|| {
+            let hint = match crate::text::nearest(&w.name, Severity::NAMES.into_iter()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("severities are {}", Severity::NAMES.join(", ")),
+            };
+            nom::Err::Failure(PErr::new(at, "a severity").hint(hint))
+        })?;
+        Ok((i, severity))
+    }
+
+    /// After `grace`: a duration, in seconds.
+    fn grace(&self, i: &'a str) -> Res<'a, i64> {
+        let at = ws(i);
+        let (i, (lit, _)) = cut(|i| self.number(i)).parse(i)?;
+        match lit {
+            Literal::Duration(s) => Ok((i, s)),
+            _ => Err(nom::Err::Failure(
+                PErr::new(at, "a duration").hint("write a unit: 6h, 2d, 30m, 1w"),
+            )),
+        }
     }
 
     fn rule(&self, i: &'a str) -> Res<'a, Rule> {

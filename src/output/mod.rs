@@ -1,6 +1,11 @@
 //! Rendering results: one `Grid` (headers and typed cells) written as a table (comfy-table),
-//! CSV (RFC 4180), JSON (an array of objects) or Markdown. Every command that prints rows goes
-//! through here, so the formats agree everywhere.
+//! CSV (RFC 4180), JSON (an array of objects) or Markdown; `RowWriter` for rows streamed one at
+//! a time (exports). Every command that prints rows goes through here, so the formats agree
+//! everywhere.
+
+mod rows;
+
+pub use rows::RowWriter;
 
 use serde_json::Value as Json;
 use std::io::{self, Write};
@@ -25,6 +30,14 @@ pub fn cell_text(v: &Json) -> String {
         Json::Null => String::new(),
         Json::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// A CSV error as the I/O error it is (keeping its kind: a closed pipe stays a closed pipe).
+fn csv_io(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("csv: {other:?}")),
     }
 }
 
@@ -90,9 +103,9 @@ impl Grid {
 
     fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
-        w.write_record(&self.headers)?;
+        w.write_record(&self.headers).map_err(csv_io)?;
         for r in &self.rows {
-            w.write_record(r.iter().map(cell_text))?;
+            w.write_record(r.iter().map(cell_text)).map_err(csv_io)?;
         }
         w.flush()
     }
