@@ -6,7 +6,7 @@ use serde_json::Value as Json;
 use std::io::{self, Write};
 
 enum Sink<'w> {
-    Csv(csv::Writer<&'w mut dyn Write>, csv::ByteRecord),
+    Csv(Box<csv::Writer<&'w mut dyn Write>>, csv::ByteRecord),
     Json { out: &'w mut dyn Write, first: bool },
 }
 
@@ -24,7 +24,7 @@ impl<'w> RowWriter<'w> {
             .map_err(super::csv_io)?;
         Ok(RowWriter {
             columns,
-            sink: Sink::Csv(w, csv::ByteRecord::new()),
+            sink: Sink::Csv(Box::new(w), csv::ByteRecord::new()),
         })
     }
 
