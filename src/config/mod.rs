@@ -88,9 +88,15 @@ impl Origin {
             let message = e.message().trim_end().to_string();
             let quoted = message.split('`').nth(1).unwrap_or_default().to_string();
             if message.starts_with("unknown field") {
+                // serde lists what the table takes: "…, expected one of `a`, `b`".
+                let takes = message
+                    .split_once("expected ")
+                    .map(|(_, e)| e.trim_start_matches("one of ").trim_start_matches("a "))
+                    .map(|e| format!(" (it takes {e})"))
+                    .unwrap_or_default();
                 self.error(
                     &format!("{key}.{quoted}"),
-                    format!("{what} has no `{quoted}`"),
+                    format!("{what} has no `{quoted}`{takes}"),
                 )
             } else if message.starts_with("missing field") {
                 self.error(key, format!("{what} needs `{quoted}`"))

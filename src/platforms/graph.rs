@@ -55,8 +55,7 @@ struct Settings {
     token_url: Option<String>,
     concurrency: Option<usize>,
     teams: Option<Vec<String>>,
-    #[serde(default)]
-    entities: Vec<String>,
+    entities: Option<toml::Value>,
 }
 
 /// A graph source. Strings are as written: `${NAME}` is expanded when it is collected.

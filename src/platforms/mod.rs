@@ -114,11 +114,12 @@ impl SourceSpec for Source {
         let key = format!("sources.{name}");
         let Some(k) = KINDS.iter().find(|k| k.name == kind) else {
             let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+            let (last, rest) = names.split_last().unwrap_or((&"", &[]));
             return Err(origin.error(
                 &format!("{key}.kind"),
                 format!(
-                    "unknown source kind {kind:?}; this build collects {}",
-                    names.join(", ")
+                    "unknown source kind {kind:?}; this build collects {} and {last}",
+                    rest.join(", ")
                 ),
             ));
         };

@@ -50,9 +50,24 @@ pub fn listed_entities(
     key: &str,
     kind: &str,
     catalogue: &'static [Spec],
-    names: Vec<String>,
+    entities: Option<toml::Value>,
 ) -> Result<Vec<(&'static Spec, EntityConfig)>> {
     let known: Vec<&str> = catalogue.iter().map(|s| s.name).collect();
+    let names: Vec<&str> = match &entities {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) if items.iter().all(toml::Value::is_str) => {
+            items.iter().filter_map(toml::Value::as_str).collect()
+        }
+        Some(_) => {
+            return Err(origin.error(
+                &format!("{key}.entities"),
+                format!(
+                    "a {kind} source lists its entities by name, such as entities = [\"{}\"]",
+                    known[0]
+                ),
+            ))
+        }
+    };
     if names.is_empty() {
         return Err(origin.error(
             key,

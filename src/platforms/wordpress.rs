@@ -42,8 +42,7 @@ struct Settings {
     username: String,
     password: toml::Value,
     concurrency: Option<usize>,
-    #[serde(default)]
-    entities: Vec<String>,
+    entities: Option<toml::Value>,
 }
 
 /// A wordpress source. Strings are as written: `${NAME}` is expanded when it is collected.
