@@ -191,7 +191,7 @@ impl GraphReader {
 
 impl Reader for GraphReader {
     fn entities(&self) -> Vec<&EntityConfig> {
-        self.entities.iter().map(|(_, e)| e).collect()
+        super::records::configs(&self.entities)
     }
 
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
@@ -199,12 +199,7 @@ impl Reader for GraphReader {
     }
 
     fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
-        Declared {
-            columns: super::records::spec(CATALOGUE, entity)
-                .map(Spec::columns)
-                .unwrap_or_default(),
-            untyped: Vec::new(),
-        }
+        super::records::declared(CATALOGUE, entity)
     }
 
     fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {

@@ -2,7 +2,7 @@
 //! each column is in a fetched record), the fan-out of requests, and writing fetched records as
 //! one snapshot of a catalogue entity.
 
-use super::EntityConfig;
+use super::{Declared, EntityConfig};
 use crate::config::Origin;
 use crate::error::{Error, Result};
 use crate::store::{Column, SnapshotWriter};
@@ -40,6 +40,21 @@ impl Spec {
             .iter()
             .map(|f| Column::new(f.name, f.ty))
             .collect()
+    }
+}
+
+/// The entities chosen from a catalogue, as every kind has them.
+pub fn configs<'a>(chosen: &'a [(&'static Spec, EntityConfig)]) -> Vec<&'a EntityConfig> {
+    chosen.iter().map(|(_, e)| e).collect()
+}
+
+/// The columns of a catalogue entity: known and typed before anything is collected.
+pub fn declared(catalogue: &[Spec], entity: &str) -> Declared {
+    Declared {
+        columns: spec(catalogue, entity)
+            .map(Spec::columns)
+            .unwrap_or_default(),
+        untyped: Vec::new(),
     }
 }
 

@@ -113,7 +113,7 @@ impl WordpressReader {
 
 impl Reader for WordpressReader {
     fn entities(&self) -> Vec<&EntityConfig> {
-        self.entities.iter().map(|(_, e)| e).collect()
+        super::records::configs(&self.entities)
     }
 
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
@@ -121,12 +121,7 @@ impl Reader for WordpressReader {
     }
 
     fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
-        Declared {
-            columns: super::records::spec(CATALOGUE, entity)
-                .map(Spec::columns)
-                .unwrap_or_default(),
-            untyped: Vec::new(),
-        }
+        super::records::declared(CATALOGUE, entity)
     }
 
     fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
