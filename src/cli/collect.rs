@@ -77,7 +77,9 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
             ]),
         }
     }
-    warn_of_mass_removals(&report);
+    for w in report.warnings() {
+        eprintln!("driftwatch: warning: {w}");
+    }
     let format = global.format(Format::Table);
     if format == Format::Table {
         super::io(writeln!(
@@ -100,22 +102,6 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
                 kind: e.kind,
                 message: format!("collection failed for {}: {}", failed.join(", "), e.message),
             })
-        }
-    }
-}
-
-/// A snapshot that drops most of an entity's rows is more often a cut-short export than a real
-/// exodus: say so, so that it is looked at before anyone acts on it.
-fn warn_of_mass_removals(report: &crate::collect::RunReport) {
-    for o in &report.outcomes {
-        for (entity, s) in o.result.iter().flatten() {
-            let before = s.rows - s.added + s.removed;
-            if before >= 10 && s.removed * 2 > before {
-                eprintln!(
-                    "driftwatch: warning: {}.{entity} lost {} of its {before} rows in this snapshot; if its export was cut short, that is not a real removal",
-                    o.source, s.removed
-                );
-            }
         }
     }
 }

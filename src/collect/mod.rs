@@ -20,6 +20,24 @@ impl RunReport {
     pub fn first_failure(&self) -> Option<&Error> {
         self.outcomes.iter().find_map(|o| o.result.as_ref().err())
     }
+
+    /// A snapshot that drops most of an entity's rows is more often a cut-short export than a
+    /// real exodus: one warning for each, so that it is looked at before anyone acts on it.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for o in &self.outcomes {
+            for (entity, s) in o.result.iter().flatten() {
+                let before = s.rows - s.added + s.removed;
+                if before >= 10 && s.removed * 2 > before {
+                    warnings.push(format!(
+                        "{}.{entity} lost {} of its {before} rows in this snapshot; if its export was cut short, that is not a real removal",
+                        o.source, s.removed
+                    ));
+                }
+            }
+        }
+        warnings
+    }
 }
 
 /// Collects `sources` (all of the config's when empty) as one run at `taken_at` (default now).
