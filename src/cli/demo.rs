@@ -9,14 +9,14 @@ use crate::error::{Error, Exit, Result};
 use crate::history::delay::delays;
 use crate::history::diff::rule_diffs;
 use crate::history::trend::trends;
-use crate::history::{audit_with_history, runs_since, History};
+use crate::history::{audit_with_history, History};
 use crate::output::{Format, Grid};
 use crate::platforms::Config;
 use crate::report::status::{status, COUNTED};
 use crate::rules::check::Schemas;
 use crate::rules::eval::At;
 use crate::rules::{check_files, load_files};
-use crate::store::{diff_data, SnapshotInfo, Store};
+use crate::store::{diff_data, RunInfo, SnapshotInfo, Store};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -91,11 +91,12 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         ),
     )?;
     collect_days(&mut store, &config)?;
-    let runs = runs_since(&store, None)?;
+    let infos = store.runs()?;
+    let runs: Vec<At> = infos.iter().map(At::from).collect();
     let (Some(prev), Some(last)) = (runs.iter().rev().nth(1), runs.last()) else {
         return Err(Error::runtime("the demo collected fewer than two days"));
     };
-    show_runs(&store, out)?;
+    show_runs(&infos, out)?;
     show_status(&store, last, out)?;
     line(
         out,
@@ -139,11 +140,11 @@ fn collect_days(store: &mut Store, config: &Config) -> Result<()> {
 }
 
 /// The runs, with the rows and changes of their snapshots summed.
-fn show_runs(store: &Store, out: &mut dyn Write) -> Result<()> {
+fn show_runs(runs: &[RunInfo], out: &mut dyn Write) -> Result<()> {
     let mut grid = Grid::new(&[
         "run", "at", "sources", "rows", "added", "changed", "removed",
     ]);
-    for r in &store.runs()? {
+    for r in runs {
         let sum = |f: fn(&SnapshotInfo) -> i64| r.snapshots.iter().map(f).sum::<i64>();
         let sources: Vec<&str> = r.snapshots.iter().map(|s| s.source.as_str()).collect();
         grid.push(vec![

@@ -50,6 +50,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         }
     };
     let ev = evaluate(&store, &checked, &at)?;
+    super::print_notes(ev.note.as_slice());
     let mut headers: Vec<String> = Vec::new();
     if rule.subject.is_some() {
         headers.push("subject".into());

@@ -93,12 +93,9 @@ pub fn audit_with_history(
 ) -> Result<AuditReport> {
     let earlier: Vec<At> = store
         .runs()?
-        .into_iter()
+        .iter()
         .filter(|r| r.id < at.run)
-        .map(|r| At {
-            run: r.id,
-            taken_at: r.taken_at,
-        })
+        .map(At::from)
         .collect();
     // A rule that does not check at this run is reported by the audit; its history can wait.
     let runnable: Vec<&Loaded<'_>> = rules

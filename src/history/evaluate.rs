@@ -104,7 +104,7 @@ pub fn audit(
                         }
                     }
                     let prepared = eval::prepare(store, checked, &target)?;
-                    notes.extend(prepared.note.clone());
+                    notes.extend(prepared.note);
                     eval::run(store, checked, &prepared.compiled)
                 })
                 .map_err(|e| e.message),

@@ -77,7 +77,6 @@ impl<'a> History<'a> {
     pub fn notes(&self) -> Vec<String> {
         let skipped = self.skipped.borrow();
         let mut notes = self.notes.borrow().clone();
-        notes.dedup();
         let mut rules: Vec<&str> = skipped.iter().map(|s| s.rule.as_str()).collect();
         rules.sort_unstable();
         rules.dedup();
@@ -105,11 +104,8 @@ impl<'a> History<'a> {
 pub fn runs_since(store: &Store, since: Option<&str>) -> Result<Vec<At>> {
     Ok(store
         .runs()?
-        .into_iter()
+        .iter()
         .filter(|r| since.is_none_or(|s| r.taken_at.as_str() >= s))
-        .map(|r| At {
-            run: r.id,
-            taken_at: r.taken_at,
-        })
+        .map(At::from)
         .collect())
 }

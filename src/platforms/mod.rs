@@ -87,19 +87,18 @@ pub struct Kind {
 /// Every kind this build reads.
 pub const KINDS: &[Kind] = &[
     sql::sqlite::KIND,
-    files::csv::KIND,
-    files::json::KIND,
+    files::CSV,
+    files::JSON,
     graph::KIND,
     wordpress::KIND,
     sql::server::POSTGRES,
     sql::server::MYSQL,
 ];
 
-/// A configured source: its name and kind, and the reader of its kind.
+/// A configured source: its name and the reader of its kind.
 #[derive(Debug)]
 pub struct Source {
     pub name: String,
-    pub kind: &'static str,
     pub reader: Box<dyn Reader>,
 }
 
@@ -126,7 +125,6 @@ impl SourceSpec for Source {
         table.remove("kind");
         Ok(Source {
             name: name.to_string(),
-            kind: k.name,
             reader: (k.parse)(table, &key, origin)?,
         })
     }
@@ -259,8 +257,9 @@ mod tests {
         );
         let e = parse("[sources.d]\nkind = \"postgres\"\nurl = \"postgres://x/y\"\n[sources.d.entities.p]\npath = \"p.csv\"\n").unwrap_err();
         assert!(
-            e.message
-                .contains("an entity of a database source has no `path`"),
+            e.message.contains(
+                "an entity of a database source has no `path` (it takes `query`, `key`, `types`)"
+            ),
             "{e}"
         );
         let e = parse("[sources.d]\nkind = \"postgres\"\nurl = \"postgres://x/y\"\n[sources.d.entities.p]\nkey = [\"id\"]\n").unwrap_err();

@@ -18,6 +18,15 @@ pub struct At {
     pub taken_at: String,
 }
 
+impl From<&crate::store::RunInfo> for At {
+    fn from(r: &crate::store::RunInfo) -> At {
+        At {
+            run: r.id,
+            taken_at: r.taken_at.clone(),
+        }
+    }
+}
+
 /// The snapshot serving each entity a rule reads, as of a run.
 pub struct RunTarget {
     pub at: At,
@@ -88,6 +97,8 @@ pub struct Evaluation {
     /// How many rows (or groups) the rule ranged over.
     pub ranged: u64,
     pub violations: Vec<Violation>,
+    /// Why it ran more slowly than it could (an index a read-only store could not take).
+    pub note: Option<String>,
 }
 
 /// A rule compiled for a run, its indexes made.
@@ -128,7 +139,11 @@ pub fn prepare(store: &Store, checked: &Checked<'_>, target: &RunTarget) -> Resu
 pub fn evaluate(store: &Store, checked: &Checked<'_>, at: &At) -> Result<Evaluation> {
     let target = RunTarget::for_rule(store, checked, at)?;
     let prepared = prepare(store, checked, &target)?;
-    run(store, checked, &prepared.compiled)
+    let ev = run(store, checked, &prepared.compiled)?;
+    Ok(Evaluation {
+        note: prepared.note,
+        ..ev
+    })
 }
 
 /// Runs a compiled rule and reads its rows.
@@ -190,6 +205,7 @@ pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluat
     Ok(Evaluation {
         ranged: ranged as u64,
         violations: found.into_iter().map(|(_, v)| v).collect(),
+        note: None,
     })
 }
 

@@ -2,29 +2,14 @@
 //! unless typed), or only the columns mapped with `columns = { name = "Header" }`.
 
 use super::FileEntity;
-use crate::config::Origin;
 use crate::error::{Error, Result};
-use crate::platforms::{Context, Declared, EntityConfig, Kind, Reader};
+use crate::platforms::{Context, Declared};
 use crate::store::{Column, SnapshotWriter};
 use std::fs::File;
 use std::io::BufReader;
 
 /// How many records are read before the number of the rest is estimated from the file size.
 const SAMPLE_RECORDS: u64 = 256;
-
-pub const KIND: Kind = Kind {
-    name: "csv",
-    parse: |table, key, origin: &Origin| {
-        Ok(Box::new(CsvReader {
-            entities: super::parse(table, key, origin, "csv")?,
-        }))
-    },
-};
-
-#[derive(Debug)]
-pub struct CsvReader {
-    entities: Vec<FileEntity>,
-}
 
 /// An open CSV file: its reader, its header (trimmed, without a byte-order mark) and its size.
 /// The one way driftwatch reads CSV.
@@ -62,43 +47,25 @@ fn open(path: &str) -> Result<CsvFile> {
     })
 }
 
-impl Reader for CsvReader {
-    fn entities(&self) -> Vec<&EntityConfig> {
-        self.entities.iter().map(|e| &e.entity).collect()
-    }
-
-    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
-        super::check_vars(&self.entities, source, cx)
-    }
-
-    /// The mapped columns, else the file's header (when the file is there to read).
-    fn declared(&self, source: &str, entity: &str, cx: &Context<'_>) -> Declared {
-        let Some(fe) = self.entities.iter().find(|e| e.entity.name == entity) else {
-            return Declared::default();
-        };
-        let names: Vec<String> = match &fe.columns {
-            Some(cols) => cols.iter().map(|(n, _)| n.clone()).collect(),
-            None => fe
-                .path(source, cx)
-                .and_then(|p| open(&p))
-                .map(|f| f.headers)
-                .unwrap_or_default(),
-        };
-        Declared {
-            columns: fe.entity.declared_columns(names.iter().map(String::as_str)),
-            untyped: Vec::new(),
-        }
-    }
-
-    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
-        for fe in &self.entities {
-            collect_entity(fe, source, cx, out)?;
-        }
-        Ok(())
+/// The columns of a csv entity before it is collected: the mapped ones, else the file's header
+/// (when the file is there to read).
+pub(super) fn declared(fe: &FileEntity, source: &str, cx: &Context<'_>) -> Declared {
+    let names: Vec<String> = match &fe.columns {
+        Some(cols) => cols.iter().map(|(n, _)| n.clone()).collect(),
+        None => fe
+            .path(source, cx)
+            .and_then(|p| open(&p))
+            .map(|f| f.headers)
+            .unwrap_or_default(),
+    };
+    Declared {
+        columns: fe.entity.declared_columns(names.iter().map(String::as_str)),
+        untyped: Vec::new(),
     }
 }
 
-fn collect_entity(
+/// Reads one csv entity into its snapshot.
+pub(super) fn collect_entity(
     fe: &FileEntity,
     source: &str,
     cx: &Context<'_>,

@@ -6,27 +6,12 @@
 //! field of the records whose name is a usable column name is collected.
 
 use super::FileEntity;
-use crate::config::Origin;
 use crate::error::{Error, Result};
-use crate::platforms::{Context, Declared, EntityConfig, Kind, Reader};
+use crate::platforms::{Context, Declared};
 use crate::store::{Column, SnapshotWriter};
 use crate::text::is_identifier;
 use crate::value::ColumnType;
 use serde_json::Value as Json;
-
-pub const KIND: Kind = Kind {
-    name: "json",
-    parse: |table, key, origin: &Origin| {
-        Ok(Box::new(JsonReader {
-            entities: super::parse(table, key, origin, "json")?,
-        }))
-    },
-};
-
-#[derive(Debug)]
-pub struct JsonReader {
-    entities: Vec<FileEntity>,
-}
 
 struct Page {
     file: String,
@@ -190,45 +175,27 @@ fn infer_type(pages: &[(&Page, &[Json])], path: &str) -> Option<ColumnType> {
     inferred
 }
 
-impl Reader for JsonReader {
-    fn entities(&self) -> Vec<&EntityConfig> {
-        self.entities.iter().map(|e| &e.entity).collect()
-    }
-
-    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
-        super::check_vars(&self.entities, source, cx)
-    }
-
-    /// The mapped columns; their types are the declared ones, else unknown until collected.
-    fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
-        let Some(fe) = self.entities.iter().find(|e| e.entity.name == entity) else {
-            return Declared::default();
-        };
-        let names: Vec<&str> = fe
-            .columns
+/// The columns of a json entity before it is collected: the mapped ones; their types are the
+/// declared ones, else unknown until collected.
+pub(super) fn declared(fe: &FileEntity) -> Declared {
+    let names: Vec<&str> = fe
+        .columns
+        .iter()
+        .flatten()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    Declared {
+        columns: fe.entity.declared_columns(names.iter().copied()),
+        untyped: names
             .iter()
-            .flatten()
-            .map(|(n, _)| n.as_str())
-            .collect();
-        Declared {
-            columns: fe.entity.declared_columns(names.iter().copied()),
-            untyped: names
-                .iter()
-                .filter(|n| fe.entity.declared_type(n).is_none())
-                .map(|n| n.to_string())
-                .collect(),
-        }
-    }
-
-    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
-        for fe in &self.entities {
-            collect_entity(fe, source, cx, out)?;
-        }
-        Ok(())
+            .filter(|n| fe.entity.declared_type(n).is_none())
+            .map(|n| n.to_string())
+            .collect(),
     }
 }
 
-fn collect_entity(
+/// Reads one json entity (one file or a glob of pages) into its snapshot.
+pub(super) fn collect_entity(
     fe: &FileEntity,
     source: &str,
     cx: &Context<'_>,

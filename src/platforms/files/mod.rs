@@ -5,10 +5,65 @@ pub mod csv;
 pub mod json;
 
 use super::entity::{entity_tables, parse_columns, parse_types, EntityConfig};
-use super::Context;
+use super::{Context, Declared, Kind, Reader};
 use crate::config::Origin;
 use crate::error::Result;
+use crate::store::SnapshotWriter;
 use serde::Deserialize;
+
+pub const CSV: Kind = Kind {
+    name: "csv",
+    parse: |table, key, origin: &Origin| parse(table, key, origin, Format::Csv),
+};
+
+pub const JSON: Kind = Kind {
+    name: "json",
+    parse: |table, key, origin: &Origin| parse(table, key, origin, Format::Json),
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+/// A csv or json source: its entities, each a file (or a glob of pages).
+#[derive(Debug)]
+pub struct FileReader {
+    format: Format,
+    entities: Vec<FileEntity>,
+}
+
+impl Reader for FileReader {
+    fn entities(&self) -> Vec<&EntityConfig> {
+        self.entities.iter().map(|e| &e.entity).collect()
+    }
+
+    fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
+        for e in &self.entities {
+            e.path(source, cx)?;
+        }
+        Ok(())
+    }
+
+    fn declared(&self, source: &str, entity: &str, cx: &Context<'_>) -> Declared {
+        match self.entities.iter().find(|e| e.entity.name == entity) {
+            None => Declared::default(),
+            Some(fe) if self.format == Format::Csv => csv::declared(fe, source, cx),
+            Some(fe) => json::declared(fe),
+        }
+    }
+
+    fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
+        for fe in &self.entities {
+            match self.format {
+                Format::Csv => csv::collect_entity(fe, source, cx, out)?,
+                Format::Json => json::collect_entity(fe, source, cx, out)?,
+            }
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,13 +104,22 @@ impl FileEntity {
     }
 }
 
-/// The entities of a file source of `kind` (`records` only for json).
-fn parse(table: toml::Table, key: &str, origin: &Origin, kind: &str) -> Result<Vec<FileEntity>> {
+/// A file source of `format` (`records` only for json).
+fn parse(
+    table: toml::Table,
+    key: &str,
+    origin: &Origin,
+    format: Format,
+) -> Result<Box<dyn Reader>> {
+    let kind = match format {
+        Format::Csv => "csv",
+        Format::Json => "json",
+    };
     let settings: Settings =
         origin.typed(toml::Value::Table(table), key, &format!("a {kind} source"))?;
-    entity_tables(origin, key, settings.entities, |name, value, ekey| {
+    let entities = entity_tables(origin, key, settings.entities, |name, value, ekey| {
         let raw: RawEntity = origin.typed(value, ekey, &format!("a {kind} entity"))?;
-        if raw.records.is_some() && kind != "json" {
+        if raw.records.is_some() && format != Format::Json {
             return Err(origin.error(
                 &format!("{ekey}.records"),
                 "only json entities have `records`",
@@ -71,13 +135,6 @@ fn parse(table: toml::Table, key: &str, origin: &Origin, kind: &str) -> Result<V
             records: raw.records,
             columns: parse_columns(origin, ekey, raw.columns)?,
         })
-    })
-}
-
-/// Expands every entity's path.
-fn check_vars(entities: &[FileEntity], source: &str, cx: &Context<'_>) -> Result<()> {
-    for e in entities {
-        e.path(source, cx)?;
-    }
-    Ok(())
+    })?;
+    Ok(Box::new(FileReader { format, entities }))
 }
