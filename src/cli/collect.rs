@@ -37,6 +37,8 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         })?),
         None => None,
     };
+    // Before the store is opened, so that a mistake creates no store and records no run.
+    crate::collect::check(config, &vars, &args.sources)?;
     let mut store = Store::open(&global.store_path(&vars)?)?;
     store.on_wait(|path| {
         eprintln!(

@@ -40,14 +40,11 @@ impl RunReport {
     }
 }
 
-/// Collects `sources` (all of the config's when empty) as one run at `taken_at` (default now).
-pub fn collect_run(
-    store: &mut Store,
-    config: &Config,
-    vars: &Vars,
-    sources: &[String],
-    taken_at: Option<Epoch>,
-) -> Result<RunReport> {
+/// The sources a collection of `sources` (all of the config's when empty) reads, in config
+/// order, each checked as far as it can be without reading it: every `${NAME}` set, every URL
+/// acceptable. A mistake here is one in the command or the config, not a collection that failed,
+/// so the command says so before it opens (or creates) a store.
+pub fn check<'c>(config: &'c Config, vars: &Vars, sources: &[String]) -> Result<Vec<&'c Source>> {
     for name in sources {
         config.source(name)?; // an unknown name is an error that lists the known ones
     }
@@ -67,11 +64,25 @@ pub fn collect_run(
         origin: &config.origin,
         vars,
     };
-    // A variable the config needs but was not given is a mistake in the command, not a
-    // collection that failed: say so before a run is recorded.
     for source in &selected {
         source.reader.check_vars(&source.name, &cx)?;
     }
+    Ok(selected)
+}
+
+/// Collects `sources` (all of the config's when empty) as one run at `taken_at` (default now).
+pub fn collect_run(
+    store: &mut Store,
+    config: &Config,
+    vars: &Vars,
+    sources: &[String],
+    taken_at: Option<Epoch>,
+) -> Result<RunReport> {
+    let selected = check(config, vars, sources)?;
+    let cx = Context {
+        origin: &config.origin,
+        vars,
+    };
     let mut run = store.begin_run(taken_at)?;
     let mut outcomes = Vec::new();
     for source in selected {

@@ -194,8 +194,14 @@ impl Reader for GraphReader {
         super::records::configs(&self.entities)
     }
 
+    /// Expands the settings and checks the URLs, before a run is recorded.
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
-        self.expand(source, cx).map(|_| ())
+        let e = self.expand(source, cx)?;
+        check_url(&e.base, &format!("sources.{source}.base_url"))?;
+        check_url(&e.token_url, &format!("sources.{source}.token_url"))?;
+        self.client_secret
+            .reveal(&format!("sources.{source}.client_secret"))
+            .map(|_| ())
     }
 
     fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {

@@ -70,7 +70,10 @@ impl Response {
 }
 
 pub struct Http {
+    /// Data requests: follows a redirect only within the origin it started from.
     client: reqwest::Client,
+    /// Token requests: follows no redirect (the form it posts holds the client secret).
+    token_client: reqwest::Client,
     auth: Auth,
     /// The bearer token and when to renew it (a minute before it expires).
     token: Mutex<Option<(String, tokio::time::Instant)>>,
@@ -97,10 +100,16 @@ pub fn origin(url: &str) -> String {
         .unwrap_or_else(|_| url.to_string())
 }
 
-/// Refuses plain HTTP except to this machine: credentials must not cross a network in clear.
+/// Refuses plain HTTP except to this machine (credentials must not cross a network in clear),
+/// and a password inside the URL (it would end up in messages and shell history).
 pub fn check_url(url: &str, key: &str) -> Result<()> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| Error::input(format!("{key}: `{url}` is not a URL: {e}")))?;
+    if parsed.password().is_some() {
+        return Err(Error::input(format!(
+            "{key}: the URL holds a password; remove it and give the credentials in their own settings (from the environment or a file)"
+        )));
+    }
     match (parsed.scheme(), parsed.host_str()) {
         ("https", Some(_)) => Ok(()),
         ("http", Some("127.0.0.1" | "localhost" | "[::1]")) => Ok(()),
@@ -115,12 +124,17 @@ pub fn check_url(url: &str, key: &str) -> Result<()> {
 
 impl Http {
     pub fn new(label: &str, auth: Auth, concurrency: usize, retry: Retry) -> Result<Http> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::runtime(format!("{label}: HTTP client: {e}")))?;
+        let build = |policy: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(120))
+                .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
+                .redirect(policy)
+                .build()
+                .map_err(|e| Error::runtime(format!("{label}: HTTP client: {e}")))
+        };
+        let client = build(reqwest::redirect::Policy::custom(same_origin))?;
+        let token_client = build(reqwest::redirect::Policy::none())?;
         let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             let p = indicatif::ProgressBar::new_spinner();
             p.set_message(format!("{label}: 0 pages"));
@@ -131,6 +145,7 @@ impl Http {
         };
         Ok(Http {
             client,
+            token_client,
             auth,
             token: Mutex::new(None),
             slots: Semaphore::new(concurrency),
@@ -171,7 +186,7 @@ impl Http {
         let mut attempt = 0;
         let resp = loop {
             attempt += 1;
-            match self.client.post(token_url).form(&form).send().await {
+            match self.token_client.post(token_url).form(&form).send().await {
                 Ok(r) if retryable(r.status()) && attempt < self.retry.attempts => {
                     tokio::time::sleep(self.wait(r.headers(), attempt)).await;
                 }
@@ -183,6 +198,12 @@ impl Http {
             }
         };
         let status = resp.status();
+        if status.is_redirection() {
+            return Err(Error::runtime(format!(
+                "{what}: {status}{}: a token request is never redirected, as it carries the client secret; set token_url to where the token is issued",
+                redirected_to(resp.headers())
+            )));
+        }
         let body: Json = resp.json().await.unwrap_or(Json::Null);
         if !status.is_success() {
             let code = body["error"].as_str().unwrap_or("error");
@@ -284,6 +305,12 @@ impl Http {
                 attempt -= 1;
                 continue;
             }
+            if status.is_redirection() {
+                return Err(Error::runtime(format!(
+                    "{what}: {status}{}: a redirect to another origin (or from https to http) is not followed with credentials; the snapshot is not recorded",
+                    redirected_to(&headers)
+                )));
+            }
             if !status.is_success() {
                 return Err(Error::runtime(format!(
                     "{what}: {status}{}",
@@ -296,6 +323,28 @@ impl Http {
             return Ok(Response { headers, body });
         }
     }
+}
+
+/// Follows a redirect only to the origin (scheme, host and port) the request started at, at
+/// most five times: credentials never go to another host, and https never becomes http.
+fn same_origin(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let first = attempt.previous().first().map(|u| u.origin());
+    if attempt.previous().len() > 5 {
+        attempt.error("more than 5 redirects")
+    } else if first.is_some_and(|o| o == attempt.url().origin()) {
+        attempt.follow()
+    } else {
+        attempt.stop()
+    }
+}
+
+/// ` (to ORIGIN)`: where a redirect pointed, its origin only (a path may hold a token).
+fn redirected_to(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| format!(" (to {})", origin(l)))
+        .unwrap_or_default()
 }
 
 fn retryable(status: reqwest::StatusCode) -> bool {

@@ -116,8 +116,13 @@ impl Reader for WordpressReader {
         super::records::configs(&self.entities)
     }
 
+    /// Expands the settings and checks the URL, before a run is recorded.
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
-        self.expand(source, cx).map(|_| ())
+        let (url, _) = self.expand(source, cx)?;
+        check_url(&url, &format!("sources.{source}.url"))?;
+        self.password
+            .reveal(&format!("sources.{source}.password"))
+            .map(|_| ())
     }
 
     fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {

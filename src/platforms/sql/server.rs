@@ -112,6 +112,9 @@ impl Reader for ServerReader {
 
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
         cx.expand(&self.url, &format!("sources.{source}.url"))?;
+        if let Some(p) = &self.password {
+            p.reveal(&format!("sources.{source}.password"))?;
+        }
         for e in &self.entities {
             e.query(source, cx)?;
         }

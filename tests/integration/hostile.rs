@@ -1,0 +1,147 @@
+//! Hostile input: what an attacker controls (a service's answers, data values) or a careless
+//! user gets wrong (a URL with a password, a store path that is another database) must not leak
+//! a secret, lose data quietly, or change what it was not asked to change.
+
+use crate::common::{ok, run, write};
+use crate::mocks::{assert_no_secret, run_with_secrets, Server, TENANT};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+fn graph_dir(s: &Server) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "driftwatch.toml",
+        &s.graph_config("entra", &["users"], ""),
+    );
+    dir
+}
+
+fn one_user() -> serde_json::Value {
+    json!({"id": "u1", "userPrincipalName": "u1@contoso.org", "mail": "u1@contoso.org",
+           "displayName": "U 1", "accountEnabled": true, "userType": "Member",
+           "externalUserState": null, "createdDateTime": null})
+}
+
+#[test]
+fn a_client_secret_never_follows_a_token_redirect_to_another_host() {
+    let (a, other) = (Server::start(), Server::start());
+    other.graph_token("stolen");
+    a.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+            .respond_with(ResponseTemplate::new(307).insert_header(
+                "Location",
+                format!("{}/{TENANT}/oauth2/v2.0/token", other.uri()).as_str(),
+            )),
+    );
+    let dir = graph_dir(&a);
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("307 Temporary Redirect")
+            && r.stderr.contains("a token request is never redirected"),
+        "{}",
+        r.stderr
+    );
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+    assert_no_secret(dir.path(), &[&r.stdout, &r.stderr]);
+}
+
+#[test]
+fn a_data_page_redirected_to_another_host_fails_the_source_instead_of_recording_a_snapshot() {
+    let (a, other) = (Server::start(), Server::start());
+    a.graph_token("t1");
+    other.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/users"))
+            .respond_with(other.graph_page(&[], None)),
+    );
+    a.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/users"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("Location", format!("{}/v1.0/users", other.uri()).as_str()),
+            ),
+    );
+    let dir = graph_dir(&a);
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("302 Found") && r.stderr.contains("is not followed with credentials"),
+        "{}",
+        r.stderr
+    );
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+    assert!(ok(dir.path(), &["snapshots"]).contains("failed"));
+}
+
+#[test]
+fn a_redirect_within_the_same_origin_is_followed() {
+    let a = Server::start();
+    a.graph_token("t1");
+    a.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/users"))
+            .respond_with(ResponseTemplate::new(302).insert_header("Location", "/v1.0/moved")),
+    );
+    a.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/moved"))
+            .respond_with(a.graph_page(&[one_user()], None)),
+    );
+    let dir = graph_dir(&a);
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(ok(dir.path(), &["export", "entra.users"]).contains("u1@contoso.org"));
+}
+
+#[test]
+fn a_password_inside_an_http_url_is_refused_without_being_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "driftwatch.toml",
+        "[sources.wp]\nkind = \"wordpress\"\nurl = \"https://admin:Pw-in-url-77@lms.example.org\"\n\
+         username = \"admin\"\npassword = { env = \"DW_TEST_WP_PASSWORD\" }\nentities = [\"users\"]\n",
+    );
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("sources.wp.url: the URL holds a password"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("Pw-in-url-77"), "{}", r.stderr);
+    // Refused before anything is recorded: not even a store is made.
+    assert!(!dir.path().join("driftwatch.db").exists());
+}
+
+#[test]
+fn a_secret_missing_from_the_environment_records_no_run() {
+    let s = Server::start();
+    let dir = graph_dir(&s);
+    let r = run(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("environment variable DW_TEST_GRAPH_SECRET is not set"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("driftwatch.db").exists());
+    assert!(s.requests().is_empty());
+}
+
+#[test]
+fn a_config_without_sources_creates_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "driftwatch.toml", "rules = []\n");
+    let r = run(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no sources to collect"), "{}", r.stderr);
+    assert!(!dir.path().join("driftwatch.db").exists());
+}
