@@ -14,7 +14,7 @@ fn main() {
         Err(e) if e.kind == ErrorKind::BrokenPipe => Exit::Ok,
         Err(e) => {
             let _ = out.flush();
-            eprintln!("error: {e}");
+            eprintln!("error: {}", driftwatch::config::mask(&e.message));
             e.exit()
         }
     };

@@ -152,7 +152,7 @@ pub(crate) fn print_notes(notes: &[String]) {
     let mut seen: Vec<&String> = Vec::new();
     for n in notes {
         if !seen.contains(&n) {
-            eprintln!("driftwatch: note: {n}");
+            eprintln!("driftwatch: note: {}", crate::config::mask(n));
             seen.push(n);
         }
     }

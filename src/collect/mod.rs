@@ -2,7 +2,7 @@
 //! reader, and the run report. A failing source leaves a failed snapshot and no rows while the
 //! others complete.
 
-use crate::config::Vars;
+use crate::config::{mask, Vars};
 use crate::error::{Error, Result};
 use crate::platforms::{Config, Context, Source};
 use crate::store::{SourceOutcome, Store};
@@ -87,7 +87,14 @@ pub fn collect_run(
     let mut outcomes = Vec::new();
     for source in selected {
         outcomes.push(run.collect_source(&source.name, |out| {
-            source.reader.collect(&source.name, &cx, out)
+            // A service may echo a secret in its error: the store and the output never get it.
+            source
+                .reader
+                .collect(&source.name, &cx, out)
+                .map_err(|e| Error {
+                    message: mask(&e.message),
+                    ..e
+                })
         })?);
     }
     let taken_at = run.taken_at().to_string();

@@ -12,7 +12,7 @@
 mod secret;
 mod vars;
 
-pub use secret::{Secret, SecretString};
+pub use secret::{mask, remember_secret, Secret, SecretString};
 pub use vars::Vars;
 
 use crate::error::{Error, Result};

@@ -41,6 +41,26 @@ fn csv_io(e: csv::Error) -> io::Error {
     }
 }
 
+/// The text of a cell as a terminal or a Markdown reader is shown it: control characters
+/// (ESC, CR, …, which data such as a guest's display name may hold) are escaped as `\u{1b}`,
+/// `\r`, so that no value can move the cursor, rewrite a line or change colours. A line break
+/// stays one in a table.
+fn shown_text(v: &Json) -> String {
+    let text = cell_text(v);
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl Grid {
     pub fn new(headers: &[&str]) -> Grid {
         Grid {
@@ -88,7 +108,7 @@ impl Grid {
         table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
         table.set_header(self.headers.iter());
         for r in &self.rows {
-            table.add_row(r.iter().map(cell_text));
+            table.add_row(r.iter().map(shown_text));
         }
         for (i, _) in self.headers.iter().enumerate() {
             if self.rows.iter().all(|r| r[i].is_number() || r[i].is_null()) && !self.rows.is_empty()
@@ -128,11 +148,38 @@ impl Grid {
                 out,
                 "| {} |",
                 r.iter()
-                    .map(|v| esc(cell_text(v)))
+                    .map(|v| esc(shown_text(v)))
                     .collect::<Vec<_>>()
                     .join(" | ")
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn terminal_escapes_from_data_are_shown_escaped_in_tables_and_markdown_but_kept_in_csv() {
+        let mut g = Grid::new(&["name"]);
+        g.push(vec![json!("Eve\u{1b}[2J\rAdmin\u{7}")]);
+        for format in [Format::Table, Format::Md] {
+            let mut out = Vec::new();
+            g.write(format, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                !text.contains(['\u{1b}', '\r', '\u{7}']),
+                "{format:?}: {text:?}"
+            );
+            assert!(text.contains("Eve\\u{1b}[2J\\rAdmin\\u{7}"), "{text}");
+        }
+        let mut out = Vec::new();
+        g.write(Format::Csv, &mut out).unwrap();
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("Eve\u{1b}[2J\rAdmin\u{7}"));
     }
 }

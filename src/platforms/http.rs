@@ -124,6 +124,12 @@ pub fn check_url(url: &str, key: &str) -> Result<()> {
 
 impl Http {
     pub fn new(label: &str, auth: Auth, concurrency: usize, retry: Retry) -> Result<Http> {
+        if let Auth::Basic { user, password } = &auth {
+            // What the Authorization header carries, should a service echo it back.
+            use base64::Engine;
+            let pair = format!("{user}:{}", password.expose());
+            crate::config::remember_secret(&base64::engine::general_purpose::STANDARD.encode(pair));
+        }
         let build = |policy: reqwest::redirect::Policy| {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))

@@ -145,3 +145,42 @@ fn a_config_without_sources_creates_no_store() {
     assert!(r.stderr.contains("no sources to collect"), "{}", r.stderr);
     assert!(!dir.path().join("driftwatch.db").exists());
 }
+
+#[test]
+fn a_service_that_echoes_the_credentials_in_its_error_never_gets_them_shown_or_stored() {
+    use crate::mocks::WP_PASSWORD;
+    use base64::Engine;
+    let s = Server::start();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("driftwatch:{WP_PASSWORD}"));
+    s.mount(
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wp/v2/users"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "code": "rest_invalid_request",
+                "message": format!("Bad request: Authorization: Basic {basic} (password {WP_PASSWORD})")
+            }))),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "driftwatch.toml",
+        &s.wordpress_config("wp", &["users"]),
+    );
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("rest_invalid_request: Bad request: Authorization: Basic *** (password ***)"),
+        "{}",
+        r.stderr
+    );
+    let snapshots = ok(dir.path(), &["snapshots", "--format", "json"]);
+    assert!(snapshots.contains("Basic ***"), "{snapshots}");
+    assert_no_secret(dir.path(), &[&r.stdout, &r.stderr, &snapshots]);
+    for text in [&r.stderr, &snapshots] {
+        assert!(!text.contains(&basic), "{text}");
+    }
+    let store = std::fs::read(dir.path().join("driftwatch.db")).unwrap();
+    assert!(!store.windows(basic.len()).any(|w| w == basic.as_bytes()));
+}
