@@ -7,8 +7,11 @@ fn main() {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result =
-        cli::run(cli, &mut out).and_then(|code| out.flush().map(|_| code).map_err(Into::into));
+    // A reader that went away (`| head`) is not a failure, and does not change the verdict.
+    let result = cli::run(cli, &mut out).and_then(|exit| match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit),
+        flushed => flushed.map(|()| exit).map_err(Into::into),
+    });
     let exit = match result {
         Ok(exit) => exit,
         Err(e) if e.kind == ErrorKind::BrokenPipe => Exit::Ok,

@@ -46,20 +46,20 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         &at,
         args.subject.as_deref(),
     )?;
-    write_report(
+    super::print_notes(&report.notes);
+    let exit = match report.exit() {
+        Exit::Ok if syntax_errors > 0 => Exit::Invalid,
+        exit => exit,
+    };
+    let written = write_report(
         &report,
         global.format(Format::Table),
         args.detailed,
         syntax_errors,
         out,
-    )?;
-    super::print_notes(&report.notes);
-    let exit = report.exit();
-    Ok(if exit == Exit::Ok && syntax_errors > 0 {
-        Exit::Invalid
-    } else {
-        exit
-    })
+    )
+    .and_then(|()| super::io(out.flush()));
+    super::verdict(exit, written)
 }
 
 /// Writes an audit in `format`; `syntax_errors` counts rules that did not even parse.

@@ -146,6 +146,16 @@ pub(crate) fn io(r: std::io::Result<()>) -> Result<()> {
     r.map_err(Error::from)
 }
 
+/// The verdict of a command whose output was `written`: a reader that went away early
+/// (`driftwatch audit | head -1`) neither fails the command nor changes its verdict.
+pub(crate) fn verdict(exit: Exit, written: Result<()>) -> Result<Exit> {
+    match written {
+        Err(e) if e.kind == crate::error::ErrorKind::BrokenPipe => Ok(exit),
+        Err(e) => Err(e),
+        Ok(()) => Ok(exit),
+    }
+}
+
 /// Prints notes of the library (a rule that could not be evaluated, a store opened
 /// read-only) on standard error, each once.
 pub(crate) fn print_notes(notes: &[String]) {

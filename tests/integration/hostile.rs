@@ -184,3 +184,30 @@ fn a_service_that_echoes_the_credentials_in_its_error_never_gets_them_shown_or_s
     let store = std::fs::read(dir.path().join("driftwatch.db")).unwrap();
     assert!(!store.windows(basic.len()).any(|w| w == basic.as_bytes()));
 }
+
+#[test]
+fn a_reader_that_goes_away_neither_fails_audit_nor_hides_a_failing_rule() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::common::repo().join("samples/peerquest/driftwatch.toml");
+    let config = config.to_str().unwrap();
+    let store = dir.path().join("s.db");
+    let store = store.to_str().unwrap();
+    ok(
+        dir.path(),
+        &["--config", config, "--store", store, "collect"],
+    );
+    for format in ["csv", "json", "table"] {
+        let mut child = crate::common::driftwatch(dir.path())
+            .args(["--config", config, "--store", store, "audit", "--detailed"])
+            .args(["--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away before anything is written
+        let r = crate::common::finish(child.wait_with_output().unwrap());
+        assert_eq!(r.code, 1, "{format}: {}", r.stderr);
+        assert!(!r.stderr.contains("Broken pipe"), "{format}: {}", r.stderr);
+    }
+}

@@ -102,38 +102,42 @@ fn write(
     out: &mut dyn Write,
 ) -> Result<Exit> {
     let entities = data.map(|s| diff_data(s, from.run, to.run)).transpose()?;
-    match format {
-        Format::Json => {
-            let mut doc = json!({
-                "from": from.run,
-                "to": to.run,
-                "rules": rules::to_json(diffs),
-            });
-            if let Some(e) = &entities {
-                doc["data"] = json!(data::to_json(e));
-            }
-            io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
-            io(writeln!(out))?;
-        }
-        Format::Csv | Format::Md => match &entities {
-            Some(e) => data::write_fields(e, format, out)?,
-            None => io(rules::rows_grid(diffs).write(format, out))?,
-        },
-        Format::Table => {
-            if data.is_none() || !diffs.is_empty() {
-                write_rule_diffs(diffs, from, to, args.limit, out)?;
-            }
-            if let Some(e) = &entities {
-                if !diffs.is_empty() {
-                    io(writeln!(out))?;
-                }
-                data::write_table(from.run, to.run, e, args.limit, out)?;
-            }
-        }
-    }
-    Ok(if diffs.iter().any(|d| d.error.is_some()) {
+    let exit = if diffs.iter().any(|d| d.error.is_some()) {
         Exit::Invalid
     } else {
         Exit::Ok
-    })
+    };
+    let written = (|| -> Result<()> {
+        match format {
+            Format::Json => {
+                let mut doc = json!({
+                    "from": from.run,
+                    "to": to.run,
+                    "rules": rules::to_json(diffs),
+                });
+                if let Some(e) = &entities {
+                    doc["data"] = json!(data::to_json(e));
+                }
+                io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
+                io(writeln!(out))?;
+            }
+            Format::Csv | Format::Md => match &entities {
+                Some(e) => data::write_fields(e, format, out)?,
+                None => io(rules::rows_grid(diffs).write(format, out))?,
+            },
+            Format::Table => {
+                if data.is_none() || !diffs.is_empty() {
+                    write_rule_diffs(diffs, from, to, args.limit, out)?;
+                }
+                if let Some(e) = &entities {
+                    if !diffs.is_empty() {
+                        io(writeln!(out))?;
+                    }
+                    data::write_table(from.run, to.run, e, args.limit, out)?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    super::verdict(exit, written)
 }
