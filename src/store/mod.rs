@@ -25,6 +25,10 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+/// `PRAGMA application_id` of a driftwatch store ("DRFT"), so that no other database is taken
+/// for one.
+const APPLICATION_ID: i64 = 0x4452_4654;
+
 /// How long a collection waits for another process's collection to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
 
@@ -64,8 +68,14 @@ impl Store {
     fn connect(path: &Path, flags: OpenFlags) -> Result<Store> {
         let failed = |e: rusqlite::Error| Error::runtime(format!("store {}: {e}", path.display()));
         let mut conn = Connection::open_with_flags(path, flags).map_err(failed)?;
+        // Before anything is changed (the journal mode, the tables): is it ours to change?
+        let marked = check_identity(&conn, path)?;
         configure(&conn).map_err(failed)?;
         migrate(&mut conn).map_err(|e| e.context(format!("store {}", path.display())))?;
+        if !marked {
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(failed)?;
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -124,6 +134,46 @@ impl Store {
             taken_at: at,
         })
     }
+}
+
+/// Refuses a SQLite file that is not a driftwatch store: a typo in `--store` must not add
+/// driftwatch's tables to a production database or switch it to WAL. A store is one marked with
+/// driftwatch's application id, an empty database (a new store), or a store made before stores
+/// were marked (it has driftwatch's tables). Returns whether it is marked already.
+fn check_identity(conn: &Connection, path: &Path) -> Result<bool> {
+    let not_ours = |what: String| {
+        Error::input(format!(
+            "store {}: {what}; driftwatch changes nothing in it. Pass the store's own path with --store (or `store` in the config)",
+            path.display()
+        ))
+    };
+    let id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| not_ours(format!("not a SQLite database ({e})")))?;
+    if id == APPLICATION_ID {
+        return Ok(true);
+    }
+    if id != 0 {
+        return Err(not_ours(format!(
+            "a SQLite database of another application (application_id {id:#x})"
+        )));
+    }
+    let mut stmt =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let ours = ["refinery_schema_history", "runs", "snapshots"];
+    if tables.is_empty() || ours.iter().all(|t| tables.iter().any(|n| n == t)) {
+        return Ok(false);
+    }
+    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    Err(not_ours(format!(
+        "a SQLite database that is not a driftwatch store (it has table{} {}{})",
+        if tables.len() == 1 { "" } else { "s" },
+        shown.join(", "),
+        if tables.len() > 5 { ", …" } else { "" }
+    )))
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

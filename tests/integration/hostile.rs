@@ -211,3 +211,51 @@ fn a_reader_that_goes_away_neither_fails_audit_nor_hides_a_failing_rule() {
         assert!(!r.stderr.contains("Broken pipe"), "{format}: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_sqlite_file_that_is_not_a_driftwatch_store_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let prod = dir.path().join("production.db");
+    {
+        let c = rusqlite::Connection::open(&prod).unwrap();
+        c.execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'Ann');")
+            .unwrap();
+    }
+    let before = std::fs::read(&prod).unwrap();
+    for args in [
+        vec!["snapshots"],
+        vec!["diff", "--from", "1", "--data"],
+        vec!["export", "x.y"],
+    ] {
+        let mut all = vec!["--store", prod.to_str().unwrap()];
+        all.extend(args);
+        let r = run(dir.path(), &all);
+        assert_eq!(r.code, 2, "{all:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("not a driftwatch store (it has table customers)"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(
+        std::fs::read(&prod).unwrap(),
+        before,
+        "the database was changed"
+    );
+    assert!(!dir.path().join("production.db-wal").exists());
+    // A store driftwatch made is marked, and opens.
+    write(dir.path(), "p.csv", "id\n1\n");
+    write(
+        dir.path(),
+        "driftwatch.toml",
+        "[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.p]\npath = \"p.csv\"\n",
+    );
+    ok(dir.path(), &["collect"]);
+    let c = rusqlite::Connection::open(dir.path().join("driftwatch.db")).unwrap();
+    let id: i64 = c
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, 0x4452_4654);
+    ok(dir.path(), &["snapshots"]);
+}
