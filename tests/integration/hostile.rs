@@ -259,3 +259,60 @@ fn a_sqlite_file_that_is_not_a_driftwatch_store_is_refused_and_left_unchanged() 
     assert_eq!(id, 0x4452_4654);
     ok(dir.path(), &["snapshots"]);
 }
+
+#[test]
+fn a_paged_json_export_whose_first_page_is_missing_fails_instead_of_removing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.t]\nkind = \"json\"\n[sources.t.entities.m]\npath = \"m-page-*.json\"\nrecords = \"value\"\nkey = [\"id\"]\n",
+    );
+    write(d, "m-page-1.json", r#"{"value": [{"id": "a"}]}"#);
+    write(d, "m-page-2.json", r#"{"value": [{"id": "b"}]}"#);
+    ok(d, &["collect", "--at", "2026-11-01"]);
+    std::fs::remove_file(d.join("m-page-1.json")).unwrap();
+    let r = run(d, &["collect", "--at", "2026-11-02"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("m-page-2.json: the export is incomplete: it starts at page 2"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ok(d, &["export", "t.m"]), "id\na\nb\n");
+}
+
+#[test]
+fn an_unterminated_quote_in_a_csv_fails_with_its_line_instead_of_swallowing_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"people.csv\"\nkey = [\"id\"]\n",
+    );
+    let rows: String = (1..=20).map(|i| format!("{i},person {i}\n")).collect();
+    write(d, "people.csv", &format!("id,name\n{rows}"));
+    ok(d, &["collect", "--at", "2026-11-01"]);
+    // Row 5's name opens a quote that never closes: the csv reader would take the other 15
+    // rows for the rest of that field.
+    let broken = rows.replacen("5,person 5", "5,\"person 5", 1);
+    write(d, "people.csv", &format!("id,name\n{broken}"));
+    let r = run(d, &["collect", "--at", "2026-11-02"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("people.csv:6: record 5: a quoted field is never closed"),
+        "{}",
+        r.stderr
+    );
+    let export = ok(d, &["export", "hr.people"]);
+    assert_eq!(export.lines().count(), 21, "{export}");
+    // A quoted field that spans lines and closes, with doubled quotes inside, is fine.
+    let fine = rows.replacen("20,person 20", "20,\"person \"\"20\"\"\nsecond line\"", 1);
+    write(d, "people.csv", &format!("id,name\n{fine}"));
+    ok(d, &["collect", "--at", "2026-11-03"]);
+    assert!(ok(d, &["export", "hr.people"]).contains("\"person \"\"20\"\"\nsecond line\""));
+}

@@ -117,8 +117,10 @@ pub(super) fn collect_entity(
         let mut record = ::csv::StringRecord::new();
         let mut values = Vec::with_capacity(columns.len());
         let mut number = 0u64;
+        let mut last = None;
         while reader.read_record(&mut record).map_err(&csv_error)? {
             number += 1;
+            last = record.position().cloned();
             values.clear();
             for (column, (_, field)) in columns.iter().zip(&wanted) {
                 let text = record.get(*field).unwrap_or("");
@@ -138,6 +140,38 @@ pub(super) fn collect_entity(
                 rows.reserve((file_len / per_record.max(1)) as usize);
             }
         }
+        // A quote that never closes runs to the end of the file, so it can only be in the last
+        // record, which then holds every row after it in one field.
+        if let Some(at) = last.filter(|at| quote_left_open(&path, at.byte()).unwrap_or(false)) {
+            return Err(Error::input(format!(
+                "{path}:{}: record {number}: a quoted field is never closed (it runs to the end of the file, taking every row after it)",
+                at.line()
+            )));
+        }
         Ok(())
     })
+}
+
+/// Whether the CSV text from byte `start` (the start of a record) to the end of the file ends
+/// inside a quoted field. A quote opens a field only at its start; inside, `""` is a quote.
+fn quote_left_open(path: &str, start: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let (mut quoted, mut field_start) = (false, true);
+    let mut bytes = tail.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match (quoted, b) {
+            (false, b'"') if field_start => quoted = true,
+            (true, b'"') if bytes.peek() == Some(&&b'"') => {
+                bytes.next();
+            }
+            (true, b'"') => quoted = false,
+            _ => {}
+        }
+        field_start = !quoted && matches!(b, b',' | b'\n' | b'\r');
+    }
+    Ok(quoted)
 }

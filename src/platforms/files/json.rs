@@ -91,6 +91,13 @@ fn check_complete(pages: &[Page]) -> Result<()> {
             .trim_end_matches(['-', '_', '.'])
             .ends_with("page");
         if paged {
+            // Pages count from 1 (or from 0): a series that starts later lost its first pages.
+            if let Some((first, page)) = members.first().filter(|(n, _)| *n > 1) {
+                return Err(Error::input(format!(
+                    "{}: the export is incomplete: it starts at page {first}; pages are numbered from 1",
+                    page.file
+                )));
+            }
             for pair in members.windows(2) {
                 if pair[1].0 != pair[0].0 + 1 {
                     return Err(Error::input(format!(
