@@ -193,6 +193,31 @@ pub enum ExprKind {
 }
 
 impl Expr {
+    /// How many levels deep the expression's tree is (a literal is 1). Counted without
+    /// recursion, so that any tree can be measured.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack: Vec<(&Expr, usize)> = vec![(self, 1)];
+        while let Some((e, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            match &e.kind {
+                ExprKind::Literal(_) | ExprKind::Field { .. } | ExprKind::CountStar => {}
+                ExprKind::Call { args, .. } => stack.extend(args.iter().map(|a| (a, d + 1))),
+                ExprKind::Not(x) | ExprKind::Neg(x) => stack.push((x, d + 1)),
+                ExprKind::IsNull { expr, .. } => stack.push((expr, d + 1)),
+                ExprKind::Binary(_, l, r) => stack.extend([(&**l, d + 1), (&**r, d + 1)]),
+                ExprKind::InList { expr, list, .. } => {
+                    stack.push((expr, d + 1));
+                    stack.extend(list.iter().map(|a| (a, d + 1)));
+                }
+                ExprKind::Exists { filter, .. } | ExprKind::CountOf { filter, .. } => {
+                    stack.extend(filter.iter().map(|f| (&**f, d + 1)));
+                }
+            }
+        }
+        deepest
+    }
+
     /// Calls `f` on this expression and every expression inside it, outside in.
     pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
         f(self);
@@ -351,10 +376,8 @@ impl Rule {
             .collect()
     }
 
-    /// Every binding of the rule: its `for` bindings, then those of its `exists` and
-    /// `count(…)` subqueries, clause by clause.
-    pub fn all_bindings(&self) -> Vec<&Binding> {
-        let mut out: Vec<&Binding> = self.bindings.iter().collect();
+    /// The expressions of every clause, clause by clause.
+    pub fn exprs(&self) -> Vec<&Expr> {
         let mut exprs: Vec<&Expr> = Vec::new();
         exprs.extend(&self.filter);
         exprs.extend(&self.group_by);
@@ -365,7 +388,14 @@ impl Rule {
         if let Some(f) = &self.fix {
             exprs.extend(f.exprs());
         }
-        for e in exprs {
+        exprs
+    }
+
+    /// Every binding of the rule: its `for` bindings, then those of its `exists` and
+    /// `count(…)` subqueries, clause by clause.
+    pub fn all_bindings(&self) -> Vec<&Binding> {
+        let mut out: Vec<&Binding> = self.bindings.iter().collect();
+        for e in self.exprs() {
             e.walk(&mut |x| {
                 if let ExprKind::Exists { binding, .. } | ExprKind::CountOf { binding, .. } =
                     &x.kind

@@ -192,7 +192,27 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        self.check_values(rule);
         Outputs { key, subject, show }
+    }
+
+    /// Each value written in a rule is bound as one SQL parameter, and SQLite binds at most
+    /// 32,766: refuse a rule that needs more here rather than when it runs.
+    fn check_values(&mut self, rule: &Rule) {
+        const MAX_VALUES: usize = 30_000;
+        let mut values = 0;
+        for e in rule.exprs() {
+            e.walk(&mut |x| values += matches!(x.kind, ExprKind::Literal(_)) as usize);
+        }
+        if values > MAX_VALUES {
+            self.error(
+                Diagnostic::new(
+                    format!("rule `{}` writes {values} values; SQLite takes at most {MAX_VALUES} in one rule", rule.name),
+                    rule.name.span,
+                )
+                .hint("put long lists of values in a source (a CSV file) and join it"),
+            );
+        }
     }
 
     fn check_show_names(&mut self, rule: &Rule) {

@@ -316,3 +316,84 @@ fn an_unterminated_quote_in_a_csv_fails_with_its_line_instead_of_swallowing_the_
     ok(d, &["collect", "--at", "2026-11-03"]);
     assert!(ok(d, &["export", "hr.people"]).contains("\"person \"\"20\"\"\nsecond line\""));
 }
+
+/// A rule file of deep and long expressions between two ordinary rules.
+fn deep_rules() -> String {
+    let mut r = String::new();
+    let rule = |r: &mut String, name: &str, expect: String| {
+        r.push_str(&format!(
+            "rule {name} {{\n  for p in hr.people\n  expect {expect}\n}}\n"
+        ));
+    };
+    rule(&mut r, "fine_first", "p.id > 0".into());
+    rule(
+        &mut r,
+        "parens",
+        format!("{}p.id = 1{}", "(".repeat(2000), ")".repeat(2000)),
+    );
+    rule(&mut r, "nots", format!("{}p.id = 1", "not ".repeat(5000)));
+    rule(&mut r, "negs", format!("{}p.id < 0", "- ".repeat(10_000)));
+    // 50,000 comparisons of fields (no values to bind), then 40,000 values to bind.
+    rule(&mut r, "long_or", vec!["p.id = p.id"; 50_000].join(" or "));
+    let values: Vec<String> = (1..=40_000).map(|i| format!("p.id = {i}")).collect();
+    rule(&mut r, "many_values", values.join(" or "));
+    rule(
+        &mut r,
+        "long_sum",
+        format!("p.id{} > 0", " + 1".repeat(300)),
+    );
+    rule(&mut r, "fine_last", "p.name is not null".into());
+    r
+}
+
+#[test]
+fn deep_nesting_and_long_chains_are_refused_with_a_position_and_the_other_rules_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "rules = [\"r.rules\"]\n[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"p.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\" }\n",
+    );
+    write(d, "p.csv", "id,name\n1,Ann\n2,Bob\n");
+    write(d, "r.rules", &deep_rules());
+    // Rule k (from 1) starts on line 4k - 3; its expect is on line 4k - 1.
+    let r = run(d, &["check"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for (line, message) in [
+        (7, "expressions nest more than 64 levels deep here"),
+        (11, "expressions nest more than 64 levels deep here"),
+        (15, "expressions nest more than 64 levels deep here"),
+        (
+            21,
+            "rule `many_values` writes 40000 values; SQLite takes at most 30000",
+        ),
+        (27, "more than 200 terms of `+`, `-` or `||` in a row"),
+    ] {
+        assert!(
+            r.stderr.contains(&format!("r.rules:{line}:")) && r.stderr.contains(message),
+            "line {line}: {message}\n{}",
+            &r.stderr[..r.stderr.len().min(3000)]
+        );
+    }
+    assert!(!r.stderr.contains("r.rules:19:"), "the long `or` parses");
+    ok(d, &["collect"]);
+    let r = run(d, &["audit", "--format", "json"]);
+    assert_eq!(r.code, 2, "{}", &r.stderr[..r.stderr.len().min(3000)]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let names: Vec<&str> = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fine_first", "long_or", "many_values", "fine_last"]);
+    for rule in report["rules"].as_array().unwrap() {
+        let want = if rule["rule"] == "many_values" {
+            "error"
+        } else {
+            "pass"
+        };
+        assert_eq!(rule["status"], want, "{}", rule["rule"]);
+    }
+}

@@ -9,9 +9,33 @@ use nom::multi::separated_list1;
 use nom::sequence::preceded;
 use nom::Parser;
 
+/// Chains of one `and` or `or` longer than this are built balanced.
+const BALANCE_FROM: usize = 16;
+
+/// `items` joined by `op` as a balanced tree.
+fn balanced(op: BinOp, mut items: Vec<Expr>, bin: &dyn Fn(BinOp, Expr, Expr) -> Expr) -> Expr {
+    if items.len() == 1 {
+        return items.pop().expect("one item");
+    }
+    let right = items.split_off(items.len() / 2);
+    bin(op, balanced(op, items, bin), balanced(op, right, bin))
+}
+
 impl<'a> P<'a> {
     pub(super) fn expr(&self, i: &'a str) -> Res<'a, Expr> {
-        self.binary_chain(i, &|i| self.and(i), &[("or", BinOp::Or)])
+        let _level = self.nest(i)?;
+        let (rest, e) = self.binary_chain(i, &|i| self.and(i), &[("or", BinOp::Or)])?;
+        let depth = e.depth();
+        if depth > MAX_DEPTH {
+            return Err(nom::Err::Failure(
+                PErr::new(ws(i), "a shallower expression")
+                    .message(format!(
+                        "this expression is {depth} levels deep; SQLite runs at most {MAX_DEPTH}"
+                    ))
+                    .hint("long chains of `+`, `-` or `||` nest one level a term: split them"),
+            ));
+        }
+        Ok((rest, e))
     }
 
     pub(super) fn and(&self, i: &'a str) -> Res<'a, Expr> {
@@ -25,26 +49,46 @@ impl<'a> P<'a> {
         item: &dyn Fn(&'a str) -> Res<'a, Expr>,
         ops: &[(&'static str, BinOp)],
     ) -> Res<'a, Expr> {
-        let (mut i, mut left) = item(i)?;
+        let (mut i, first) = item(i)?;
+        let mut items = vec![first];
+        let mut used: Vec<BinOp> = Vec::new();
         'next: loop {
             for (word, op) in ops {
                 if let Ok((rest, _)) = self.kw(word)(i) {
                     let (rest, right) = cut(item).parse(rest)?;
-                    let span = left.span.to(right.span);
-                    left = Expr {
-                        kind: ExprKind::Binary(*op, Box::new(left), Box::new(right)),
-                        span,
-                    };
+                    items.push(right);
+                    used.push(*op);
                     i = rest;
                     continue 'next;
                 }
             }
-            return Ok((i, left));
+            break;
         }
+        let bin = |op, left: Expr, right: Expr| {
+            let span = left.span.to(right.span);
+            Expr {
+                kind: ExprKind::Binary(op, Box::new(left), Box::new(right)),
+                span,
+            }
+        };
+        // A long chain of one associative operator (and, or) is built balanced, so that its
+        // depth is the logarithm of its length; a short one stays as written, left to right.
+        if items.len() > BALANCE_FROM && used.windows(2).all(|w| w[0] == w[1]) {
+            return Ok((i, balanced(used[0], items, &bin)));
+        }
+        let mut items = items.into_iter();
+        let first = items.next().expect("a chain has its first item");
+        Ok((
+            i,
+            used.into_iter()
+                .zip(items)
+                .fold(first, |l, (op, r)| bin(op, l, r)),
+        ))
     }
 
     pub(super) fn not(&self, i: &'a str) -> Res<'a, Expr> {
         if let Ok((rest, kw)) = self.kw("not")(i) {
+            let _level = self.nest(i)?;
             let (rest, e) = cut(|i| self.not(i)).parse(rest)?;
             let span = kw.to(e.span);
             return Ok((
@@ -152,6 +196,7 @@ impl<'a> P<'a> {
 
     pub(super) fn sum(&self, i: &'a str) -> Res<'a, Expr> {
         let (mut i, mut left) = self.term(i)?;
+        let mut ops = 0;
         loop {
             let op = alt((
                 map(self.sym("||"), |_| BinOp::Concat),
@@ -162,6 +207,16 @@ impl<'a> P<'a> {
             let Ok((rest, op)) = op else {
                 return Ok((i, left));
             };
+            ops += 1;
+            if ops >= MAX_DEPTH {
+                return Err(nom::Err::Failure(
+                    PErr::new(ws(i), "a shorter chain")
+                        .message(format!(
+                            "more than {MAX_DEPTH} terms of `+`, `-` or `||` in a row"
+                        ))
+                        .hint("each term nests the chain one level deeper: split it"),
+                ));
+            }
             let (rest, right) = cut(|i| self.term(i)).parse(rest)?;
             let span = left.span.to(right.span);
             left = Expr {
@@ -184,6 +239,7 @@ impl<'a> P<'a> {
             return Ok((rest, e));
         }
         if let Some(rest) = start.strip_prefix('-') {
+            let _level = self.nest(start)?;
             let (rest, e) = cut(|i| self.term(i)).parse(rest)?;
             let span = Span::new(self.off(start), e.span.end);
             let kind = ExprKind::Neg(Box::new(e));

@@ -303,7 +303,7 @@ impl<'a> P<'a> {
 
 /// Parses a rule file. Returns the rules that parsed and a diagnostic for each one that did not.
 pub fn parse_file(src: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
-    let p = P { src };
+    let p = P::new(src);
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut i = src;
@@ -351,7 +351,7 @@ fn skip_to_next_rule(i: &str) -> &str {
 
 /// Parses a query: a rule body without braces. Its rule is named `query`.
 pub fn parse_query(src: &str) -> Result<Rule, Diagnostic> {
-    let p = P { src };
+    let p = P::new(src);
     let mut rule = Rule::new(
         Ident {
             name: "query".into(),

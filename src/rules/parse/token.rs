@@ -106,12 +106,55 @@ pub(super) fn token_len(i: &str) -> usize {
     }
 }
 
+/// How deep expressions may nest (parentheses, `not`, unary `-`, subqueries) while they are
+/// parsed: deeper input is refused with its position instead of exhausting the stack.
+pub(super) const MAX_NESTING: usize = 64;
+
+/// How deep an expression's tree may be: past this, SQLite cannot run what it compiles to
+/// (its limit is 1,000 levels, and compiling adds some). A long `and` or `or` chain is built
+/// balanced, so it counts only the logarithm of its length.
+pub(super) const MAX_DEPTH: usize = 200;
+
 /// A parser over one file's text.
 pub(super) struct P<'a> {
     pub(super) src: &'a str,
+    /// How deep the parse is nested now.
+    pub(super) nesting: std::cell::Cell<usize>,
+}
+
+/// One level of nesting, given back when dropped.
+pub(super) struct Nested<'p>(&'p std::cell::Cell<usize>);
+
+impl Drop for Nested<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl<'a> P<'a> {
+    pub(super) fn new(src: &'a str) -> P<'a> {
+        P {
+            src,
+            nesting: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Enters one level of nesting at `at`; more than [`MAX_NESTING`] is an error there.
+    pub(super) fn nest(&self, at: &'a str) -> Result<Nested<'_>, nom::Err<PErr<'a>>> {
+        let level = self.nesting.get() + 1;
+        if level > MAX_NESTING {
+            return Err(nom::Err::Failure(
+                PErr::new(ws(at), "a shallower expression")
+                    .message(format!(
+                        "expressions nest more than {MAX_NESTING} levels deep here"
+                    ))
+                    .hint("split the rule, or name parts of it in separate rules"),
+            ));
+        }
+        self.nesting.set(level);
+        Ok(Nested(&self.nesting))
+    }
+
     pub(super) fn off(&self, i: &'a str) -> usize {
         i.as_ptr() as usize - self.src.as_ptr() as usize
     }
