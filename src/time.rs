@@ -13,6 +13,14 @@ pub fn now() -> Epoch {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch, for waiting until the next second.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian), after H. Hinnant.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -111,6 +119,10 @@ pub fn parse(text: &str) -> Option<Epoch> {
             }
             let oh: i64 = digits[0..2].parse().ok()?;
             let om: i64 = digits[2..4].parse().ok()?;
+            // Zones on Earth run from -12:00 to +14:00.
+            if om > 59 || oh * 60 + om > 14 * 60 {
+                return None;
+            }
             sign * (oh * 3600 + om * 60)
         }
     };
@@ -212,5 +224,21 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn impossible_utc_offsets_are_refused_and_real_ones_kept() {
+        for bad in [
+            "2026-11-07T06:00:00+23:60",
+            "2026-11-07T06:00:00+99:00",
+            "2026-11-07T06:00:00-14:30",
+            "2026-11-07T06:00:00+0075",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        let utc = parse("2026-11-07T06:00:00Z").unwrap();
+        assert_eq!(parse("2026-11-07T20:00:00+14:00"), Some(utc));
+        assert_eq!(parse("2026-11-06T18:00:00-12:00"), Some(utc));
+        assert_eq!(parse("2026-11-07T11:45:00+05:45"), Some(utc));
     }
 }

@@ -25,6 +25,18 @@ impl RunReport {
     /// real exodus: one warning for each, so that it is looked at before anyone acts on it.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        // A run stays where it is recorded: one far ahead of the clock is likely a typo.
+        if let Some(at) = crate::time::parse(&self.taken_at) {
+            let ahead = at - crate::time::now();
+            if ahead > 86_400 {
+                warnings.push(format!(
+                    "run {} is at {}, {} ahead of now; later runs must come after it",
+                    self.run_id,
+                    self.taken_at,
+                    crate::time::format_span(ahead)
+                ));
+            }
+        }
         for o in &self.outcomes {
             for (entity, s) in o.result.iter().flatten() {
                 let before = s.rows - s.added + s.removed;

@@ -114,11 +114,21 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let latest = read::latest_run(&tx)?;
-        let at = time::format(taken_at.unwrap_or_else(time::now));
+        let mut at = time::format(taken_at.unwrap_or_else(time::now));
+        if taken_at.is_none() && latest.as_ref().is_some_and(|(_, l)| *l == at) {
+            // Runs are told apart by their second: a run "now" waits for the next one.
+            std::thread::sleep(Duration::from_millis(1000 - time::now_millis() % 1000));
+            at = time::format(time::now());
+        }
         if let Some((id, latest_at)) = latest {
             if at < latest_at {
                 return Err(Error::input(format!(
                     "a run at {at} would come before run {id} at {latest_at}: runs are collected in time order"
+                )));
+            }
+            if at == latest_at {
+                return Err(Error::input(format!(
+                    "run {id} is at {at} already: two runs at one time could not be told apart (pass a later --at)"
                 )));
             }
         }

@@ -397,3 +397,41 @@ fn deep_nesting_and_long_chains_are_refused_with_a_position_and_the_other_rules_
         assert_eq!(rule["status"], want, "{}", rule["rule"]);
     }
 }
+
+#[test]
+fn a_run_at_the_time_of_the_latest_is_refused_and_one_far_ahead_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.p]\npath = \"p.csv\"\n",
+    );
+    write(d, "p.csv", "id\n1\n");
+    ok(d, &["collect", "--at", "2026-11-01T06:00:00Z"]);
+    let r = run(d, &["collect", "--at", "2026-11-01T08:00:00+02:00"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("run 1 is at 2026-11-01T06:00:00Z already"),
+        "{}",
+        r.stderr
+    );
+    let r = run(d, &["collect", "--at", "2026-11-02T06:00:00+23:60"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = run(d, &["collect", "--at", "2099-01-01T00:00:00Z"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: run 2 is at 2099-01-01T00:00:00Z,")
+            && r.stderr.contains("ahead of now"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        ok(d, &["snapshots", "--format", "json"])
+            .matches("\"run\"")
+            .count(),
+        2
+    );
+}
