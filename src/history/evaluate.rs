@@ -126,6 +126,14 @@ pub fn audit(
         }
         reports.push(report);
     }
+    if let Some(s) = subject {
+        if reports.iter().all(|r| r.violations.is_empty()) {
+            // A typo in --subject would otherwise read as "everything passes".
+            notes.push(format!(
+                "no violation of any rule is about subject `{s}` (compared without regard to case); if you expected some, check its spelling"
+            ));
+        }
+    }
     let mut uses = Vec::new();
     for (source, (id, run)) in snapshots {
         let taken_at = times.get(store, run)?;

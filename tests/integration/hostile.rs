@@ -435,3 +435,35 @@ fn a_run_at_the_time_of_the_latest_is_refused_and_one_far_ahead_is_warned_of() {
         2
     );
 }
+
+#[test]
+fn an_audit_for_a_subject_that_matches_nothing_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::common::repo().join("samples/peerquest/driftwatch.toml");
+    let config = config.to_str().unwrap();
+    let store = dir.path().join("s.db");
+    let store = store.to_str().unwrap();
+    ok(
+        dir.path(),
+        &["--config", config, "--store", store, "collect"],
+    );
+    let audit = |user: &str| {
+        run(
+            dir.path(),
+            &[
+                "--config", config, "--store", store, "audit", "--user", user,
+            ],
+        )
+    };
+    let r = audit("studnet2");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no violation of any rule is about subject `studnet2`"),
+        "{}",
+        r.stderr
+    );
+    let r = audit("STUDENT2");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("no violation"), "{}", r.stderr);
+}
