@@ -78,11 +78,14 @@ pub fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Entity columns must be names a rule can write, and not one of the store's own.
+/// Entity columns must be names a rule can write, and not one of the store's own (its
+/// bookkeeping columns, and SQLite's names for a row's id).
 pub fn check_column_name(name: &str) -> Result<(), String> {
     if !is_identifier(name) {
         Err(format!("`{name}` is not a usable column name (a letter or `_` followed by letters, digits or `_`); map it with `columns = {{ new_name = \"{name}\" }}`"))
-    } else if ["_key", "_hash", "_from", "_to"].contains(&name.to_ascii_lowercase().as_str()) {
+    } else if ["_key", "_hash", "_from", "_to", "rowid", "oid", "_rowid_"]
+        .contains(&name.to_ascii_lowercase().as_str())
+    {
         Err(format!("`{name}` is reserved for the store's own bookkeeping; map it to another name with `columns`"))
     } else {
         Ok(())

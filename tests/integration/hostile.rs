@@ -467,3 +467,43 @@ fn an_audit_for_a_subject_that_matches_nothing_says_so() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(!r.stderr.contains("no violation"), "{}", r.stderr);
 }
+
+#[test]
+fn store_names_for_a_row_id_are_refused_as_input_with_the_columns_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.t]\nkind = \"csv\"\n[sources.t.entities.p]\npath = \"p.csv\"\n",
+    );
+    for name in ["rowid", "OID", "_rowid_"] {
+        write(d, "p.csv", &format!("{name},n\n1,a\n"));
+        let r = run(d, &["collect"]);
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("`{name}` is reserved")) && r.stderr.contains("`columns`"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn an_empty_json_export_without_columns_collects_as_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.t]\nkind = \"json\"\n[sources.t.entities.m]\npath = \"m.json\"\nkey = [\"id\"]\n",
+    );
+    write(d, "m.json", "[]");
+    ok(d, &["collect", "--at", "2026-11-01"]);
+    write(d, "m.json", r#"[{"id": 1, "n": "a"}]"#);
+    ok(d, &["collect", "--at", "2026-11-02"]);
+    write(d, "m.json", "[]");
+    ok(d, &["collect", "--at", "2026-11-03"]);
+    assert_eq!(ok(d, &["export", "t.m"]), "id,n\n");
+    assert_eq!(ok(d, &["export", "t.m", "--at", "2"]), "id,n\n1,a\n");
+}

@@ -219,13 +219,27 @@ pub(super) fn collect_entity(
         .map(|p| Ok((p, records(p, record_path)?)))
         .collect::<Result<_>>()?;
     let label = format!("{source}.{} ({pattern})", entity.name);
+    let recorded = out.recorded_columns(&entity.name)?;
     let mapping = match &fe.columns {
         Some(map) => map.clone(),
+        None if pages.iter().all(|(_, recs)| recs.is_empty()) => {
+            // No record to show the fields: the columns are those recorded before, else the
+            // ones the config names (an empty export is a real state, not a broken one).
+            let mut names: Vec<&str> = recorded.iter().map(|c| c.name.as_str()).collect();
+            if names.is_empty() {
+                names.extend(entity.key.iter().map(String::as_str));
+                names.extend(entity.types.iter().map(|(c, _)| c.as_str()));
+                names.dedup();
+            }
+            names
+                .iter()
+                .map(|n| (n.to_string(), n.to_string()))
+                .collect()
+        }
         None => top_level_fields(&pages),
     };
     let names: Vec<String> = mapping.iter().map(|(n, _)| n.clone()).collect();
     entity.check_declared(&label, &names)?;
-    let recorded = out.recorded_columns(&entity.name)?;
     let columns: Vec<Column> = mapping
         .iter()
         .map(|(name, path)| {
