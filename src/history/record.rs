@@ -59,17 +59,19 @@ pub fn reset_if_changed(conn: &Connection, rule: &str, fingerprint: &str) -> Res
     Ok(true)
 }
 
-/// Records that `rule` found `violations` among `checked` rows at `run`. Returns, for each
+/// Records that `rule` found `violations` among `ranged` rows at `run`. Returns, for each
 /// violation in order, the first run of its episode.
 pub fn record(
     conn: &Connection,
     rule: &str,
     fingerprint: &str,
     run: i64,
-    checked: u64,
+    ranged: u64,
     violations: &[Violation],
 ) -> Result<Vec<i64>> {
-    let tx = conn.unchecked_transaction()?;
+    // Immediate: the write lock is taken (waiting for a running collection, as `collect`
+    // waits) before anything is read, so the episodes read are the ones rewritten.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     reset_if_changed(&tx, rule, fingerprint)?;
     let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
         tx.query_row(sql, params![rule, run], |r| r.get(0))
@@ -153,7 +155,7 @@ pub fn record(
             rule,
             run,
             fingerprint,
-            checked as i64,
+            ranged as i64,
             crate::time::format(crate::time::now())
         ],
     )?;

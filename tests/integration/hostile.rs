@@ -507,3 +507,43 @@ fn an_empty_json_export_without_columns_collects_as_no_rows() {
     assert_eq!(ok(d, &["export", "t.m"]), "id,n\n");
     assert_eq!(ok(d, &["export", "t.m", "--at", "2"]), "id,n\n1,a\n");
 }
+
+#[test]
+fn an_audit_while_the_store_is_being_written_waits_and_records_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::common::repo().join("samples/peerquest/driftwatch.toml");
+    let config = config.to_str().unwrap().to_string();
+    let store = dir.path().join("s.db");
+    let store_arg = store.to_str().unwrap().to_string();
+    let dw = |args: &[&str]| {
+        let mut all = vec!["--config", config.as_str(), "--store", store_arg.as_str()];
+        all.extend(args);
+        crate::common::run(dir.path(), &all)
+    };
+    dw(&["collect", "--at", "2026-11-01"]);
+    dw(&["audit"]); // the rules' indexes are made; run 1 is in their history
+    dw(&["collect", "--at", "2026-11-02"]);
+    // Another process holds the write lock and writes, as a running collection does.
+    let holder = rusqlite::Connection::open(&store).unwrap();
+    holder
+        .execute_batch("BEGIN IMMEDIATE; CREATE TABLE scratch (x)")
+        .unwrap();
+    let child = crate::common::driftwatch(dir.path())
+        .args(["--config", &config, "--store", &store_arg, "audit"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    holder.execute_batch("COMMIT").unwrap();
+    let r = crate::common::finish(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("could not be recorded"), "{}", r.stderr);
+    let evaluated: i64 = holder
+        .query_row("SELECT count(*) FROM evaluations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        evaluated, 10,
+        "every rule's evaluation at both runs is in the history"
+    );
+}
