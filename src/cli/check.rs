@@ -20,6 +20,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
+    global.text_only("check")?;
     let config = global.config()?;
     let files = load_files(config, &args.files)?;
     let (schemas, origin) = schemas_for_check(global, config)?;

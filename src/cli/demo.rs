@@ -66,6 +66,7 @@ fn samples_dir(args: &Args) -> Result<PathBuf> {
 }
 
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
+    global.text_only("demo")?;
     let samples = samples_dir(&args)?;
     let config = Config::load(&samples.join("lms/driftwatch.toml"))?;
     let (path, _cleanup) = match &global.store {

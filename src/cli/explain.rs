@@ -21,6 +21,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
+    global.text_only("explain")?;
     let (files, store, schemas, at) = args.rules_at.open(global)?;
     let loaded = check_files(&files, &schemas);
     let l = select(&loaded, std::slice::from_ref(&args.rule))?[0];

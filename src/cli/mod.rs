@@ -136,6 +136,18 @@ impl Global {
         crate::store::Store::open_existing(&self.store_path(&Vars::default())?)
     }
 
+    /// For a command that writes text only: any `--format` but `table` is refused, rather
+    /// than ignored (a script asking for JSON must not get text with exit 0).
+    pub fn text_only(&self, command: &str) -> Result<()> {
+        match self.format {
+            Some(f) if f != Format::Table => Err(Error::input(format!(
+                "`{command}` writes text only; --format {} is not supported",
+                format!("{f:?}").to_lowercase()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     pub fn format(&self, default: Format) -> Format {
         self.format.unwrap_or(default)
     }

@@ -547,3 +547,23 @@ fn an_audit_while_the_store_is_being_written_waits_and_records_its_history() {
         "every rule's evaluation at both runs is in the history"
     );
 }
+
+#[test]
+fn commands_that_write_text_only_refuse_another_format_instead_of_ignoring_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, command) in [
+        (vec!["check", "--format", "json"], "check"),
+        (vec!["explain", "r", "--format", "csv"], "explain"),
+        (vec!["demo", "--format", "json"], "demo"),
+    ] {
+        let r = run(dir.path(), &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("`{command}` writes text only; --format")),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
+}
