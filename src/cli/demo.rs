@@ -83,12 +83,15 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         }
     };
     let mut store = Store::open(&path)?;
+    let into = match &_cleanup {
+        Some(_) => "a temporary store (removed at the end; pass --store FILE to keep one)".into(),
+        None => path.display().to_string(),
+    };
     line(
         out,
         format!(
-            "driftwatch demo: {DAYS} days of {} collected into {}\n",
+            "driftwatch demo: {DAYS} days of {} collected into {into}\n",
             samples.join("lms").display(),
-            path.display()
         ),
     )?;
     collect_days(&mut store, &config)?;
@@ -116,6 +119,26 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     show_history(&history, prev, last, &runs, out)?;
     super::print_notes(&history.notes());
     Ok(Exit::Ok)
+}
+
+/// `path` without `.` and `..` steps, relative to the working folder when it is inside it.
+fn shown_path(path: &Path) -> String {
+    let mut clean = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if clean.file_name().is_some() => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    let here = std::env::current_dir().unwrap_or_default();
+    clean
+        .strip_prefix(&here)
+        .unwrap_or(&clean)
+        .display()
+        .to_string()
 }
 
 fn line(out: &mut dyn Write, text: String) -> Result<()> {
@@ -184,7 +207,10 @@ fn show_status(store: &Store, last: &At, out: &mut dyn Write) -> Result<()> {
 
 /// The audit of the last run, and its violations.
 fn show_audit(h: &History<'_>, last: &At, out: &mut dyn Write) -> Result<()> {
-    let rules = h.config.map(|c| c.rules.join(", ")).unwrap_or_default();
+    // The rule files as found from the samples' folder: `queries/lms.rules`, not the config's
+    // `../../queries/lms.rules`.
+    let rules: Vec<String> = h.files.iter().map(|f| shown_path(&f.path)).collect();
+    let rules = rules.join(", ");
     line(out, format!("\nThe rules of {rules} at day {DAYS}:"))?;
     let report = audit_with_history(h.store, h.config, h.files, &h.rules, last, None)?;
     super::print_notes(&report.notes);

@@ -147,6 +147,12 @@ fn demo_replays_seven_days_and_shows_runs_holdings_the_last_days_diff_and_its_au
         r.stdout
     );
     assert!(
+        r.stdout
+            .contains("The rules of queries/lms.rules at day 7:"),
+        "{}",
+        r.stdout
+    );
+    assert!(
         r.stdout.contains("data diff: run 6 → run 7"),
         "{}",
         r.stdout
