@@ -567,3 +567,29 @@ fn commands_that_write_text_only_refuse_another_format_instead_of_ignoring_it() 
         assert!(r.stdout.is_empty(), "{}", r.stdout);
     }
 }
+
+#[test]
+fn a_csv_columns_mapping_renames_its_headers_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"people.csv\"\nkey = [\"id\"]\n\
+         columns = { first_name = \"First Name\" }\ntypes = { id = \"integer\", score = \"real\" }\n",
+    );
+    write(d, "people.csv", "id,First Name,score\n1,Ann,1.5\n");
+    ok(d, &["collect"]);
+    assert_eq!(
+        ok(d, &["export", "hr.people"]),
+        "id,first_name,score\n1,Ann,1.5\n"
+    );
+    // Before anything is collected, check knows the same columns.
+    let rules = write(
+        d,
+        "r.rules",
+        "rule r { for p in hr.people expect p.first_name != '' and p.score > 0 }\n",
+    );
+    let r = run(d, &["--store", "none.db", "check", rules.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

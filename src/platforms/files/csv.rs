@@ -47,21 +47,55 @@ fn open(path: &str) -> Result<CsvFile> {
     })
 }
 
-/// The columns of a csv entity before it is collected: the mapped ones, else the file's header
-/// (when the file is there to read).
+/// The columns of a csv entity before it is collected: the file's header with the mapped names
+/// (when the file is there to read), else the mapped ones.
 pub(super) fn declared(fe: &FileEntity, source: &str, cx: &Context<'_>) -> Declared {
-    let names: Vec<String> = match &fe.columns {
-        Some(cols) => cols.iter().map(|(n, _)| n.clone()).collect(),
-        None => fe
-            .path(source, cx)
-            .and_then(|p| open(&p))
-            .map(|f| f.headers)
-            .unwrap_or_default(),
+    let read = fe.path(source, cx).and_then(|p| {
+        let headers = open(&p)?.headers;
+        named_columns(&p, &headers, fe.columns.as_deref())
+    });
+    let names: Vec<String> = match (read, &fe.columns) {
+        (Ok(named), _) => named.into_iter().map(|(n, _)| n).collect(),
+        // The file is not there yet: at least the mapped columns are known.
+        (Err(_), Some(cols)) => cols.iter().map(|(n, _)| n.clone()).collect(),
+        (Err(_), None) => Vec::new(),
     };
     Declared {
         columns: fe.entity.declared_columns(names.iter().map(String::as_str)),
         untyped: Vec::new(),
     }
+}
+
+/// Every column of the file, in its order, with the index of its field: each under its header,
+/// or the name `columns` maps its header to (`columns = { first_name = "First Name" }` renames
+/// that one and keeps the others). A mapped header the file does not have is an error.
+fn named_columns(
+    path: &str,
+    headers: &[String],
+    columns: Option<&[(String, String)]>,
+) -> Result<Vec<(String, usize)>> {
+    let columns = columns.unwrap_or_default();
+    for (_, header) in columns {
+        if !headers.contains(header) {
+            let hint = crate::text::nearest(header, headers.iter().map(String::as_str))
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_else(|| format!(" (header: {})", headers.join(", ")));
+            return Err(Error::input(format!(
+                "{path}: no column `{header}` in the header{hint}"
+            )));
+        }
+    }
+    Ok(headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let name = columns
+                .iter()
+                .find(|(_, from)| from == h)
+                .map_or(h, |(n, _)| n);
+            (name.clone(), i)
+        })
+        .collect())
 }
 
 /// Reads one csv entity into its snapshot.
@@ -80,30 +114,7 @@ pub(super) fn collect_entity(
     } = open(&path)?;
     let csv_error = csv_error(&path);
     // (output name, index of the field in a record)
-    let wanted: Vec<(String, usize)> = match &fe.columns {
-        None => headers
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, h)| (h, i))
-            .collect(),
-        Some(map) => map
-            .iter()
-            .map(
-                |(name, header)| match headers.iter().position(|h| h == header) {
-                    Some(i) => Ok((name.clone(), i)),
-                    None => {
-                        let hint = crate::text::nearest(header, headers.iter().map(String::as_str))
-                            .map(|n| format!("; did you mean `{n}`?"))
-                            .unwrap_or_else(|| format!(" (header: {})", headers.join(", ")));
-                        Err(Error::input(format!(
-                            "{path}: no column `{header}` in the header{hint}"
-                        )))
-                    }
-                },
-            )
-            .collect::<Result<_>>()?,
-    };
+    let wanted = named_columns(&path, &headers, fe.columns.as_deref())?;
     let label = format!("{source}.{} ({path})", entity.name);
     let names: Vec<String> = wanted.iter().map(|(n, _)| n.clone()).collect();
     entity.check_declared(&label, &names)?;
