@@ -195,13 +195,24 @@ pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluat
         })
         .collect();
     // In key order, as SQLite orders values: NULL, then numbers, then text.
-    found.sort_by(|a, b| {
-        a.0.iter()
-            .zip(&b.0)
+    let order = |a: &[Value], b: &[Value]| {
+        a.iter()
+            .zip(b)
             .map(|(x, y)| x.sql_cmp(y))
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    };
+    found.sort_by(|a, b| order(&a.0, &b.0));
+    // A key names one violation across runs: two with one key could not be told apart in the
+    // rule's history (its diff, trend and delay), so the rule is refused, not half-counted.
+    if let Some(pair) = found.windows(2).find(|w| order(&w[0].0, &w[1].0).is_eq()) {
+        let key: Vec<String> = pair[0].1.key.iter().map(crate::output::cell_text).collect();
+        return Err(Error::input(format!(
+            "rule {}: its key is not unique: two violations have key ({}); add to `key` what tells them apart",
+            rule.name,
+            key.join(", ")
+        )));
+    }
     Ok(Evaluation {
         ranged: ranged as u64,
         violations: found.into_iter().map(|(_, v)| v).collect(),

@@ -593,3 +593,39 @@ fn a_csv_columns_mapping_renames_its_headers_and_keeps_the_others() {
     let r = run(d, &["--store", "none.db", "check", rules.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn a_rule_key_that_is_not_unique_is_refused_the_same_way_by_audit_trend_and_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "rules = [\"r.rules\"]\n[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"p.csv\"\nkey = [\"id\"]\n",
+    );
+    write(d, "p.csv", "id,team\n1,a\n2,a\n3,b\n");
+    write(
+        d,
+        "r.rules",
+        "rule by_team {\n  for p in hr.people\n  expect p.team = 'b'\n  key p.team\n}\nrule by_id {\n  for p in hr.people\n  expect p.team = 'b'\n}\n",
+    );
+    ok(d, &["collect"]);
+    let r = run(d, &["audit", "--format", "json"]);
+    assert_eq!(r.code, 1, "by_id fails: {}", r.stderr);
+    let audit: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let by_team = &audit["rules"][0];
+    assert_eq!(by_team["status"], "error");
+    assert!(
+        by_team["error"]
+            .as_str()
+            .unwrap()
+            .contains("rule by_team: its key is not unique: two violations have key (a)"),
+        "{by_team}"
+    );
+    assert_eq!(audit["rules"][1]["violations"], 2);
+    assert_eq!(audit["total_issues"], 2);
+    // trend and delay know nothing of it either, rather than a different count.
+    let trend: serde_json::Value =
+        serde_json::from_str(&ok(d, &["trend", "--format", "json", "--rule", "by_team"])).unwrap();
+    assert_eq!(trend[0]["points"].as_array().unwrap().len(), 0, "{trend}");
+}
