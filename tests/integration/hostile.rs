@@ -629,3 +629,34 @@ fn a_rule_key_that_is_not_unique_is_refused_the_same_way_by_audit_trend_and_dela
         serde_json::from_str(&ok(d, &["trend", "--format", "json", "--rule", "by_team"])).unwrap();
     assert_eq!(trend[0]["points"].as_array().unwrap().len(), 0, "{trend}");
 }
+
+#[test]
+fn a_password_hash_under_another_column_name_is_refused_and_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hash = "$2y$10$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY";
+    {
+        let c = rusqlite::Connection::open(d.join("app.db")).unwrap();
+        c.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, passhash TEXT, email TEXT)")
+            .unwrap();
+        c.execute("INSERT INTO users VALUES (1, ?1, 'a@x.org')", [hash])
+            .unwrap();
+    }
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.app]\nkind = \"sqlite\"\npath = \"app.db\"\n[sources.app.entities.users]\n\
+         query = \"SELECT id, email, passhash AS h FROM users\"\nkey = [\"id\"]\n",
+    );
+    let r = run(d, &["collect"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("row 1, field `h` holds what looks like a password hash"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(hash));
+    let store = std::fs::read(d.join("driftwatch.db")).unwrap();
+    assert!(!store.windows(hash.len()).any(|w| w == hash.as_bytes()));
+}

@@ -9,7 +9,7 @@
 //! Columns that look like credentials (`pass…`, Q2A's `…code` secrets) are refused: the store
 //! never holds them.
 
-use super::QueryEntity;
+use super::{convert, QueryEntity};
 use crate::config::{Origin, Secret};
 use crate::error::{Error, Result};
 use crate::platforms::{at_least_one, Context, Declared, EntityConfig, Kind, Reader};
@@ -186,16 +186,9 @@ impl Reader for ServerReader {
                     let full = paged.keyset && rows.len() == page;
                     for row in &rows {
                         number += 1;
-                        values.clear();
-                        for (c, v) in columns.iter().zip(row) {
-                            let v = c.ty.from_sql(v.as_sql_ref()).map_err(|m| {
-                                Error::input(format!(
-                                    "{label}: row {number}, field `{}`: {m}",
-                                    c.name
-                                ))
-                            })?;
-                            values.push(v);
-                        }
+                        convert(&columns, &label, number, &mut values, |i| {
+                            Ok(row[i].as_sql_ref())
+                        })?;
                         w.row(&values, number)?;
                     }
                     if !full {

@@ -2,12 +2,12 @@
 //! Column types come from the config, else from earlier snapshots, else from the declared
 //! column types of the query, else from the first non-NULL values.
 
-use super::QueryEntity;
+use super::{convert, QueryEntity};
 use crate::config::Origin;
 use crate::error::{Error, Result};
 use crate::platforms::{Context, Declared, EntityConfig, Kind, Reader};
 use crate::store::{Column, SnapshotWriter};
-use crate::value::{ColumnType, Value};
+use crate::value::ColumnType;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
@@ -185,22 +185,4 @@ fn collect_entity(
         }
         Ok(())
     })
-}
-/// Converts one result row into the entity's column types.
-fn convert<'r>(
-    columns: &[Column],
-    label: &str,
-    number: u64,
-    values: &mut Vec<Value>,
-    get: impl Fn(usize) -> rusqlite::Result<ValueRef<'r>>,
-) -> Result<()> {
-    values.clear();
-    for (i, c) in columns.iter().enumerate() {
-        let v = c
-            .ty
-            .from_sql(get(i)?)
-            .map_err(|m| Error::input(format!("{label}: row {number}, field `{}`: {m}", c.name)))?;
-        values.push(v);
-    }
-    Ok(())
 }
