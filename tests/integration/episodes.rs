@@ -176,8 +176,27 @@ fn episodes_follow_the_generated_history_and_a_violation_that_comes_back_is_a_ne
         "no violation came back"
     );
     assert!(want.iter().any(|e| e.3.is_some()), "nothing was resolved");
-    // The failed run is a run like the others, served by the platform's run-6 snapshot.
-    assert_eq!(h.violated()[6], h.violated()[5]);
+    // The failed run is a run like the others, served by the platform's run-6 snapshot: what
+    // driftwatch reports at run 7 is what it reported at run 6.
+    let keys_at = |r: usize| -> BTreeSet<u64> {
+        let out = run(
+            dir.path(),
+            &["audit", "--at", &r.to_string(), "--format", "json"],
+        );
+        let audit: Json = serde_json::from_str(&out.stdout).unwrap();
+        audit["rules"][0]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["key"][0].as_u64().unwrap())
+            .collect()
+    };
+    assert!(
+        h.steps[6].broken,
+        "run 7 is the one whose platform export broke"
+    );
+    assert_eq!(keys_at(7), keys_at(6));
+    assert_eq!(keys_at(7), h.violated()[6]);
 }
 
 /// Evaluates the rule at run `run` alone, recording what it finds.

@@ -361,14 +361,14 @@ fn deep_nesting_and_long_chains_are_refused_with_a_position_and_the_other_rules_
     let r = run(d, &["check"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     for (line, message) in [
-        (7, "expressions nest more than 64 levels deep here"),
-        (11, "expressions nest more than 64 levels deep here"),
-        (15, "expressions nest more than 64 levels deep here"),
+        (7, "expressions nest more than 32 levels deep here"),
+        (11, "expressions nest more than 32 levels deep here"),
+        (15, "expressions nest more than 32 levels deep here"),
         (
             21,
             "rule `many_values` writes 40000 values; SQLite takes at most 30000",
         ),
-        (27, "more than 200 terms of `+`, `-` or `||` in a row"),
+        (27, "more than 100 terms of `+`, `-` or `||` in a row"),
     ] {
         assert!(
             r.stderr.contains(&format!("r.rules:{line}:")) && r.stderr.contains(message),

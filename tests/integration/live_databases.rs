@@ -459,10 +459,6 @@ fn database_tls_is_verified_when_asked_for_and_an_untrusted_certificate_is_refus
             .await
             .unwrap()
     });
-    if ssl != "on" {
-        eprintln!("note: this PostgreSQL has ssl = {ssl}; Debian's package turns it on with a self-signed certificate");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = |mode: &str| {
@@ -471,6 +467,20 @@ fn database_tls_is_verified_when_asked_for_and_an_untrusted_certificate_is_refus
         db.url()
     )
     };
+    if ssl != "on" {
+        // A server without TLS (Debian's package turns it on, with a self-signed certificate;
+        // a server of one's own may not): asking for encryption must then fail, never fall
+        // back to plain text.
+        write(d, "driftwatch.toml", &config("require"));
+        let r = run(d, &["collect", "--at", "2026-11-01T00:00:00Z"]);
+        assert_eq!(r.code, 3, "ssl = {ssl}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("sources.db.url: cannot connect"),
+            "{}",
+            r.stderr
+        );
+        return;
+    }
     // Encrypted, as asked; the server's self-signed certificate is not checked in this mode.
     write(d, "driftwatch.toml", &config("require"));
     ok(d, &["collect", "--at", "2026-11-01T00:00:00Z"]);

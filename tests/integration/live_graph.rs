@@ -105,7 +105,8 @@ fn graph_users_follow_next_links_through_an_empty_page_into_an_exact_snapshot() 
 #[test]
 fn graph_retries_429_honouring_retry_after_in_whole_and_fractional_seconds_and_backs_off_without_it(
 ) {
-    for (retry_after, at_least) in [(Some("1"), 1.0), (Some("0.5"), 0.5), (None, 0.5)] {
+    // 1.5 s: a Retry-After read as whole seconds only would fall back to the 0.5 s backoff.
+    for (retry_after, at_least) in [(Some("1"), 1.0), (Some("1.5"), 1.5), (None, 0.5)] {
         let s = Server::start();
         s.graph_token("t1");
         let mut throttled = ResponseTemplate::new(429).set_body_json(

@@ -7,6 +7,7 @@ mod drift;
 mod episodes;
 mod errors;
 mod failures;
+mod grace;
 mod hostile;
 mod live_databases;
 mod live_graph;

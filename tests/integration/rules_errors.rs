@@ -91,7 +91,7 @@ fn parser_never_panics_and_every_rule_that_checks_runs() {
     let dir = tempfile::tempdir().unwrap();
     let store = fixture(dir.path(), PEOPLE);
     let schemas = Schemas::at_run(&store, 1).unwrap();
-    let at = driftwatch::rules::eval::At {
+    let at_run = driftwatch::rules::eval::At {
         run: 1,
         taken_at: "2026-11-10T12:00:00Z".into(),
     };
@@ -118,7 +118,7 @@ fn parser_never_panics_and_every_rule_that_checks_runs() {
         " ", "é", "→", "🦀", "\0", "\r", "\t", "id", "name", "email", "lower", "now",
     ];
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    let (mut ran, mut cases) = (0, 0);
+    let mut ran = 0;
     for _ in 0..20_000 {
         let mut src = if rng.below(4) == 0 {
             (0..rng.below(60))
@@ -146,7 +146,6 @@ fn parser_never_panics_and_every_rule_that_checks_runs() {
             }
             src = edited.into_iter().collect();
         }
-        cases += 1;
         let (rules, errors) = parse_file(&src);
         for d in &errors {
             assert!(
@@ -160,13 +159,48 @@ fn parser_never_panics_and_every_rule_that_checks_runs() {
             let Ok(checked) = driftwatch::rules::check::check_rule(rule, &src, &schemas) else {
                 continue;
             };
-            driftwatch::rules::eval::evaluate(&store, &checked, &at).unwrap_or_else(|e| {
+            driftwatch::rules::eval::evaluate(&store, &checked, &at_run).unwrap_or_else(|e| {
                 panic!("{src:?}: rule {} checks but does not run: {e}", rule.name)
             });
             ran += 1;
         }
     }
-    assert_eq!(cases, 20_000);
+    // Deep nesting and long chains, put anywhere in a rule: refused with a position inside the
+    // text, or checked and run; never a crash.
+    const DEEP: &[&str] = &[
+        "(",
+        "not ",
+        "- ",
+        " or p.id = 1",
+        " + 1",
+        " and p.active",
+        "exists b in hr.badges where ",
+    ];
+    let mut deep = 0;
+    for _ in 0..300 {
+        let seed = &seeds[rng.below(seeds.len() as u64) as usize];
+        let chars: Vec<char> = seed.chars().collect();
+        let at = rng.below(chars.len() as u64 + 1) as usize;
+        let unit = DEEP[rng.below(DEEP.len() as u64) as usize];
+        let mut src: String = chars[..at].iter().collect();
+        src.push_str(&unit.repeat(64 + rng.below(3000) as usize));
+        src.extend(&chars[at..]);
+        let (rules, errors) = parse_file(&src);
+        for d in &errors {
+            assert!(d.span.end <= src.len(), "{d:?}");
+            deep += (d.message.contains("levels deep") || d.message.contains("in a row")) as usize;
+        }
+        for rule in &rules {
+            if let Ok(checked) = driftwatch::rules::check::check_rule(rule, &src, &schemas) {
+                driftwatch::rules::eval::evaluate(&store, &checked, &at_run)
+                    .unwrap_or_else(|e| panic!("rule {} checks but does not run: {e}", rule.name));
+            }
+        }
+    }
+    assert!(
+        deep > 10,
+        "only {deep} inputs nested too deep; the test would prove little"
+    );
     assert!(
         ran > 100,
         "only {ran} edited rules checked and ran; the test would prove little"

@@ -108,12 +108,12 @@ pub(super) fn token_len(i: &str) -> usize {
 
 /// How deep expressions may nest (parentheses, `not`, unary `-`, subqueries) while they are
 /// parsed: deeper input is refused with its position instead of exhausting the stack.
-pub(super) const MAX_NESTING: usize = 64;
+pub(super) const MAX_NESTING: usize = 32;
 
 /// How deep an expression's tree may be: past this, SQLite cannot run what it compiles to
 /// (its limit is 1,000 levels, and compiling adds some). A long `and` or `or` chain is built
 /// balanced, so it counts only the logarithm of its length.
-pub(super) const MAX_DEPTH: usize = 200;
+pub(super) const MAX_DEPTH: usize = 100;
 
 /// A parser over one file's text.
 pub(super) struct P<'a> {
