@@ -80,6 +80,9 @@ pub struct Http {
     slots: Semaphore,
     retry: Retry,
     progress: indicatif::ProgressBar,
+    /// What to tell the user when the service answers (status, its error code): the
+    /// platform's own knowledge of what such an answer means.
+    hints: &'static [(u16, &'static str, &'static str)],
 }
 
 /// The path and query of a URL, for messages.
@@ -157,7 +160,14 @@ impl Http {
             slots: Semaphore::new(concurrency),
             retry,
             progress,
+            hints: &[],
         })
+    }
+
+    /// Hints for answers of the service: `(status, error code, what to tell the user)`.
+    pub fn with_hints(mut self, hints: &'static [(u16, &'static str, &'static str)]) -> Http {
+        self.hints = hints;
+        self
     }
 
     /// Ends the progress line.
@@ -318,10 +328,19 @@ impl Http {
                 )));
             }
             if !status.is_success() {
-                return Err(Error::runtime(format!(
-                    "{what}: {status}{}",
-                    service_error(&body)
-                )));
+                let (code, message) = service_error(&body);
+                let hint = self
+                    .hints
+                    .iter()
+                    .find(|(s, c, _)| *s == status.as_u16() && Some(*c) == code.as_deref())
+                    .map(|(_, _, h)| format!(" ({h})"))
+                    .unwrap_or_default();
+                let said = match (code, message) {
+                    (Some(c), Some(m)) => format!(": {c}: {m}"),
+                    (Some(c), None) => format!(": {c}"),
+                    _ => String::new(),
+                };
+                return Err(Error::runtime(format!("{what}: {status}{said}{hint}")));
             }
             self.progress.inc(1);
             self.progress
@@ -377,22 +396,19 @@ fn without_url(e: &reqwest::Error) -> String {
     text
 }
 
-/// `: code: message` from a Graph (`{"error":{"code","message"}}`) or WordPress
-/// (`{"code","message"}`) error body, when it has one.
-fn service_error(body: &[u8]) -> String {
+/// The code and message of a Graph (`{"error":{"code","message"}}`) or WordPress
+/// (`{"code","message"}`) error body, when it has them.
+fn service_error(body: &[u8]) -> (Option<String>, Option<String>) {
     let Ok(json) = serde_json::from_slice::<Json>(body) else {
-        return String::new();
+        return (None, None);
     };
     let e = if json["error"].is_object() {
         &json["error"]
     } else {
         &json
     };
-    match (e["code"].as_str(), e["message"].as_str()) {
-        (Some(code), Some(message)) => format!(": {code}: {message}"),
-        (Some(code), None) => format!(": {code}"),
-        _ => String::new(),
-    }
+    let text = |v: &Json| v.as_str().map(str::to_string);
+    (text(&e["code"]), text(&e["message"]))
 }
 
 /// Percent-encodes one path segment (a channel id such as `19:abc@thread.tacv2`).

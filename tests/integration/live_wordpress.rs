@@ -98,20 +98,76 @@ fn wordpress_users_over_three_pages_make_an_exact_snapshot() {
 }
 
 #[test]
-fn a_wrong_application_password_fails_with_wordpress_own_error_and_no_secret() {
+fn a_wrong_application_password_fails_with_wordpress_own_error_a_hint_and_no_secret() {
     let s = Server::start();
+    // As WordPress 6.1 answers a wrong application password, an unknown user or none on
+    // `context=edit`: 401 rest_forbidden_context, and no WWW-Authenticate.
     s.mount(
-        Mock::given(method("GET")).respond_with(ResponseTemplate::new(401).set_body_json(json!({
-            "code": "incorrect_password",
-            "message": "The provided password is an invalid application password.",
-            "data": {"status": 401}
-        }))),
+        Mock::given(method("GET")).respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("Content-Type", "application/json; charset=UTF-8")
+                .insert_header(
+                    "Link",
+                    "<http://127.0.0.1:8089/wp-json/>; rel=\"https://api.w.org/\"",
+                )
+                .set_body_json(json!({
+                    "code": "rest_forbidden_context",
+                    "message": "Sorry, you are not allowed to edit users.",
+                    "data": {"status": 401}
+                })),
+        ),
     );
     let dir = setup(&s, &["users"]);
     let r = run_with_secrets(dir.path(), &["collect"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("401 Unauthorized: incorrect_password: The provided password is an invalid application password."), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("401 Unauthorized: rest_forbidden_context: Sorry, you are not allowed to edit users. (check the username and the application password, and that the account may edit users)"),
+        "{}",
+        r.stderr
+    );
     assert_no_secret(dir.path(), &[&r.stdout, &r.stderr]);
+}
+
+#[test]
+fn an_account_that_may_list_but_not_edit_users_is_told_it_needs_edit_users() {
+    let s = Server::start();
+    // As WordPress 6.1 answers a `list_users`-only account: X-WP-Total counts every user, the
+    // pages hold only the one it may edit (itself), on the last page.
+    for (page, items) in [(1, vec![]), (2, vec![]), (3, vec![wp_user(250)])] {
+        s.mount(
+            Mock::given(method("GET"))
+                .and(path("/wp-json/wp/v2/users"))
+                .and(query_param("page", page.to_string()))
+                .respond_with(wp_page(&items, 250, 3)),
+        );
+    }
+    let dir = setup(&s, &["users"]);
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("WordPress counts 250 users (X-WP-Total) but shows this account 1")
+            && r.stderr
+                .contains("needs an administrator-level account (edit_users)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn display_names_are_collected_unescaped() {
+    let s = Server::start();
+    let mut user = wp_user(1);
+    user["name"] = json!("Tom &amp; Jerry&#039;s Club");
+    s.mount(
+        Mock::given(method("GET"))
+            .and(path("/wp-json/wp/v2/users"))
+            .respond_with(wp_page(&[user], 1, 1)),
+    );
+    let dir = setup(&s, &["users"]);
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(ok(dir.path(), &["export", "wordpress.users"]).contains(",Tom & Jerry's Club,"));
 }
 
 #[test]
