@@ -495,3 +495,52 @@ fn database_tls_is_verified_when_asked_for_and_an_untrusted_certificate_is_refus
         r.stderr
     );
 }
+
+#[test]
+fn question2answer_unsigned_ids_past_i64_are_exact_and_binary_columns_are_refused_before_any_row() {
+    let db = TempDb::new(Kind::Mysql);
+    db.exec(
+        "CREATE TABLE qa_blobs (blobid BIGINT UNSIGNED NOT NULL PRIMARY KEY, format VARCHAR(20) NOT NULL, content MEDIUMBLOB);\n\
+         INSERT INTO qa_blobs VALUES (18446743999999999999, 'jpeg', NULL), (7, 'png', NULL);\n\
+         CREATE TABLE qa_users (userid INT UNSIGNED NOT NULL PRIMARY KEY, createip VARBINARY(16) NOT NULL)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = |query: &str| {
+        format!(
+            "[sources.q2a]\nkind = \"mysql\"\nurl = \"{}\"\n[sources.q2a.entities.t]\nquery = \"{query}\"\n",
+            db.url()
+        )
+    };
+    write(
+        d,
+        "driftwatch.toml",
+        &config("SELECT blobid, format FROM qa_blobs"),
+    );
+    ok(d, &["collect", "--at", "2026-11-01"]);
+    assert_eq!(
+        ok(d, &["export", "q2a.t"]),
+        "blobid,format\n18446743999999999999,jpeg\n7,png\n"
+    );
+    // qa_users is empty: the binary column is refused all the same, with the way out.
+    write(
+        d,
+        "driftwatch.toml",
+        &config("SELECT userid, createip FROM qa_users"),
+    );
+    let r = run(d, &["collect", "--at", "2026-11-02"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("column `createip` has type VARBINARY, which driftwatch does not read")
+            && r.stderr.contains("HEX(…)"),
+        "{}",
+        r.stderr
+    );
+    write(
+        d,
+        "driftwatch.toml",
+        &config("SELECT userid, HEX(createip) AS ip FROM qa_users"),
+    );
+    ok(d, &["collect", "--at", "2026-11-03"]);
+}

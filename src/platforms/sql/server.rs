@@ -158,6 +158,15 @@ impl Reader for ServerReader {
                     )));
                 }
             }
+            // Every column's type is known before any row: one driftwatch does not read (binary,
+            // NUMERIC, JSON …) fails now, not when the first row holding a value arrives.
+            let reads = match self.dialect {
+                Dialect::Postgres => pg_reads,
+                Dialect::Mysql => my_reads,
+            };
+            if let Some((n, ty)) = described.iter().find(|(_, ty)| !reads(ty)) {
+                return Err(unsupported(&what, n, ty));
+            }
             entity.check_declared(&label, &names)?;
             let recorded = out.recorded_columns(&entity.name)?;
             let columns: Vec<Column> = described
@@ -266,6 +275,7 @@ fn column_type(server: &str) -> ColumnType {
         "BOOL" | "BOOLEAN" => ColumnType::Bool,
         "FLOAT4" | "FLOAT8" | "FLOAT" | "DOUBLE" => ColumnType::Real,
         "TIMESTAMP" | "TIMESTAMPTZ" | "DATETIME" | "DATE" => ColumnType::Timestamp,
+        "BIGINT UNSIGNED" => ColumnType::Text,
         _ if t.starts_with("INT") || t.contains("INT ") || t.ends_with("INT") => {
             ColumnType::Integer
         }
@@ -393,55 +403,59 @@ fn date(d: time::Date) -> Value {
 
 fn unsupported(what: &str, name: &str, ty: &str) -> Error {
     Error::input(format!(
-        "{what}: column `{name}` has type {ty}, which driftwatch does not read; cast it in the query (to text, a number or a timestamp)"
+        "{what}: column `{name}` has type {ty}, which driftwatch does not read; cast it in the query (to text, a number or a timestamp; binary data with HEX(…) or CONVERT(… USING utf8mb4))"
     ))
 }
 
-/// Decodes every cell of a row by its server type name: `$($names => $rust_type, $convert)`.
-/// Both drivers read the same way; their row types differ, so a macro writes it for each.
-macro_rules! decode_row {
-    ($r:expr, $columns:expr, $what:expr, { $($($name:pat_param)|+ => $t:ty, $convert:expr;)+ }) => {{
-        let mut out = Vec::with_capacity($columns.len());
-        for (i, (name, ty)) in $columns.iter().enumerate() {
-            let bad = |e: sqlx_core::Error| Error::runtime(format!("{}: column `{name}`: {e}", $what));
-            let v = match ty.as_str() {
-                $($($name)|+ => $r.try_get_unchecked::<Option<$t>, _>(i).map_err(bad)?.map($convert),)+
-                other => return Err(unsupported($what, name, other)),
-            };
-            out.push(v.unwrap_or(Value::Null));
+/// Writes, from one list of server type names with the Rust type each decodes as and its
+/// conversion, the function that decodes a row and the one that says whether a type is read
+/// (asked of the query's columns before any row arrives). Both drivers read the same way;
+/// their row types differ, so a macro writes it for each.
+macro_rules! decoder {
+    ($decode:ident, $reads:ident, $row:ty, { $($($name:literal)|+ => $t:ty, $convert:expr;)+ }) => {
+        /// Whether driftwatch reads columns of server type `ty`.
+        fn $reads(ty: &str) -> bool {
+            matches!(ty, $($($name)|+)|+)
         }
-        Ok(out)
-    }};
-}
 
-fn pg_row(r: &PgRow, columns: &[(String, String)], what: &str) -> Result<Vec<Value>> {
-    decode_row!(r, columns, what, {
-        "BOOL" => bool, |b| Value::Integer(b as i64);
-        "INT2" => i16, |n| Value::Integer(n.into());
-        "INT4" => i32, |n| Value::Integer(n.into());
-        "INT8" => i64, Value::Integer;
-        "FLOAT4" => f32, |f| Value::Real(f.into());
-        "FLOAT8" => f64, Value::Real;
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => String, Value::Text;
-        "TIMESTAMPTZ" => time::OffsetDateTime, offset_time;
-        "TIMESTAMP" => time::PrimitiveDateTime, utc_time;
-        "DATE" => time::Date, date;
-    })
-}
-
-fn my_row(r: &MySqlRow, columns: &[(String, String)], what: &str) -> Result<Vec<Value>> {
-    let unsigned = |n: u64| {
-        i64::try_from(n)
-            .map(Value::Integer)
-            .unwrap_or(Value::Text(n.to_string()))
+        fn $decode(r: &$row, columns: &[(String, String)], what: &str) -> Result<Vec<Value>> {
+            let mut out = Vec::with_capacity(columns.len());
+            for (i, (name, ty)) in columns.iter().enumerate() {
+                let bad =
+                    |e: sqlx_core::Error| Error::runtime(format!("{what}: column `{name}`: {e}"));
+                let v = match ty.as_str() {
+                    $($($name)|+ => r.try_get_unchecked::<Option<$t>, _>(i).map_err(bad)?.map($convert),)+
+                    other => return Err(unsupported(what, name, other)),
+                };
+                out.push(v.unwrap_or(Value::Null));
+            }
+            Ok(out)
+        }
     };
-    decode_row!(r, columns, what, {
-        "BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => i64, Value::Integer;
-        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" | "BIGINT UNSIGNED" => u64, unsigned;
-        "FLOAT" => f32, |f| Value::Real(f.into());
-        "DOUBLE" => f64, Value::Real;
-        "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" => String, Value::Text;
-        "DATETIME" | "TIMESTAMP" => time::PrimitiveDateTime, utc_time;
-        "DATE" => time::Date, date;
-    })
 }
+
+decoder!(pg_row, pg_reads, PgRow, {
+    "BOOL" => bool, |b| Value::Integer(b as i64);
+    "INT2" => i16, |n| Value::Integer(n.into());
+    "INT4" => i32, |n| Value::Integer(n.into());
+    "INT8" => i64, Value::Integer;
+    "FLOAT4" => f32, |f| Value::Real(f.into());
+    "FLOAT8" => f64, Value::Real;
+    "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => String, Value::Text;
+    "TIMESTAMPTZ" => time::OffsetDateTime, offset_time;
+    "TIMESTAMP" => time::PrimitiveDateTime, utc_time;
+    "DATE" => time::Date, date;
+});
+
+decoder!(my_row, my_reads, MySqlRow, {
+    "BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => i64, Value::Integer;
+    "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" => u64, |n| Value::Integer(n as i64);
+    // Up to 2^64 - 1, past what an integer column holds (Question2Answer's random ids): kept
+    // exact as decimal text.
+    "BIGINT UNSIGNED" => u64, |n| Value::Text(n.to_string());
+    "FLOAT" => f32, |f| Value::Real(f.into());
+    "DOUBLE" => f64, Value::Real;
+    "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET" => String, Value::Text;
+    "DATETIME" | "TIMESTAMP" => time::PrimitiveDateTime, utc_time;
+    "DATE" => time::Date, date;
+});
