@@ -544,3 +544,46 @@ fn question2answer_unsigned_ids_past_i64_are_exact_and_binary_columns_are_refuse
     );
     ok(d, &["collect", "--at", "2026-11-03"]);
 }
+
+#[test]
+fn zone_less_database_times_are_read_in_the_zone_the_source_names() {
+    let db = TempDb::new(Kind::Mysql);
+    db.exec(
+        "CREATE TABLE qa_users (userid INT UNSIGNED NOT NULL PRIMARY KEY, created DATETIME NOT NULL);\n\
+         INSERT INTO qa_users VALUES (1, '2026-11-07 08:30:00')",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = |zone: &str| {
+        format!(
+            "[sources.q2a]\nkind = \"mysql\"\nurl = \"{}\"\n{zone}\n[sources.q2a.entities.users]\n\
+             query = \"SELECT userid, created FROM qa_users\"\nkey = [\"userid\"]\n",
+            db.url()
+        )
+    };
+    write(d, "driftwatch.toml", &config(""));
+    ok(d, &["collect", "--at", "2026-11-08"]);
+    assert_eq!(
+        ok(d, &["export", "q2a.users"]),
+        "userid,created\n1,2026-11-07T08:30:00Z\n"
+    );
+    write(d, "driftwatch.toml", &config("time_zone = \"+02:00\""));
+    ok(d, &["collect", "--at", "2026-11-09"]);
+    assert_eq!(
+        ok(d, &["export", "q2a.users"]),
+        "userid,created\n1,2026-11-07T06:30:00Z\n"
+    );
+    write(
+        d,
+        "driftwatch.toml",
+        &config("time_zone = \"Europe/Berlin\""),
+    );
+    let r = run(d, &["collect", "--at", "2026-11-10"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("sources.q2a.time_zone: \"Europe/Berlin\" is not a UTC offset"),
+        "{}",
+        r.stderr
+    );
+}

@@ -58,6 +58,9 @@ struct Settings {
     url: String,
     password: Option<toml::Value>,
     page_size: Option<usize>,
+    /// The zone of the database's zone-less times (MySQL DATETIME, PostgreSQL TIMESTAMP), as a
+    /// UTC offset: `+02:00`; default UTC.
+    time_zone: Option<String>,
     #[serde(default)]
     entities: toml::Table,
 }
@@ -69,6 +72,8 @@ pub struct ServerReader {
     url: String,
     password: Option<Secret>,
     page_size: usize,
+    /// Seconds east of UTC of the database's zone-less times.
+    utc_offset: i64,
     entities: Vec<QueryEntity>,
 }
 
@@ -92,6 +97,15 @@ fn parse(
             .transpose()?,
         page_size: at_least_one(origin, &format!("{key}.page_size"), s.page_size)?
             .unwrap_or(DEFAULT_PAGE),
+        utc_offset: match &s.time_zone {
+            None => 0,
+            Some(z) => parse_offset(z).ok_or_else(|| {
+                origin.error(
+                    &format!("{key}.time_zone"),
+                    format!("{z:?} is not a UTC offset such as \"+02:00\", \"-05:00\" or \"UTC\" (a zone with summer time is converted in the query: CONVERT_TZ(created, 'Europe/Berlin', '+00:00'))"),
+                )
+            })?,
+        },
         entities: super::parse_entities(origin, key, s.entities)?,
     }))
 }
@@ -184,6 +198,14 @@ impl Reader for ServerReader {
                 .iter()
                 .filter_map(|k| names.iter().position(|n| n == k))
                 .collect();
+            // The columns whose times carry no zone: written in the database's own.
+            let zoneless: Vec<usize> = described
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, ty))| matches!(ty.as_str(), "DATETIME" | "TIMESTAMP"))
+                .filter(|(_, (_, ty))| self.dialect == Dialect::Postgres || ty == "DATETIME")
+                .map(|(i, _)| i)
+                .collect();
             let paged = Paged::new(self.dialect, &sql, &entity.key, page);
             out.write_entity(&entity.name, &entity.key, &columns, |w| {
                 let mut number = 0u64;
@@ -198,6 +220,11 @@ impl Reader for ServerReader {
                         convert(&columns, &label, number, &mut values, |i| {
                             Ok(row[i].as_sql_ref())
                         })?;
+                        // (After the keyset's values are taken from the row as the server has
+                        // them, so paging asks for what the server holds.)
+                        for &i in &zoneless {
+                            shift_zone(&mut values[i], self.utc_offset);
+                        }
                         w.row(&values, number)?;
                     }
                     if !full {
@@ -393,6 +420,27 @@ fn offset_time(t: time::OffsetDateTime) -> Value {
 }
 
 /// A time without a zone is taken as UTC, as the other sources do.
+/// `+HH:MM`, `-HH:MM`, `UTC` or `Z` as seconds east of UTC.
+fn parse_offset(zone: &str) -> Option<i64> {
+    if matches!(zone, "UTC" | "Z" | "utc" | "z") {
+        return Some(0);
+    }
+    // The time parser knows offsets: one a day after the epoch, in that zone.
+    crate::time::parse(&format!("1970-01-02T00:00:00{zone}")).map(|t| 86_400 - t)
+}
+
+/// A zone-less time read as UTC, moved to UTC from the database's zone.
+fn shift_zone(v: &mut Value, utc_offset: i64) {
+    if utc_offset == 0 {
+        return;
+    }
+    if let Value::Text(t) = v {
+        if let Some(at) = crate::time::parse(t) {
+            *t = crate::time::format(at - utc_offset);
+        }
+    }
+}
+
 fn utc_time(t: time::PrimitiveDateTime) -> Value {
     epoch_text(t.assume_utc().unix_timestamp())
 }
