@@ -129,10 +129,11 @@ pub fn parse(text: &str) -> Option<Epoch> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
-/// Seconds in a duration written `30d`, `12h`, `90m` or `2w`, or None when it is not one.
+/// Seconds in a duration written `30d`, `12h`, `90m`, `45s` or `2w`, or None when it is not one.
 pub fn parse_duration(text: &str) -> Option<i64> {
     let t = text.trim();
     let unit = match t.chars().last()? {
+        's' => 1,
         'm' => 60,
         'h' => 3600,
         'd' => 86_400,

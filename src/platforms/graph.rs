@@ -34,6 +34,7 @@ pub const KIND: Kind = Kind {
             client_secret: origin.secret(&s.client_secret, &format!("{key}.client_secret"))?,
             concurrency: at_least_one(origin, &format!("{key}.concurrency"), s.concurrency)?
                 .unwrap_or(DEFAULT_CONCURRENCY),
+            deadline: super::deadline(origin, &format!("{key}.deadline"), s.deadline)?,
             entities: listed_entities(origin, key, "graph", CATALOGUE, s.entities)?,
             tenant: s.tenant,
             client_id: s.client_id,
@@ -54,6 +55,7 @@ struct Settings {
     base_url: Option<String>,
     token_url: Option<String>,
     concurrency: Option<usize>,
+    deadline: Option<String>,
     teams: Option<Vec<String>>,
     entities: Option<toml::Value>,
 }
@@ -67,6 +69,7 @@ pub struct GraphReader {
     base_url: Option<String>,
     token_url: Option<String>,
     concurrency: usize,
+    deadline: std::time::Duration,
     /// Only these teams (ids), when given.
     teams: Option<Vec<String>>,
     entities: Vec<(&'static Spec, EntityConfig)>,
@@ -224,7 +227,8 @@ impl Reader for GraphReader {
             scope: format!("{}/.default", origin(&base)),
         };
         let mut g = Graph {
-            http: Http::new(source, auth, self.concurrency, Retry::default())?,
+            http: Http::new(source, auth, self.concurrency, Retry::default())?
+                .with_deadline(self.deadline),
             base,
             concurrency: self.concurrency,
             teams: self.teams.clone(),

@@ -83,7 +83,12 @@ pub struct Http {
     /// What to tell the user when the service answers (status, its error code): the
     /// platform's own knowledge of what such an answer means.
     hints: &'static [(u16, &'static str, &'static str)],
+    /// When the whole collection of the source must be over, and how long it was given.
+    deadline: (tokio::time::Instant, Duration),
 }
+
+/// How long a source's collection may take in all, unless its config says (`deadline`).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 /// The path and query of a URL, for messages.
 pub fn path_of(url: &str) -> String {
@@ -161,6 +166,31 @@ impl Http {
             retry,
             progress,
             hints: &[],
+            deadline: (
+                tokio::time::Instant::now() + DEFAULT_DEADLINE,
+                DEFAULT_DEADLINE,
+            ),
+        })
+    }
+
+    /// The whole collection must be over within `limit`: a hung endpoint fails the source
+    /// then, naming the request it was waiting for, instead of after every retry's timeout.
+    pub fn with_deadline(mut self, limit: Duration) -> Http {
+        self.deadline = (tokio::time::Instant::now() + limit, limit);
+        self
+    }
+
+    /// `fut`, unless the source's deadline comes first.
+    async fn in_time<T>(&self, what: &str, fut: impl std::future::Future<Output = T>) -> Result<T> {
+        let (at, limit) = self.deadline;
+        tokio::time::timeout_at(at, fut).await.map_err(|_| {
+            Error::runtime(format!(
+                "{what}: no answer before the source's deadline ({}, set with `deadline`); the snapshot is not recorded",
+                match limit.as_secs() {
+                    s if s < 60 => format!("{s}s"),
+                    s => crate::time::format_span(s as i64),
+                }
+            ))
         })
     }
 
@@ -202,7 +232,10 @@ impl Http {
         let mut attempt = 0;
         let resp = loop {
             attempt += 1;
-            match self.token_client.post(token_url).form(&form).send().await {
+            match self
+                .in_time(&what, self.token_client.post(token_url).form(&form).send())
+                .await?
+            {
                 Ok(r) if retryable(r.status()) && attempt < self.retry.attempts => {
                     tokio::time::sleep(self.wait(r.headers(), attempt)).await;
                 }
@@ -282,7 +315,7 @@ impl Http {
                     req = req.bearer_auth(token);
                 }
             }
-            let resp = match req.send().await {
+            let resp = match self.in_time(&what, req.send()).await? {
                 Ok(r) => r,
                 Err(e) if attempt < self.retry.attempts && transient(&e) => {
                     tokio::time::sleep(self.backoff(attempt)).await;
@@ -293,7 +326,8 @@ impl Http {
             let status = resp.status();
             if retryable(status) {
                 if attempt < self.retry.attempts {
-                    tokio::time::sleep(self.wait(resp.headers(), attempt)).await;
+                    let wait = self.wait(resp.headers(), attempt);
+                    self.in_time(&what, tokio::time::sleep(wait)).await?;
                     continue;
                 }
                 return Err(Error::runtime(format!(
@@ -301,7 +335,7 @@ impl Http {
                 )));
             }
             let headers = resp.headers().clone();
-            let body = match resp.bytes().await {
+            let body = match self.in_time(&what, resp.bytes()).await? {
                 Ok(b) => b.to_vec(),
                 // The connection broke mid-body: the page is incomplete, so ask again.
                 Err(e) if attempt < self.retry.attempts => {

@@ -134,6 +134,22 @@ impl SourceSpec for Source {
     }
 }
 
+/// `deadline = "30m"`: how long a source's collection may take in all (default 30 minutes).
+pub fn deadline(origin: &Origin, key: &str, value: Option<String>) -> Result<std::time::Duration> {
+    match value {
+        None => Ok(http::DEFAULT_DEADLINE),
+        Some(v) => crate::time::parse_duration(&v)
+            .filter(|s| *s > 0)
+            .map(|s| std::time::Duration::from_secs(s as u64))
+            .ok_or_else(|| {
+                origin.error(
+                    key,
+                    format!("{v:?} is not a duration such as \"30m\" or \"90s\""),
+                )
+            }),
+    }
+}
+
 /// `concurrency` and `page_size`: at least 1.
 pub fn at_least_one(origin: &Origin, key: &str, value: Option<usize>) -> Result<Option<usize>> {
     match value {

@@ -38,6 +38,7 @@ pub const KIND: Kind = Kind {
             password: origin.secret(&s.password, &format!("{key}.password"))?,
             concurrency: at_least_one(origin, &format!("{key}.concurrency"), s.concurrency)?
                 .unwrap_or(DEFAULT_CONCURRENCY),
+            deadline: super::deadline(origin, &format!("{key}.deadline"), s.deadline)?,
             entities: listed_entities(origin, key, "wordpress", CATALOGUE, s.entities)?,
             url: s.url,
             username: s.username,
@@ -53,6 +54,7 @@ struct Settings {
     username: String,
     password: toml::Value,
     concurrency: Option<usize>,
+    deadline: Option<String>,
     entities: Option<toml::Value>,
 }
 
@@ -63,6 +65,7 @@ pub struct WordpressReader {
     username: String,
     password: Secret,
     concurrency: usize,
+    deadline: std::time::Duration,
     entities: Vec<(&'static Spec, EntityConfig)>,
 }
 
@@ -153,7 +156,8 @@ impl Reader for WordpressReader {
                 self.concurrency,
                 Retry::default(),
             )?
-            .with_hints(HINTS),
+            .with_hints(HINTS)
+            .with_deadline(self.deadline),
             api: format!("{url}/wp-json"),
             concurrency: self.concurrency,
         };

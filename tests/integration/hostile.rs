@@ -660,3 +660,47 @@ fn a_password_hash_under_another_column_name_is_refused_and_never_stored() {
     let store = std::fs::read(d.join("driftwatch.db")).unwrap();
     assert!(!store.windows(hash.len()).any(|w| w == hash.as_bytes()));
 }
+
+#[test]
+fn a_hung_endpoint_fails_the_source_at_its_deadline_naming_the_request() {
+    let s = Server::start();
+    s.graph_token("t1");
+    s.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/users"))
+            .respond_with(
+                s.graph_page(&[one_user()], None)
+                    .set_delay(std::time::Duration::from_secs(60)),
+            ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "driftwatch.toml",
+        &s.graph_config("entra", &["users"], "deadline = \"2s\""),
+    );
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("GET /v1.0/users?$select=")
+            && r.stderr
+                .contains("no answer before the source's deadline (2s, set with `deadline`)"),
+        "{}",
+        r.stderr
+    );
+    assert!(ok(dir.path(), &["snapshots"]).contains("failed"));
+    // A deadline that is not a duration is named.
+    write(
+        dir.path(),
+        "driftwatch.toml",
+        &s.graph_config("entra", &["users"], "deadline = \"soon\""),
+    );
+    let r = run_with_secrets(dir.path(), &["collect"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("sources.entra.deadline: \"soon\" is not a duration"),
+        "{}",
+        r.stderr
+    );
+}
