@@ -2,6 +2,7 @@
 
 use super::rules::{report_errors, schemas_for_check};
 use super::{io, Global};
+use crate::config::Vars;
 use crate::error::{Exit, Result};
 use crate::rules::{check_files, load_files};
 use std::io::Write;
@@ -17,13 +18,21 @@ pub struct Args {
     /// Rule files [default: the config's `rules`]
     #[arg(value_name = "FILES")]
     pub files: Vec<PathBuf>,
+    /// Set ${K} in the config (repeatable), as for `collect`
+    #[arg(long = "var", value_name = "K=V")]
+    pub vars: Vec<String>,
 }
 
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     global.text_only("check")?;
     let config = global.config()?;
+    let vars = Vars::from_args(&args.vars)?;
+    // The config as `collect` will need it: every ${NAME} set, every URL and secret usable.
+    if let Some(c) = config.filter(|c| !c.sources.is_empty()) {
+        crate::collect::check(c, &vars, &[])?;
+    }
     let files = load_files(config, &args.files)?;
-    let (schemas, origin) = schemas_for_check(global, config)?;
+    let (schemas, origin) = schemas_for_check(global, config, &vars)?;
     let loaded = check_files(&files, &schemas);
     let errors = report_errors(&files, &loaded.iter().collect::<Vec<_>>());
     let rules: usize = files.iter().map(|f| f.rules.len()).sum();

@@ -66,20 +66,24 @@ pub fn open_at(
 
 /// The store's schemas when there is a store, else the config's declared ones; and what they
 /// came from, for messages.
-pub fn schemas_for_check(global: &Global, config: Option<&Config>) -> Result<(Schemas, String)> {
+pub fn schemas_for_check(
+    global: &Global,
+    config: Option<&Config>,
+    vars: &Vars,
+) -> Result<(Schemas, String)> {
     let path = global.store_path(&Vars::default())?;
     if path.is_file() {
         let store = Store::open_existing(&path)?;
         if let Ok((run, _)) = store.resolve_run("latest") {
             return Ok((
-                Schemas::at_run(&store, run)?.with_declared(config),
+                Schemas::at_run(&store, run)?.with_declared_vars(config, vars),
                 format!("the schemas of run {run} in {}", path.display()),
             ));
         }
     }
     match config {
         Some(c) => Ok((
-            Schemas::from_config(c),
+            Schemas::from_config(c, vars),
             format!(
                 "the entities declared in {} (nothing collected yet)",
                 c.origin.file.display()

@@ -91,14 +91,20 @@ impl Schemas {
     /// Adds the entities `config` declares that the store has not collected yet, so that a rule
     /// naming one is told it is not collected rather than that it does not exist. Only those
     /// entities' sources are opened (a SQLite query prepared, a CSV header read).
-    pub fn with_declared(mut self, config: Option<&Config>) -> Schemas {
+    pub fn with_declared(self, config: Option<&Config>) -> Schemas {
+        self.with_declared_vars(config, &Vars::default())
+    }
+
+    /// As `with_declared`, with `${NAME}` in the config's paths and queries expanded from
+    /// `vars` (`check --var day=7`).
+    pub fn with_declared_vars(mut self, config: Option<&Config>, vars: &Vars) -> Schemas {
         let Some(config) = config else {
             return self;
         };
         for source in &config.sources {
             for e in source.entities() {
                 if self.find(&source.name, &e.name).is_none() {
-                    self.add_declared(config, source, e);
+                    self.add_declared(config, source, e, vars);
                 }
             }
         }
@@ -122,16 +128,15 @@ impl Schemas {
     /// What the config says of each entity's columns. An entity whose columns cannot be known
     /// without collecting it (a JSON source without `columns`, a server database, a file named
     /// by an unset variable) has none listed, and its fields are not checked.
-    pub fn from_config(config: &Config) -> Schemas {
-        Schemas::default().with_declared(Some(config))
+    pub fn from_config(config: &Config, vars: &Vars) -> Schemas {
+        Schemas::default().with_declared_vars(Some(config), vars)
     }
 
     /// Adds one declared entity, with the columns its platform knows before collecting.
-    fn add_declared(&mut self, config: &Config, source: &Source, e: &EntityConfig) {
-        let vars = Vars::default();
+    fn add_declared(&mut self, config: &Config, source: &Source, e: &EntityConfig, vars: &Vars) {
         let cx = Context {
             origin: &config.origin,
-            vars: &vars,
+            vars,
         };
         let declared = source.reader.declared(&source.name, &e.name, &cx);
         let label = format!("{}.{}", source.name, e.name);

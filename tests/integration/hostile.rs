@@ -704,3 +704,53 @@ fn a_hung_endpoint_fails_the_source_at_its_deadline_naming_the_request() {
         r.stderr
     );
 }
+
+#[test]
+fn check_refuses_what_collect_would_and_takes_vars() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "r.rules",
+        "rule r { for p in hr.people expect p.name != '' }\n",
+    );
+    let config = |extra: &str| {
+        format!(
+            "rules = [\"r.rules\"]\n[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"p-${{day}}.csv\"\n{extra}"
+        )
+    };
+    write(d, "driftwatch.toml", &config(""));
+    write(d, "p-7.csv", "id,name\n1,Ann\n");
+    // A variable collect needs is needed here too; given, the file's header is checked.
+    let r = run(d, &["check"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("variable `day` is not set"),
+        "{}",
+        r.stderr
+    );
+    let out = ok(d, &["check", "--var", "day=7"]);
+    assert!(out.contains("ok: 1 rule"), "{out}");
+    write(
+        d,
+        "r.rules",
+        "rule r { for p in hr.people expect p.nmae != '' }\n",
+    );
+    let r = run(d, &["check", "--var", "day=7"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("did you mean `name`?"), "{}", r.stderr);
+    // A URL collect would refuse is refused here.
+    write(
+        d,
+        "driftwatch.toml",
+        &config("[sources.wp]\nkind = \"wordpress\"\nurl = \"http://lms.example.org\"\nusername = \"u\"\npassword = { env = \"DW_TEST_WP_PASSWORD\" }\nentities = [\"users\"]\n"),
+    );
+    let r = run_with_secrets(d, &["check", "--var", "day=7"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("sources.wp.url: `http://lms.example.org` is plain HTTP"),
+        "{}",
+        r.stderr
+    );
+}

@@ -176,6 +176,9 @@ fn the_lms_rules_find_the_same_on_the_live_collectors_as_on_the_json_exports() {
         crate::common::driftwatch(d)
             .args(["--config", "live.toml", "--store", "none.db", "check"])
             .env("day", "7")
+            // check asks for what collect will need, secrets included.
+            .env("DW_TEST_GRAPH_SECRET", crate::mocks::GRAPH_SECRET)
+            .env("DW_TEST_WP_PASSWORD", crate::mocks::WP_PASSWORD)
             .output()
             .unwrap(),
     );
@@ -192,7 +195,7 @@ fn the_lms_rules_find_the_same_on_the_live_collectors_as_on_the_json_exports() {
         "typo.rules",
         "rule r {\n  for u in entra.users\n  where u.mial = 'x'\n}\n",
     );
-    let r = crate::common::run(
+    let r = run_with_secrets(
         d,
         &[
             "--config",
@@ -200,6 +203,8 @@ fn the_lms_rules_find_the_same_on_the_live_collectors_as_on_the_json_exports() {
             "--store",
             "none.db",
             "check",
+            "--var",
+            "day=7",
             "typo.rules",
         ],
     );
