@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 /// Export an entity as it was at a run: CSV with a header row (RFC 4180), or --format json.
 ///
-/// The columns are the entity's own; rows come in key order.
+/// The columns are the entity's own; rows come in key order. Of the formats, export writes csv
+/// (the default) and json; table and md are refused.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The entity, as SOURCE.ENTITY (see `driftwatch snapshots`)

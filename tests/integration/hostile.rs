@@ -754,3 +754,36 @@ fn check_refuses_what_collect_would_and_takes_vars() {
         r.stderr
     );
 }
+
+#[test]
+fn a_json_field_that_is_not_a_usable_name_is_refused_as_a_csv_header_is_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.t]\nkind = \"json\"\n[sources.t.entities.m]\npath = \"m.json\"\nkey = [\"id\"]\n",
+    );
+    write(
+        d,
+        "m.json",
+        r#"[{"id": 1, "@odata.etag": "W/1", "First Name": "Ann"}]"#,
+    );
+    let r = run(d, &["collect"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("m.json: field `First Name` is not a usable column name")
+            && r.stderr.contains("columns = { new_name = \"First Name\" }"),
+        "{}",
+        r.stderr
+    );
+    // Annotations are not data: with the name mapped, they are simply not collected.
+    write(
+        d,
+        "m.json",
+        r#"[{"id": 1, "@odata.etag": "W/1", "first": "Ann"}]"#,
+    );
+    ok(d, &["collect"]);
+    assert_eq!(ok(d, &["export", "t.m"]), "id,first\n1,Ann\n");
+}

@@ -9,7 +9,7 @@ use super::FileEntity;
 use crate::error::{Error, Result};
 use crate::platforms::{Context, Declared};
 use crate::store::{Column, SnapshotWriter};
-use crate::text::is_identifier;
+use crate::text::check_column_name;
 use crate::value::ColumnType;
 use serde_json::Value as Json;
 
@@ -150,18 +150,26 @@ fn records<'p>(page: &'p Page, records: Option<&str>) -> Result<&'p [Json]> {
     }
 }
 
-/// Without `columns`: every top-level field whose name is a usable column name, in the order
-/// the records first show them, each read from the field of its own name.
-fn top_level_fields(pages: &[(&Page, &[Json])]) -> Vec<(String, String)> {
+/// Without `columns`: every top-level field, in the order the records first show them, each
+/// read from the field of its own name. Annotations (`@odata.etag`) are not data and are left
+/// out; any other field whose name is not a usable column name is refused, as a CSV header is,
+/// rather than dropped unseen.
+fn top_level_fields(pages: &[(&Page, &[Json])]) -> Result<Vec<(String, String)>> {
     let mut seen: Vec<(String, String)> = Vec::new();
-    for r in pages.iter().flat_map(|(_, recs)| recs.iter()) {
-        for k in r.as_object().map(|o| o.keys()).into_iter().flatten() {
-            if is_identifier(k) && !seen.iter().any(|(n, _)| n == k) {
-                seen.push((k.clone(), k.clone()));
+    for (page, recs) in pages {
+        for k in recs
+            .iter()
+            .flat_map(|r| r.as_object().map(|o| o.keys()))
+            .flatten()
+        {
+            if k.starts_with('@') || seen.iter().any(|(n, _)| n == k) {
+                continue;
             }
+            check_column_name(k).map_err(|e| Error::input(format!("{}: field {e}", page.file)))?;
+            seen.push((k.clone(), k.clone()));
         }
     }
-    seen
+    Ok(seen)
 }
 
 /// The type the values at `path` suggest: integers and reals make real; any other mix, text.
@@ -236,7 +244,7 @@ pub(super) fn collect_entity(
                 .map(|n| (n.to_string(), n.to_string()))
                 .collect()
         }
-        None => top_level_fields(&pages),
+        None => top_level_fields(&pages)?,
     };
     let names: Vec<String> = mapping.iter().map(|(n, _)| n.clone()).collect();
     entity.check_declared(&label, &names)?;
