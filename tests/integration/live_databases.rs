@@ -63,20 +63,20 @@ fn answers(url: &str) -> bool {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Postgres,
     Mysql,
 }
 
 /// A database of its own on a test server, dropped at the end.
-struct TempDb {
+pub(crate) struct TempDb {
     kind: Kind,
     name: String,
     rt: tokio::runtime::Runtime,
 }
 
 impl TempDb {
-    fn new(kind: Kind) -> TempDb {
+    pub(crate) fn new(kind: Kind) -> TempDb {
         require_servers();
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
@@ -104,6 +104,11 @@ impl TempDb {
             Kind::Postgres => pg_server(),
             Kind::Mysql => mysql_server(),
         }
+    }
+
+    /// The database's name on its server.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// The URL of this database, as a config names it.

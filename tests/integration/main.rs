@@ -14,6 +14,7 @@ mod live_graph;
 mod live_samples;
 mod live_wordpress;
 mod mocks;
+mod real_wordpress;
 mod rules_cli;
 mod rules_errors;
 mod rules_lang;
