@@ -29,7 +29,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let vars = Vars::from_args(&args.vars)?;
     // The config as `collect` will need it: every ${NAME} set, every URL and secret usable.
     if let Some(c) = config.filter(|c| !c.sources.is_empty()) {
-        crate::collect::check(c, &vars, &[])?;
+        crate::collect::check(c, &vars, &[], &global.store_path(&vars)?)?;
     }
     let files = load_files(config, &args.files)?;
     let (schemas, origin) = schemas_for_check(global, config, &vars)?;

@@ -38,8 +38,9 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         None => None,
     };
     // Before the store is opened, so that a mistake creates no store and records no run.
-    crate::collect::check(config, &vars, &args.sources)?;
-    let mut store = Store::open(&global.store_path(&vars)?)?;
+    let path = global.store_path(&vars)?;
+    crate::collect::check(config, &vars, &args.sources, &path)?;
+    let mut store = Store::open(&path)?;
     store.on_wait(|path| {
         eprintln!(
             "driftwatch: another process is writing to {}; waiting for it to finish…",

@@ -56,7 +56,12 @@ impl RunReport {
 /// order, each checked as far as it can be without reading it: every `${NAME}` set, every URL
 /// acceptable. A mistake here is one in the command or the config, not a collection that failed,
 /// so the command says so before it opens (or creates) a store.
-pub fn check<'c>(config: &'c Config, vars: &Vars, sources: &[String]) -> Result<Vec<&'c Source>> {
+pub fn check<'c>(
+    config: &'c Config,
+    vars: &Vars,
+    sources: &[String],
+    store: &std::path::Path,
+) -> Result<Vec<&'c Source>> {
     for name in sources {
         config.source(name)?; // an unknown name is an error that lists the known ones
     }
@@ -78,6 +83,15 @@ pub fn check<'c>(config: &'c Config, vars: &Vars, sources: &[String]) -> Result<
     };
     for source in &selected {
         source.reader.check_vars(&source.name, &cx)?;
+        if let Some(file) = source.reader.database_file(&source.name, &cx) {
+            if same_file(&file, store) {
+                return Err(Error::input(format!(
+                    "sources.{}.path: {} is the store; a source's database is never the store (pass another --store)",
+                    source.name,
+                    file.display()
+                )));
+            }
+        }
     }
     Ok(selected)
 }
@@ -90,7 +104,7 @@ pub fn collect_run(
     sources: &[String],
     taken_at: Option<Epoch>,
 ) -> Result<RunReport> {
-    let selected = check(config, vars, sources)?;
+    let selected = check(config, vars, sources, store.path())?;
     let cx = Context {
         origin: &config.origin,
         vars,
@@ -116,4 +130,12 @@ pub fn collect_run(
         taken_at,
         outcomes,
     })
+}
+
+/// Whether two paths name one file (both resolved, when they exist).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    }
 }

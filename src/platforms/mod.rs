@@ -75,6 +75,11 @@ pub trait Reader: Debug {
     /// The columns of `entity` as far as the config (or a cheap look at the source) tells,
     /// for checking rules before anything is collected.
     fn declared(&self, source: &str, entity: &str, cx: &Context<'_>) -> Declared;
+
+    /// The database file the source reads, when it reads one (a store must not be it).
+    fn database_file(&self, _source: &str, _cx: &Context<'_>) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A kind of source: the name written in `kind = "…"`, and how its settings are read.

@@ -87,6 +87,11 @@ impl Store {
         &self.conn
     }
 
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// What to do when a run must wait for another process's run to finish (the command line
     /// says so on standard error); by default, nothing.
     pub fn on_wait(&mut self, f: fn(&Path)) {

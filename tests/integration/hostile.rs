@@ -787,3 +787,28 @@ fn a_json_field_that_is_not_a_usable_name_is_refused_as_a_csv_header_is_not_drop
     ok(d, &["collect"]);
     assert_eq!(ok(d, &["export", "t.m"]), "id,first\n1,Ann\n");
 }
+
+#[test]
+fn a_store_that_is_also_a_sources_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    {
+        let c = rusqlite::Connection::open(d.join("app.db")).unwrap();
+        c.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+            .unwrap();
+    }
+    write(
+        d,
+        "driftwatch.toml",
+        "store = \"app.db\"\n[sources.app]\nkind = \"sqlite\"\npath = \"app.db\"\n[sources.app.entities.users]\nquery = \"SELECT id FROM users\"\n",
+    );
+    let before = std::fs::read(d.join("app.db")).unwrap();
+    let r = run(d, &["collect"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("sources.app.path:") && r.stderr.contains("is the store"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(d.join("app.db")).unwrap(), before);
+}

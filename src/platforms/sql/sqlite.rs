@@ -70,6 +70,10 @@ impl Reader for SqliteReader {
         super::entities(&self.entities)
     }
 
+    fn database_file(&self, source: &str, cx: &Context<'_>) -> Option<PathBuf> {
+        self.path(source, cx).ok()
+    }
+
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {
         self.path(source, cx)?;
         for e in &self.entities {
