@@ -812,3 +812,67 @@ fn a_store_that_is_also_a_sources_database_is_refused() {
     );
     assert_eq!(std::fs::read(d.join("app.db")).unwrap(), before);
 }
+
+/// The shell block of the README's "A short tour".
+fn readme_tour() -> String {
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).unwrap();
+    let tour = &readme[readme
+        .find("## A short tour")
+        .expect("the README has a tour")..];
+    let start = tour.find("```sh\n").unwrap() + 6;
+    tour[start..start + tour[start..].find("```").unwrap()].to_string()
+}
+
+#[test]
+fn the_readme_tour_runs_twice_in_a_row_and_writes_nothing_into_the_repository() {
+    let repo = crate::common::repo();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_driftwatch"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let samples_before: Vec<_> = std::fs::read_dir(repo.join("samples/lms"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for round in 1..=2 {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(readme_tour())
+            .current_dir(&repo)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("error:"), "round {round}:\n{stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("TOTAL ISSUES"), "round {round}:\n{stdout}");
+    }
+    let samples_after: Vec<_> = std::fs::read_dir(repo.join("samples/lms"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        samples_after, samples_before,
+        "the tour wrote into samples/lms"
+    );
+}
+
+#[test]
+fn demo_without_a_store_says_its_store_is_temporary_instead_of_printing_its_path() {
+    let r = run(&crate::common::repo(), &["demo"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("collected into a temporary store (removed at the end"),
+        "{}",
+        &r.stdout[..200]
+    );
+    assert!(
+        !r.stdout.contains("driftwatch-demo-"),
+        "{}",
+        &r.stdout[..200]
+    );
+}

@@ -235,9 +235,12 @@ pub(super) fn collect_entity(
             // ones the config names (an empty export is a real state, not a broken one).
             let mut names: Vec<&str> = recorded.iter().map(|c| c.name.as_str()).collect();
             if names.is_empty() {
-                names.extend(entity.key.iter().map(String::as_str));
-                names.extend(entity.types.iter().map(|(c, _)| c.as_str()));
-                names.dedup();
+                let declared = entity.key.iter().chain(entity.types.iter().map(|(c, _)| c));
+                for c in declared {
+                    if !names.contains(&c.as_str()) {
+                        names.push(c);
+                    }
+                }
             }
             names
                 .iter()
