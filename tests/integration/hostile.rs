@@ -185,22 +185,45 @@ fn a_service_that_echoes_the_credentials_in_its_error_never_gets_them_shown_or_s
     assert!(!store.windows(basic.len()).any(|w| w == basic.as_bytes()));
 }
 
+/// The PeerQuest sample config with a store of its own in a temporary folder.
+struct PeerQuest {
+    dir: tempfile::TempDir,
+    base: Vec<String>,
+}
+
+impl PeerQuest {
+    fn new() -> PeerQuest {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::common::repo().join("samples/peerquest/driftwatch.toml");
+        let base = vec![
+            "--config".into(),
+            config.display().to_string(),
+            "--store".into(),
+            dir.path().join("s.db").display().to_string(),
+        ];
+        PeerQuest { dir, base }
+    }
+
+    /// driftwatch with the config and store, then `args`.
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = crate::common::driftwatch(self.dir.path());
+        c.args(&self.base).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> crate::common::Run {
+        crate::common::finish(self.command(args).output().unwrap())
+    }
+}
+
 #[test]
 fn a_reader_that_goes_away_neither_fails_audit_nor_hides_a_failing_rule() {
     use std::process::Stdio;
-    let dir = tempfile::tempdir().unwrap();
-    let config = crate::common::repo().join("samples/peerquest/driftwatch.toml");
-    let config = config.to_str().unwrap();
-    let store = dir.path().join("s.db");
-    let store = store.to_str().unwrap();
-    ok(
-        dir.path(),
-        &["--config", config, "--store", store, "collect"],
-    );
+    let pq = PeerQuest::new();
+    assert_eq!(pq.run(&["collect"]).code, 0);
     for format in ["csv", "json", "table"] {
-        let mut child = crate::common::driftwatch(dir.path())
-            .args(["--config", config, "--store", store, "audit", "--detailed"])
-            .args(["--format", format])
+        let mut child = pq
+            .command(&["audit", "--detailed", "--format", format])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -438,23 +461,9 @@ fn a_run_at_the_time_of_the_latest_is_refused_and_one_far_ahead_is_warned_of() {
 
 #[test]
 fn an_audit_for_a_subject_that_matches_nothing_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = crate::common::repo().join("samples/peerquest/driftwatch.toml");
-    let config = config.to_str().unwrap();
-    let store = dir.path().join("s.db");
-    let store = store.to_str().unwrap();
-    ok(
-        dir.path(),
-        &["--config", config, "--store", store, "collect"],
-    );
-    let audit = |user: &str| {
-        run(
-            dir.path(),
-            &[
-                "--config", config, "--store", store, "audit", "--user", user,
-            ],
-        )
-    };
+    let pq = PeerQuest::new();
+    assert_eq!(pq.run(&["collect"]).code, 0);
+    let audit = |user: &str| pq.run(&["audit", "--user", user]);
     let r = audit("studnet2");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -510,26 +519,17 @@ fn an_empty_json_export_without_columns_collects_as_no_rows() {
 
 #[test]
 fn an_audit_while_the_store_is_being_written_waits_and_records_its_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = crate::common::repo().join("samples/peerquest/driftwatch.toml");
-    let config = config.to_str().unwrap().to_string();
-    let store = dir.path().join("s.db");
-    let store_arg = store.to_str().unwrap().to_string();
-    let dw = |args: &[&str]| {
-        let mut all = vec!["--config", config.as_str(), "--store", store_arg.as_str()];
-        all.extend(args);
-        crate::common::run(dir.path(), &all)
-    };
-    dw(&["collect", "--at", "2026-11-01"]);
-    dw(&["audit"]); // the rules' indexes are made; run 1 is in their history
-    dw(&["collect", "--at", "2026-11-02"]);
+    let pq = PeerQuest::new();
+    pq.run(&["collect", "--at", "2026-11-01"]);
+    pq.run(&["audit"]); // the rules' indexes are made; run 1 is in their history
+    pq.run(&["collect", "--at", "2026-11-02"]);
     // Another process holds the write lock and writes, as a running collection does.
-    let holder = rusqlite::Connection::open(&store).unwrap();
+    let holder = rusqlite::Connection::open(pq.dir.path().join("s.db")).unwrap();
     holder
         .execute_batch("BEGIN IMMEDIATE; CREATE TABLE scratch (x)")
         .unwrap();
-    let child = crate::common::driftwatch(dir.path())
-        .args(["--config", &config, "--store", &store_arg, "audit"])
+    let child = pq
+        .command(&["audit"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
