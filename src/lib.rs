@@ -46,9 +46,9 @@
 //! **A source kind.** Write `src/platforms/<family>/<kind>.rs` (or a file beside the others):
 //! a `Settings` struct deserialized with serde (`#[serde(deny_unknown_fields)]`, read through
 //! [`config::Origin::typed`] so that a wrong key is named with the kind), a reader struct
-//! implementing [`platforms::Reader`] (its entities, `check_vars` expanding every `${NAME}` it
-//! will need, `collect` writing each entity through the `SnapshotWriter`, `declared` for the
-//! columns known before collecting), and a `pub const KIND: Kind`. Then add that `KIND` to
+//! implementing [`platforms::Reader`] (its entities; `check_vars`, what can be checked without
+//! reading the source: `${NAME}`s, URLs, secrets; `collect` writing each entity through the
+//! `SnapshotWriter`; `declared` for the columns known before collecting), and a `pub const KIND: Kind`. Then add that `KIND` to
 //! [`platforms::KINDS`]: that is the one registration. A platform with fixed entities keeps them
 //! in a catalogue of [`platforms::records::Spec`]s, as `graph` and `wordpress` do.
 //!

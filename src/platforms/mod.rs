@@ -65,8 +65,10 @@ pub trait Reader: Debug {
     /// The source's entities.
     fn entities(&self) -> Vec<&EntityConfig>;
 
-    /// Expands every `${NAME}` the source will need, so that a variable missing from the
-    /// command is an error before a run is recorded.
+    /// Checks what can be checked without reading the source: every `${NAME}` it needs is
+    /// set, its URLs are acceptable, its secrets can be read. A mistake here is one in the
+    /// command or the config, reported before a store is opened or a run recorded (and by
+    /// `check`).
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()>;
 
     /// Writes every entity into `out`. Any error fails the whole snapshot.
