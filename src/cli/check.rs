@@ -13,6 +13,9 @@ use std::path::PathBuf;
 /// Names and types are checked against the schemas recorded in the store when there is one,
 /// else against the entities the config declares. Every error of every file is reported as
 /// file:line:col with the line, a caret and a hint; the exit code is then 2.
+///
+/// The config is checked as `collect` would check it first: every ${NAME} set (pass them with
+/// --var), every URL acceptable, every secret readable from the environment or its file.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Rule files [default: the config's `rules`]
