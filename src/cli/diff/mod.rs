@@ -9,7 +9,7 @@ use crate::error::{Error, Exit, Result};
 use crate::history::diff::{rule_diffs, RuleDiff};
 use crate::output::Format;
 use crate::rules::eval::At;
-use crate::store::{diff_data, Store};
+use crate::store::{diff_data, EntityDiff, Store};
 use serde_json::json;
 use std::io::Write;
 
@@ -107,37 +107,48 @@ fn write(
     } else {
         Exit::Ok
     };
-    let written = (|| -> Result<()> {
-        match format {
-            Format::Json => {
-                let mut doc = json!({
-                    "from": from.run,
-                    "to": to.run,
-                    "rules": rules::to_json(diffs),
-                });
-                if let Some(e) = &entities {
-                    doc["data"] = json!(data::to_json(e));
-                }
-                io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
-                io(writeln!(out))?;
-            }
-            Format::Csv | Format::Md => match &entities {
-                Some(e) => data::write_fields(e, format, out)?,
-                None => io(rules::rows_grid(diffs).write(format, out))?,
-            },
-            Format::Table => {
-                if data.is_none() || !diffs.is_empty() {
-                    write_rule_diffs(diffs, from, to, args.limit, out)?;
-                }
-                if let Some(e) = &entities {
-                    if !diffs.is_empty() {
-                        io(writeln!(out))?;
-                    }
-                    data::write_table(from.run, to.run, e, args.limit, out)?;
-                }
-            }
-        }
-        Ok(())
-    })();
+    let written = render(diffs, entities.as_deref(), from, to, args, format, out);
     super::verdict(exit, written)
+}
+
+/// Renders the rule diffs and, when given, the data diff, in `format`.
+fn render(
+    diffs: &[RuleDiff],
+    entities: Option<&[EntityDiff]>,
+    from: &At,
+    to: &At,
+    args: &Args,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        Format::Json => {
+            let mut doc = json!({
+                "from": from.run,
+                "to": to.run,
+                "rules": rules::to_json(diffs),
+            });
+            if let Some(e) = entities {
+                doc["data"] = json!(data::to_json(e));
+            }
+            io(serde_json::to_writer_pretty(&mut *out, &doc).map_err(Into::into))?;
+            io(writeln!(out))
+        }
+        Format::Csv | Format::Md => match entities {
+            Some(e) => data::write_fields(e, format, out),
+            None => io(rules::rows_grid(diffs).write(format, out)),
+        },
+        Format::Table => {
+            if entities.is_none() || !diffs.is_empty() {
+                write_rule_diffs(diffs, from, to, args.limit, out)?;
+            }
+            if let Some(e) = entities {
+                if !diffs.is_empty() {
+                    io(writeln!(out))?;
+                }
+                data::write_table(from.run, to.run, e, args.limit, out)?;
+            }
+            Ok(())
+        }
+    }
 }
