@@ -303,6 +303,32 @@ impl<'a> P<'a> {
 
 /// Parses a rule file. Returns the rules that parsed and a diagnostic for each one that did not.
 pub fn parse_file(src: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
+    on_parser_stack(|| parse_file_here(src))
+}
+
+/// How much stack the parser gets: a rule nested as deep as `MAX_NESTING` allows takes about
+/// 1.5 MB in a debug build (nom's combinators keep large frames), more than a test thread or
+/// a small caller's thread may have. The parser runs on a thread of its own with this much
+/// (reserved, not committed, until used).
+const PARSER_STACK: usize = 32 << 20;
+
+/// `parse`, on a thread with [`PARSER_STACK`] of stack (inline when no thread can be made).
+fn on_parser_stack<T: Send>(parse: impl Fn() -> T + Sync) -> T {
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .name("rule parser".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(s, &parse)
+        {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => parse(),
+        }
+    })
+}
+
+fn parse_file_here(src: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
     let p = P::new(src);
     let mut rules = Vec::new();
     let mut errors = Vec::new();
@@ -351,6 +377,10 @@ fn skip_to_next_rule(i: &str) -> &str {
 
 /// Parses a query: a rule body without braces. Its rule is named `query`.
 pub fn parse_query(src: &str) -> Result<Rule, Diagnostic> {
+    on_parser_stack(|| parse_query_here(src))
+}
+
+fn parse_query_here(src: &str) -> Result<Rule, Diagnostic> {
     let p = P::new(src);
     let mut rule = Rule::new(
         Ident {
@@ -432,5 +462,50 @@ mod tests {
         let f = r.fail.unwrap();
         assert_eq!((f.op, f.value, f.percent), (CmpOp::Ge, 2.5, true));
         assert!(!r.warn.unwrap().percent);
+    }
+}
+#[cfg(test)]
+mod stack {
+    /// The parser runs on a stack of its own, so a caller with little stack (a 256 KB thread)
+    /// parses rules nested as deep as the language allows, and gets a positioned error past it.
+    #[test]
+    fn rules_at_and_past_the_nesting_limit_parse_from_a_small_thread() {
+        let rule = |expect: String| format!("rule r {{ for p in hr.people expect {expect} }}");
+        let limit = super::MAX_NESTING - 1; // the rule's own expression is one level
+        let cases = [
+            (
+                rule(format!(
+                    "{}p.id = 1{}",
+                    "(".repeat(limit),
+                    ")".repeat(limit)
+                )),
+                true,
+            ),
+            (rule(format!("{}p.id = 1", "not ".repeat(limit))), true),
+            (
+                rule(format!(
+                    "{}p.id = 1",
+                    "exists b in hr.badges where ".repeat(limit)
+                )),
+                true,
+            ),
+            (
+                rule(format!("{}p.id = 1{}", "(".repeat(5000), ")".repeat(5000))),
+                false,
+            ),
+        ];
+        for (src, fits) in cases {
+            let (rules, errors) = std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || super::parse_file(&src))
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(rules.len(), fits as usize, "{errors:?}");
+            assert!(
+                errors.iter().all(|e| e.message.contains("levels deep")),
+                "{errors:?}"
+            );
+        }
     }
 }
