@@ -292,17 +292,62 @@ impl Http {
     /// GETs `url`, retrying what can be retried. Any other failure is an error that names the
     /// request.
     pub async fn get(&self, url: &str) -> Result<Response> {
-        let what = format!("GET {}", path_of(url));
+        let (status, resp) = self.send(reqwest::Method::GET, url, None).await?;
+        if !status.is_success() {
+            let what = format!("GET {}", path_of(url));
+            return Err(Error::runtime(self.failure(&what, status, &resp.body)));
+        }
+        self.progress.inc(1);
+        self.progress
+            .set_message(format!("{} pages", self.progress.position()));
+        Ok(resp)
+    }
+
+    /// "GET /path: 404 Not Found: code: message (hint)", for an answer that is not a success.
+    pub fn failure(&self, what: &str, status: reqwest::StatusCode, body: &[u8]) -> String {
+        let (code, message) = service_error(body);
+        let hint = self
+            .hints
+            .iter()
+            .find(|(s, c, _)| *s == status.as_u16() && Some(*c) == code.as_deref())
+            .map(|(_, _, h)| format!(" ({h})"))
+            .unwrap_or_default();
+        let said = match (code, message) {
+            (Some(c), Some(m)) => format!(": {c}: {m}"),
+            (Some(c), None) => format!(": {c}"),
+            _ => String::new(),
+        };
+        format!("{what}: {status}{said}{hint}")
+    }
+
+    /// Sends one request, retrying what can be retried (429, 502–504 with `Retry-After`, a
+    /// connection that failed before an answer, an expired token once), and returns the
+    /// final answer whatever its status; a redirect to elsewhere is an error. A write is
+    /// retried only where the service did not act on it (throttled, unavailable).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Json>,
+    ) -> Result<(reqwest::StatusCode, Response)> {
+        let what = format!("{method} {}", path_of(url));
         let _slot = self
             .slots
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        let idempotent = method == reqwest::Method::GET;
         let mut attempt = 0;
         let mut renewed = false;
         loop {
             attempt += 1;
-            let mut req = self.client.get(url).header("Accept", "application/json");
+            let mut req = self
+                .client
+                .request(method.clone(), url)
+                .header("Accept", "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
             match &self.auth {
                 Auth::Basic { user, password } => {
                     req = req.basic_auth(user, Some(password.expose()));
@@ -317,7 +362,7 @@ impl Http {
             }
             let resp = match self.in_time(&what, req.send()).await? {
                 Ok(r) => r,
-                Err(e) if attempt < self.retry.attempts && transient(&e) => {
+                Err(e) if attempt < self.retry.attempts && (e.is_connect() || (idempotent && transient(&e))) => {
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
                 }
@@ -338,7 +383,7 @@ impl Http {
             let body = match self.in_time(&what, resp.bytes()).await? {
                 Ok(b) => b.to_vec(),
                 // The connection broke mid-body: the page is incomplete, so ask again.
-                Err(e) if attempt < self.retry.attempts => {
+                Err(e) if idempotent && attempt < self.retry.attempts => {
                     let _ = e;
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
@@ -361,25 +406,7 @@ impl Http {
                     redirected_to(&headers)
                 )));
             }
-            if !status.is_success() {
-                let (code, message) = service_error(&body);
-                let hint = self
-                    .hints
-                    .iter()
-                    .find(|(s, c, _)| *s == status.as_u16() && Some(*c) == code.as_deref())
-                    .map(|(_, _, h)| format!(" ({h})"))
-                    .unwrap_or_default();
-                let said = match (code, message) {
-                    (Some(c), Some(m)) => format!(": {c}: {m}"),
-                    (Some(c), None) => format!(": {c}"),
-                    _ => String::new(),
-                };
-                return Err(Error::runtime(format!("{what}: {status}{said}{hint}")));
-            }
-            self.progress.inc(1);
-            self.progress
-                .set_message(format!("{} pages", self.progress.position()));
-            return Ok(Response { headers, body });
+            return Ok((status, Response { headers, body }));
         }
     }
 }

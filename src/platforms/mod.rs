@@ -5,8 +5,12 @@
 //! |---|---|---|
 //! | files | `csv`, `json` | `files/` |
 //! | sql | `sqlite`, `postgres`, `mysql` | `sql/` |
-//! | graph | `graph` (Entra ID users and groups, Teams) | `graph.rs` |
-//! | wordpress | `wordpress` (users, LearnDash courses and groups) | `wordpress.rs` |
+//! | graph | `graph` (Entra ID users and groups, Teams) | `graph/` |
+//! | wordpress | `wordpress` (users, LearnDash courses and groups) | `wordpress/` |
+//!
+//! A kind that can be written has its writer beside its reader (`graph/write.rs`,
+//! `wordpress/write.rs`, `sql/write.rs`): the fix verbs it knows and how it applies them
+//! (`write`).
 //!
 //! `http` is the HTTP client the web platforms share (paging, retry, auth); `records` turns
 //! fetched JSON records into rows of a catalogue entity.
@@ -21,12 +25,14 @@ pub mod http;
 pub mod records;
 pub mod sql;
 pub mod wordpress;
+pub mod write;
 
 pub use entity::EntityConfig;
 
 use crate::config::{Origin, SourceSpec, Vars};
 use crate::error::Result;
 use crate::store::{Column, SnapshotWriter};
+use write::{Verb, Writer};
 use std::fmt::Debug;
 use std::path::PathBuf;
 
@@ -81,6 +87,24 @@ pub trait Reader: Debug {
     /// The database file the source reads, when it reads one (a store must not be it).
     fn database_file(&self, _source: &str, _cx: &Context<'_>) -> Option<PathBuf> {
         None
+    }
+
+    /// The fix verbs of the kind (none: a kind driftwatch only reads).
+    fn verbs(&self) -> &'static [Verb] {
+        &[]
+    }
+
+    /// Whether the source has write credentials (`[sources.NAME.write]`); without them its
+    /// actions are planned as `notify`.
+    fn writable(&self) -> bool {
+        false
+    }
+
+    /// The source's writer, its credentials read (only `apply` asks for one).
+    fn writer(&self, source: &str, _cx: &Context<'_>) -> Result<Box<dyn Writer>> {
+        Err(crate::error::Error::input(format!(
+            "source {source} is never written: it has no [sources.{source}.write] table"
+        )))
     }
 }
 

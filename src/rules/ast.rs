@@ -294,10 +294,15 @@ pub enum Action {
         verb: Ident,
         args: Vec<Named>,
     },
-    /// `ssot.insert table(column = expr, …)`
-    SsotInsert { table: Ident, values: Vec<Named> },
-    /// `ssot.update table(column = expr, …) where column = expr {and column = expr}`
-    SsotUpdate {
+    /// `source.insert table(column = expr, …)` on a SQL source
+    SqlInsert {
+        target: Ident,
+        table: Ident,
+        values: Vec<Named>,
+    },
+    /// `source.update table(column = expr, …) where column = expr {and column = expr}`
+    SqlUpdate {
+        target: Ident,
         table: Ident,
         set: Vec<Named>,
         filter: Vec<Named>,
@@ -309,10 +314,38 @@ impl Action {
     pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
         let (a, b): (&[Named], &[Named]) = match self {
             Action::Platform { args, .. } => (args, &[]),
-            Action::SsotInsert { values, .. } => (values, &[]),
-            Action::SsotUpdate { set, filter, .. } => (set, filter),
+            Action::SqlInsert { values, .. } => (values, &[]),
+            Action::SqlUpdate { set, filter, .. } => (set, filter),
         };
         a.iter().chain(b).map(|n| &n.expr)
+    }
+
+    /// Every parameter of the template with its name, in the order of [`Action::exprs`].
+    pub fn named(&self) -> impl Iterator<Item = &Named> {
+        let (a, b): (&[Named], &[Named]) = match self {
+            Action::Platform { args, .. } => (args, &[]),
+            Action::SqlInsert { values, .. } => (values, &[]),
+            Action::SqlUpdate { set, filter, .. } => (set, filter),
+        };
+        a.iter().chain(b)
+    }
+
+    /// The source the action writes to.
+    pub fn target(&self) -> &Ident {
+        match self {
+            Action::Platform { target, .. }
+            | Action::SqlInsert { target, .. }
+            | Action::SqlUpdate { target, .. } => target,
+        }
+    }
+
+    /// The verb: the platform's, or `insert` / `update`.
+    pub fn verb(&self) -> &str {
+        match self {
+            Action::Platform { verb, .. } => &verb.name,
+            Action::SqlInsert { .. } => "insert",
+            Action::SqlUpdate { .. } => "update",
+        }
     }
 }
 

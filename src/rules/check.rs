@@ -15,6 +15,8 @@ pub struct Outputs {
     pub key: Vec<Ty>,
     pub subject: Option<Ty>,
     pub show: Vec<Ty>,
+    /// The types of the `fix` template's parameters, in the order of `Action::exprs`.
+    pub fix: Vec<Ty>,
 }
 
 /// A rule that passed the checker: every binding (`for`, `exists`, `count`) resolved to the
@@ -181,9 +183,10 @@ impl<'a> Checker<'a> {
         let subject = rule.subject.as_ref().map(|s| self.ty(s, place));
         let show = rule.show.iter().map(|n| self.ty(&n.expr, place)).collect();
         self.check_show_names(rule);
-        if let Some(fix) = &rule.fix {
-            self.action(fix, place);
-        }
+        let fix = match &rule.fix {
+            Some(f) => self.action(f, place),
+            None => Vec::new(),
+        };
         for t in [&rule.warn, &rule.fail].into_iter().flatten() {
             if t.percent && !(0.0..=100.0).contains(&t.value) {
                 self.error(
@@ -193,7 +196,12 @@ impl<'a> Checker<'a> {
             }
         }
         self.check_values(rule);
-        Outputs { key, subject, show }
+        Outputs {
+            key,
+            subject,
+            show,
+            fix,
+        }
     }
 
     /// Each value written in a rule is bound as one SQL parameter, and SQLite binds at most
@@ -229,8 +237,9 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn action(&mut self, fix: &'a Action, place: Place) {
-        if let Action::Platform { target, .. } = fix {
+    fn action(&mut self, fix: &'a Action, place: Place) -> Vec<Ty> {
+        let target = fix.target();
+        {
             let mut sources: Vec<&str> = self
                 .schemas
                 .entities
@@ -249,9 +258,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        for e in fix.exprs() {
-            self.ty(e, place);
-        }
+        fix.exprs().map(|e| self.ty(e, place)).collect()
     }
 
     fn expect_bool(&mut self, e: &'a Expr, place: Place, clause: &str) {

@@ -78,6 +78,8 @@ pub struct Violation {
     pub key: Vec<Json>,
     pub subject: Option<Json>,
     pub fields: Vec<(String, Json)>,
+    /// The values of the rule's `fix` parameters (empty without a `fix`).
+    pub fix: Vec<Json>,
     /// When its episode began: the time of the first run of the streak of evaluated runs that
     /// found it (None when history could not be recorded).
     pub first_seen: Option<String>,
@@ -180,6 +182,11 @@ pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluat
                     )
                 })
                 .collect();
+            let fix = outputs
+                .fix
+                .iter()
+                .map(|t| cells.next().unwrap_or(Value::Null).to_json(t.column_type()))
+                .collect();
             let violation = Violation {
                 key: key
                     .iter()
@@ -188,6 +195,7 @@ pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluat
                     .collect(),
                 subject,
                 fields,
+                fix,
                 first_seen: None,
                 pending: false,
             };

@@ -4,7 +4,7 @@
 //! keywords, operators and the quoted names of recorded tables and columns.
 //!
 //! The statement returns one row: the number of rows (or groups) the rule ranged over, and its
-//! violations as a JSON array of `[key…, subject, show…]` arrays, gathered in the same pass
+//! violations as a JSON array of `[key…, subject, show…, fix…]` arrays, gathered in the same pass
 //! (`json_group_array(…) FILTER (WHERE NOT coalesce(expect, 0))`).
 //!
 //! It also names the indexes that serve it: for each `exists`/`count(…)` binding, its columns
@@ -71,6 +71,8 @@ pub struct Compiled {
     pub key_len: usize,
     pub has_subject: bool,
     pub show_len: usize,
+    /// Values of the `fix` template's parameters, after `show` in each violation.
+    pub fix_len: usize,
 }
 
 /// What a rule is evaluated against: the snapshot serving each entity, and the run's time
@@ -166,12 +168,19 @@ impl<'a> Compiler<'a> {
         };
         let subject = rule.subject.as_ref().map(|s| self.expr(s));
         let show: Vec<String> = rule.show.iter().map(|n| self.expr(&n.expr)).collect();
+        let fix: Vec<String> = rule
+            .fix
+            .iter()
+            .flat_map(|f| f.exprs())
+            .map(|e| self.expr(e))
+            .collect();
         let expect = rule.expect.as_ref().map(|e| self.expr(e));
         let groups: Vec<String> = rule.group_by.iter().map(|g| self.expr(g)).collect();
 
         let mut outputs = keys.clone();
         outputs.extend(subject.iter().cloned());
         outputs.extend(show.iter().cloned());
+        outputs.extend(fix.iter().cloned());
         let from = from.join(", ");
         let conds = conds.join("\n  AND ");
         // One pass: count what the rule ranges over, and gather the violations as JSON.
@@ -214,6 +223,7 @@ impl<'a> Compiler<'a> {
             key_len: keys.len(),
             has_subject: subject.is_some(),
             show_len: show.len(),
+            fix_len: fix.len(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! `collect` waits for the first and never interleaves with it.
 
 mod diff;
+pub mod log;
 mod entity;
 mod read;
 

@@ -131,10 +131,10 @@ rule updates { for p in hr.people fix ssot.update people(active = false) where i
         matches!(&r.fix, Some(Action::Platform { target, verb, args }) if target.name == "hr" && verb.name == "notify" && args.len() == 2)
     );
     assert!(
-        matches!(&rules[1].fix, Some(Action::SsotInsert { table, values }) if table.name == "people_archive" && values.len() == 2)
+        matches!(&rules[1].fix, Some(Action::SqlInsert { table, values, .. }) if table.name == "people_archive" && values.len() == 2)
     );
     assert!(
-        matches!(&rules[2].fix, Some(Action::SsotUpdate { set, filter, .. }) if set.len() == 1 && filter.len() == 2)
+        matches!(&rules[2].fix, Some(Action::SqlUpdate { set, filter, .. }) if set.len() == 1 && filter.len() == 2)
     );
 
     // And it checks and runs: teams 1 and 2 have two people each, so none has more than 2.

@@ -3,6 +3,7 @@
 
 pub mod server;
 pub mod sqlite;
+pub mod write;
 
 use super::entity::{entity_tables, parse_types, EntityConfig};
 use super::Context;

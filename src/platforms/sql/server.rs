@@ -47,7 +47,7 @@ pub const MYSQL: Kind = Kind {
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub(super) enum Dialect {
     Postgres,
     Mysql,
 }
@@ -63,6 +63,7 @@ struct Settings {
     time_zone: Option<String>,
     #[serde(default)]
     entities: toml::Table,
+    write: Option<toml::Value>,
 }
 
 #[derive(Debug)]
@@ -75,6 +76,8 @@ pub struct ServerReader {
     /// Seconds east of UTC of the database's zone-less times.
     utc_offset: i64,
     entities: Vec<QueryEntity>,
+    /// `[sources.NAME.write]`: the account that may write, when given.
+    write: Option<super::write::Credentials>,
 }
 
 fn parse(
@@ -107,10 +110,14 @@ fn parse(
             })?,
         },
         entities: super::parse_entities(origin, key, s.entities)?,
+        write: s
+            .write
+            .map(|w| super::write::parse(w, &format!("{key}.write"), origin, false))
+            .transpose()?,
     }))
 }
 
-enum Conn {
+pub(super) enum Conn {
     Pg(PgConnection),
     My(MySqlConnection),
 }
@@ -133,6 +140,39 @@ impl Reader for ServerReader {
             e.query(source, cx)?;
         }
         Ok(())
+    }
+
+    fn verbs(&self) -> &'static [crate::platforms::write::Verb] {
+        super::write::VERBS
+    }
+
+    fn writable(&self) -> bool {
+        self.write.is_some()
+    }
+
+    fn writer(
+        &self,
+        source: &str,
+        cx: &Context<'_>,
+    ) -> Result<Box<dyn crate::platforms::write::Writer>> {
+        let key = |k: &str| format!("sources.{source}.{k}");
+        let w = self.write.as_ref().ok_or_else(|| {
+            Error::input(format!("source {source} has no [sources.{source}.write] table"))
+        })?;
+        let url = match &w.url {
+            Some(u) => cx.expand(u, &key("write.url"))?,
+            None => cx.expand(&self.url, &key("url"))?,
+        };
+        let password = w
+            .password
+            .as_ref()
+            .map(|p| p.reveal(&key("write.password")))
+            .transpose()?;
+        Ok(super::write::writer(super::write::Target::Server {
+            dialect: self.dialect,
+            url,
+            password,
+        }))
     }
 
     /// Nothing before collecting: a server is not asked while rules are checked.
@@ -310,7 +350,7 @@ fn column_type(server: &str) -> ColumnType {
     }
 }
 
-async fn connect(kind: Dialect, url: &str, password: Option<&str>, key: &str) -> Result<Conn> {
+pub(super) async fn connect(kind: Dialect, url: &str, password: Option<&str>, key: &str) -> Result<Conn> {
     // A password in the URL would end up in messages and shell history: take it from `password`.
     if reqwest::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
         return Err(Error::input(format!(

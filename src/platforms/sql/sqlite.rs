@@ -23,6 +23,10 @@ pub const KIND: Kind = Kind {
         Ok(Box::new(SqliteReader {
             path: s.path,
             entities: super::parse_entities(origin, key, s.entities)?,
+            write: s
+                .write
+                .map(|w| super::write::parse(w, &format!("{key}.write"), origin, true))
+                .transpose()?,
         }))
     },
 };
@@ -33,6 +37,7 @@ struct Settings {
     path: String,
     #[serde(default)]
     entities: toml::Table,
+    write: Option<toml::Value>,
 }
 
 #[derive(Debug)]
@@ -40,6 +45,8 @@ pub struct SqliteReader {
     /// As written: `${NAME}` not expanded yet, relative to the config's folder.
     path: String,
     entities: Vec<QueryEntity>,
+    /// `[sources.NAME.write]`: this source may be written (its own file, or `path`).
+    write: Option<super::write::Credentials>,
 }
 
 impl SqliteReader {
@@ -72,6 +79,26 @@ impl Reader for SqliteReader {
 
     fn database_file(&self, source: &str, cx: &Context<'_>) -> Option<PathBuf> {
         self.path(source, cx).ok()
+    }
+
+    fn verbs(&self) -> &'static [crate::platforms::write::Verb] {
+        super::write::VERBS
+    }
+
+    fn writable(&self) -> bool {
+        self.write.is_some()
+    }
+
+    fn writer(
+        &self,
+        source: &str,
+        cx: &Context<'_>,
+    ) -> Result<Box<dyn crate::platforms::write::Writer>> {
+        let path = match self.write.as_ref().and_then(|w| w.path.as_deref()) {
+            Some(p) => cx.path(p, &format!("sources.{source}.write.path"))?,
+            None => self.path(source, cx)?,
+        };
+        Ok(super::write::writer(super::write::Target::Sqlite(path)))
     }
 
     fn check_vars(&self, source: &str, cx: &Context<'_>) -> Result<()> {

@@ -75,11 +75,20 @@ impl<'a> P<'a> {
             let (i, _) = cut(self.sym(")")).parse(i)?;
             Ok((i, v))
         };
-        if target.name == "ssot" && (verb.name == "insert" || verb.name == "update") {
+        // `source.insert table(…)`: a SQL verb is followed by a table name, not `(`.
+        let sql_verb = verb.name == "insert" || verb.name == "update";
+        if sql_verb && self.word(i).is_ok() {
             let (i, table) = cut(|i| self.word(i)).parse(i)?;
             let (i, values) = cut(args).parse(i)?;
             if verb.name == "insert" {
-                return Ok((i, Action::SsotInsert { table, values }));
+                return Ok((
+                    i,
+                    Action::SqlInsert {
+                        target,
+                        table,
+                        values,
+                    },
+                ));
             }
             let (i, _) = cut(self.kw("where")).parse(i)?;
             let (i, filter) = cut(separated_list1(self.kw("and"), |i| {
@@ -97,7 +106,8 @@ impl<'a> P<'a> {
             .parse(i)?;
             return Ok((
                 i,
-                Action::SsotUpdate {
+                Action::SqlUpdate {
+                    target,
                     table,
                     set: values,
                     filter,

@@ -5,6 +5,8 @@
 //! others are read `concurrency` at a time. A page that is not a JSON array, or a list whose
 //! length differs from its `X-WP-Total` (it changed while it was read), fails the source.
 
+pub mod write;
+
 use super::http::{check_url, path_of, runtime, Auth, Http, Retry};
 use super::records::{f, fan_out, listed_entities, write_records, Field, Record, Spec};
 use super::{at_least_one, Context, Declared, EntityConfig, Kind, Reader};
@@ -42,6 +44,10 @@ pub const KIND: Kind = Kind {
             entities: listed_entities(origin, key, "wordpress", CATALOGUE, s.entities)?,
             url: s.url,
             username: s.username,
+            write: s
+                .write
+                .map(|w| write::parse(w, &format!("{key}.write"), origin))
+                .transpose()?,
         }))
     },
 };
@@ -56,6 +62,7 @@ struct Settings {
     concurrency: Option<usize>,
     deadline: Option<String>,
     entities: Option<toml::Value>,
+    write: Option<toml::Value>,
 }
 
 /// A wordpress source. Strings are as written: `${NAME}` is expanded when it is collected.
@@ -67,6 +74,8 @@ pub struct WordpressReader {
     concurrency: usize,
     deadline: std::time::Duration,
     entities: Vec<(&'static Spec, EntityConfig)>,
+    /// `[sources.NAME.write]`: the account that may write, when given.
+    write: Option<write::Credentials>,
 }
 
 const LEARNDASH_POST: &[Field] = &[
@@ -141,6 +150,18 @@ impl Reader for WordpressReader {
 
     fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
         super::records::declared(CATALOGUE, entity)
+    }
+
+    fn verbs(&self) -> &'static [super::write::Verb] {
+        write::VERBS
+    }
+
+    fn writable(&self) -> bool {
+        self.write.is_some()
+    }
+
+    fn writer(&self, source: &str, cx: &Context<'_>) -> Result<Box<dyn super::write::Writer>> {
+        self.make_writer(source, cx)
     }
 
     fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {

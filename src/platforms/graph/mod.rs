@@ -5,6 +5,8 @@
 //! `concurrency` at a time. A page that is not a Graph page (malformed, truncated, no `value`)
 //! fails the source, so a half-read list never looks like removed members.
 
+pub mod write;
+
 use super::http::{check_url, origin, path_of, runtime, segment, Auth, Http, Retry};
 use super::records::{f, fan_out, listed_entities, write_records, Field, Record, Spec};
 use super::{at_least_one, Context, Declared, EntityConfig, Kind, Reader};
@@ -41,6 +43,10 @@ pub const KIND: Kind = Kind {
             base_url: s.base_url,
             token_url: s.token_url,
             teams: s.teams,
+            write: s
+                .write
+                .map(|w| write::parse(w, &format!("{key}.write"), origin))
+                .transpose()?,
         }))
     },
 };
@@ -58,6 +64,7 @@ struct Settings {
     deadline: Option<String>,
     teams: Option<Vec<String>>,
     entities: Option<toml::Value>,
+    write: Option<toml::Value>,
 }
 
 /// A graph source. Strings are as written: `${NAME}` is expanded when it is collected.
@@ -73,6 +80,8 @@ pub struct GraphReader {
     /// Only these teams (ids), when given.
     teams: Option<Vec<String>>,
     entities: Vec<(&'static Spec, EntityConfig)>,
+    /// `[sources.NAME.write]`: the credentials that may write, when given.
+    write: Option<write::Credentials>,
 }
 
 const MEMBER_FIELDS: &[Field] = &[
@@ -209,6 +218,18 @@ impl Reader for GraphReader {
 
     fn declared(&self, _source: &str, entity: &str, _cx: &Context<'_>) -> Declared {
         super::records::declared(CATALOGUE, entity)
+    }
+
+    fn verbs(&self) -> &'static [super::write::Verb] {
+        write::VERBS
+    }
+
+    fn writable(&self) -> bool {
+        self.write.is_some()
+    }
+
+    fn writer(&self, source: &str, cx: &Context<'_>) -> Result<Box<dyn super::write::Writer>> {
+        self.make_writer(source, cx)
     }
 
     fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
