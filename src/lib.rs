@@ -70,6 +70,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod fix;
 pub mod history;
 pub mod output;
 pub mod platforms;

@@ -51,33 +51,48 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         Exit::Ok if syntax_errors > 0 => Exit::Invalid,
         exit => exit,
     };
+    let fixes = crate::fix::verify::by_violation(&store)?;
+    let mut entry = crate::store::log::Entry::new("audit", &super::actor(None));
+    entry.outcome = Some(format!(
+        "run {}: {} issues",
+        report.at.run,
+        report.total_issues()
+    ));
+    store.log(vec![entry]).ok();
     let written = write_report(
         &report,
         global.format(Format::Table),
         args.detailed,
         syntax_errors,
+        &fixes,
         out,
     )
     .and_then(|()| super::io(out.flush()));
     super::verdict(exit, written)
 }
 
-/// Writes an audit in `format`; `syntax_errors` counts rules that did not even parse.
+/// Writes an audit in `format`; `syntax_errors` counts rules that did not even parse;
+/// `fixes` is the verification state of applied actions, by rule and key text.
 pub fn write_report(
     report: &AuditReport,
     format: Format,
     detailed: bool,
     syntax_errors: usize,
+    fixes: &Fixes,
     out: &mut dyn Write,
 ) -> Result<()> {
     match format {
         Format::Json => {
-            io(serde_json::to_writer_pretty(&mut *out, &to_json(report)).map_err(Into::into))?;
+            io(
+                serde_json::to_writer_pretty(&mut *out, &to_json(report, fixes))
+                    .map_err(Into::into),
+            )?;
             io(writeln!(out))
         }
-        Format::Csv => {
-            io(violations_grid(&report.rules, true, &report.at.taken_at).write(Format::Csv, out))
-        }
+        Format::Csv => io(
+            violations_grid(&report.rules, true, &report.at.taken_at, fixes)
+                .write(Format::Csv, out),
+        ),
         Format::Table | Format::Md => {
             let md = format == Format::Md;
             io(writeln!(
@@ -113,10 +128,22 @@ pub fn write_report(
                         r.violations.len(),
                         if r.violations.len() == 1 { "" } else { "s" }
                     ))?;
-                    io(
-                        violations_grid(std::slice::from_ref(r), false, &report.at.taken_at)
-                            .write(format, out),
-                    )?;
+                    io(violations_grid(
+                        std::slice::from_ref(r),
+                        false,
+                        &report.at.taken_at,
+                        fixes,
+                    )
+                    .write(format, out))?;
+                }
+                let suppressed = suppressed_grid(report);
+                if !suppressed.rows.is_empty() {
+                    io(writeln!(
+                        out,
+                        "\n{}Suppressed (found, not counted):",
+                        if md { "### " } else { "" }
+                    ))?;
+                    io(suppressed.write(format, out))?;
                 }
             }
             let count = |s: Status| report.rules.iter().filter(|r| r.status == s).count();
@@ -138,6 +165,13 @@ pub fn write_report(
                 io(writeln!(
                     out,
                     "{pending} pending: younger than their rule's grace, not counted below"
+                ))?;
+            }
+            let suppressed: u64 = report.rules.iter().map(|r| r.suppressed).sum();
+            if suppressed > 0 {
+                io(writeln!(
+                    out,
+                    "{suppressed} suppressed: found, listed apart with their reason (--detailed), not counted below"
                 ))?;
             }
             io(writeln!(out, "TOTAL ISSUES: {}", report.total_issues()))
@@ -194,7 +228,7 @@ fn age(v: &Violation, at: &str) -> Option<String> {
 
 /// One row per violation: (with `rule`, its rule and severity), key, subject, then every field
 /// any of the rules shows, in order of first appearance (blank where a rule does not show it).
-fn violations_grid(rules: &[RuleReport], rule: bool, at: &str) -> Grid {
+fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) -> Grid {
     let mut fields: Vec<String> = Vec::new();
     for r in rules {
         for v in r.violations.iter().take(1) {
@@ -213,14 +247,24 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str) -> Grid {
             "subject",
             "first_seen",
             "pending",
+            "suppressed",
         ]
     } else {
         vec!["key", "subject", "first seen", "age"]
     };
+    let with_fix = !fixes.is_empty();
+    if with_fix {
+        headers.push("fix");
+    }
     headers.extend(fields.iter().map(String::as_str));
     let mut g = Grid::new(&headers);
     for r in rules {
-        for v in &r.violations {
+        // The table lists suppressed violations apart; the CSV marks them.
+        for v in r
+            .violations
+            .iter()
+            .filter(|v| rule || v.suppressed.is_none())
+        {
             let mut row = if rule {
                 vec![json!(r.name), json!(r.severity.as_str())]
             } else {
@@ -236,8 +280,12 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str) -> Grid {
             row.push(json!(v.first_seen));
             if rule {
                 row.push(json!(v.pending));
+                row.push(json!(v.suppressed.as_ref().map(|s| s.reason.clone())));
             } else {
                 row.push(json!(age(v, at)));
+            }
+            if with_fix {
+                row.push(json!(fix_state(fixes, &r.name, v)));
             }
             for f in &fields {
                 row.push(
@@ -248,6 +296,45 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str) -> Grid {
                 );
             }
             g.push(row);
+        }
+    }
+    g
+}
+
+/// The verification state of applied actions, by rule and key text.
+pub type Fixes =
+    std::collections::BTreeMap<(String, String), (String, i64, crate::fix::verify::State)>;
+
+/// "confirmed (plan 3fa…, action 2)" for a violation an applied action was meant to resolve.
+fn fix_state(fixes: &Fixes, rule: &str, v: &Violation) -> Option<String> {
+    let key = crate::history::record::key_text(&v.key);
+    fixes
+        .get(&(rule.to_string(), key))
+        .map(|(plan, action, state)| {
+            format!(
+                "{} (plan {}, action {action})",
+                state.as_str(),
+                &plan[..plan.len().min(8)]
+            )
+        })
+}
+
+/// The suppressed violations: rule, key, subject, reason, until, and by whom.
+fn suppressed_grid(report: &AuditReport) -> Grid {
+    let mut g = Grid::new(&["rule", "key", "subject", "reason", "until", "by", "id"]);
+    for r in &report.rules {
+        for v in &r.violations {
+            if let Some(s) = &v.suppressed {
+                g.push(vec![
+                    json!(r.name),
+                    json!(v.key.iter().map(cell_text).collect::<Vec<_>>().join(", ")),
+                    v.subject.clone().unwrap_or(Json::Null),
+                    json!(s.reason),
+                    json!(s.until),
+                    json!(s.by),
+                    json!(s.id),
+                ]);
+            }
         }
     }
     g
@@ -274,7 +361,7 @@ pub fn compact_grid(report: &AuditReport) -> Grid {
 }
 
 /// The JSON contract of DESIGN.md.
-pub fn to_json(report: &AuditReport) -> Json {
+pub fn to_json(report: &AuditReport, fixes: &Fixes) -> Json {
     let snapshots: serde_json::Map<String, Json> = report
         .snapshots
         .iter()
@@ -293,13 +380,21 @@ pub fn to_json(report: &AuditReport) -> Json {
                 .violations
                 .iter()
                 .map(|v| {
-                    json!({
+                    let mut row = json!({
                         "key": v.key,
                         "subject": v.subject,
                         "first_seen": v.first_seen,
                         "pending": v.pending,
                         "fields": v.fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
-                    })
+                    });
+                    if let Some(s) = &v.suppressed {
+                        row["suppressed"] =
+                            json!({"id": s.id, "reason": s.reason, "until": s.until, "by": s.by});
+                    }
+                    if let Some(f) = fix_state(fixes, &r.name, v) {
+                        row["fix"] = json!(f);
+                    }
+                    row
                 })
                 .collect();
             let mut o = json!({
@@ -310,6 +405,7 @@ pub fn to_json(report: &AuditReport) -> Json {
                 "checked": r.ranged,
                 "violations": r.violations.len(),
                 "pending": r.pending,
+                "suppressed": r.suppressed,
                 "rows": rows,
             });
             if let Some(e) = &r.error {

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; the doc comments are the help text.
 
+mod apply;
 mod audit;
 mod check;
 mod collect;
@@ -8,9 +9,12 @@ mod demo;
 mod diff;
 mod explain;
 mod export;
+mod log;
+mod plan;
 mod query;
 mod rules;
 mod snapshots;
+mod suppress;
 mod trend;
 
 use crate::config::Vars;
@@ -70,6 +74,10 @@ pub enum Command {
     Explain(explain::Args),
     Trend(trend::Args),
     Delay(delay::Args),
+    Plan(plan::Args),
+    Apply(apply::Args),
+    Log(log::Args),
+    Suppress(suppress::Args),
 }
 
 /// Runs the command and returns how it ended.
@@ -86,6 +94,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Explain(a) => explain::run(&cli.global, a, out),
         Command::Trend(a) => trend::run(&cli.global, a, out),
         Command::Delay(a) => delay::run(&cli.global, a, out),
+        Command::Plan(a) => plan::run(&cli.global, a, out),
+        Command::Apply(a) => apply::run(&cli.global, a, out),
+        Command::Log(a) => log::run(&cli.global, a, out),
+        Command::Suppress(a) => suppress::run(&cli.global, a, out),
     }
 }
 
@@ -165,6 +177,14 @@ pub(crate) fn verdict(exit: Exit, written: Result<()>) -> Result<Exit> {
         Err(e) if e.kind == crate::error::ErrorKind::BrokenPipe => Ok(exit),
         Err(e) => Err(e),
         Ok(()) => Ok(exit),
+    }
+}
+
+/// Who is acting, for the audit log: `--actor`, else `DRIFTWATCH_ACTOR`, else the login name.
+pub(crate) fn actor(given: Option<&str>) -> String {
+    match given {
+        Some(a) if !a.trim().is_empty() => a.to_string(),
+        _ => crate::store::log::default_actor(),
     }
 }
 

@@ -125,6 +125,29 @@ pub fn collect_run(
     }
     let taken_at = run.taken_at().to_string();
     let run_id = run.commit()?;
+    let actor = crate::store::log::default_actor();
+    let entries = outcomes
+        .iter()
+        .map(|o| {
+            let mut e = crate::store::log::Entry::new("collect", &actor);
+            e.target = Some(o.source.clone());
+            e.request = Some(format!("run {run_id} at {taken_at}"));
+            e.outcome = Some(
+                if o.result.is_ok() {
+                    "complete"
+                } else {
+                    "failed"
+                }
+                .into(),
+            );
+            e.error = o.result.as_ref().err().map(|e| e.message.clone());
+            e
+        })
+        .collect();
+    // The snapshot is recorded; a log that cannot be written is said, not a failed collection.
+    if let Err(e) = store.log(entries) {
+        eprintln!("driftwatch: warning: the audit log could not be written: {e}");
+    }
     Ok(RunReport {
         run_id,
         taken_at,

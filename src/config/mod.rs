@@ -29,8 +29,30 @@ struct Document {
     #[serde(default)]
     rules: Vec<String>,
     ssot: Option<String>,
+    suppressions: Option<String>,
+    #[serde(default)]
+    apply: Guards,
     #[serde(default)]
     sources: toml::Table,
+}
+
+/// `[apply]`: the mass-removal guard. A plan that removes or disables more than
+/// `max_remove_share` of any group, channel or course, or more than `max_remove_total`
+/// accounts in all, is refused without `--yes`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Guards {
+    pub max_remove_share: f64,
+    pub max_remove_total: u64,
+}
+
+impl Default for Guards {
+    fn default() -> Guards {
+        Guards {
+            max_remove_share: 0.10,
+            max_remove_total: 50,
+        }
+    }
 }
 
 /// The file a config came from: errors name it, and relative paths resolve against its folder.
@@ -57,6 +79,9 @@ pub struct Config<S> {
     pub rules: Vec<String>,
     /// The source that is the source of truth; the others are platforms mirroring it.
     ssot: Option<String>,
+    /// The suppressions file, as written (relative to the config's folder).
+    suppressions: Option<String>,
+    pub guards: Guards,
     pub sources: Vec<S>,
 }
 
@@ -161,11 +186,19 @@ impl<S: SourceSpec> Config<S> {
                 )));
             }
         }
+        if !(0.0..=1.0).contains(&doc.apply.max_remove_share) {
+            return Err(origin.error(
+                "apply.max_remove_share",
+                "a share is between 0 and 1 (0.10 is 10%)",
+            ));
+        }
         Ok(Config {
             origin,
             store: doc.store,
             rules: doc.rules,
             ssot: doc.ssot,
+            suppressions: doc.suppressions,
+            guards: doc.apply,
             sources,
         })
     }
@@ -181,6 +214,11 @@ impl<S: SourceSpec> Config<S> {
             .as_ref()
             .map(|s| self.origin.path(vars, s, "store"))
             .transpose()
+    }
+
+    /// The suppressions file the config names (relative to its folder), if any.
+    pub fn suppressions_file(&self) -> Option<PathBuf> {
+        self.suppressions.as_ref().map(|s| self.origin.dir.join(s))
     }
 
     pub fn source(&self, name: &str) -> Result<&S> {

@@ -66,7 +66,7 @@ pub fn backfill(
             .iter()
             .filter(|l| missing.contains(&l.name()))
             .collect();
-        let report = audit(store, &selected, at, None)?;
+        let report = audit(store, &selected, at, None, &[])?;
         notes.extend(report.notes);
         for r in report.rules {
             if let Some(why) = r.error {
@@ -104,7 +104,8 @@ pub fn audit_with_history(
         .filter(|l| l.outcome.is_ok())
         .collect();
     let earlier = backfill(store, config, files, &runnable, &earlier)?;
-    let mut report = audit(store, rules, at, subject)?;
+    let suppressions = super::suppressed::all(store, config)?;
+    let mut report = audit(store, rules, at, subject, &suppressions)?;
     report.notes.splice(0..0, earlier.notes);
     Ok(report)
 }

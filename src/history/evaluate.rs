@@ -4,6 +4,7 @@
 //! the snapshots the run was read from. A rule that does not check or fails to run is reported
 //! as `error`; the others still run.
 
+use super::suppressed::Suppression;
 use crate::error::{Exit, Result};
 use crate::rules::ast::Severity;
 use crate::rules::eval::{self, At, RunTarget, Status, Violation};
@@ -22,6 +23,8 @@ pub struct RuleReport {
     pub ranged: u64,
     pub violations: Vec<Violation>,
     pub pending: u64,
+    /// Violations under a suppression: listed, not counted.
+    pub suppressed: u64,
     /// Why the rule could not run.
     pub error: Option<String>,
 }
@@ -47,13 +50,20 @@ pub struct AuditReport {
     pub notes: Vec<String>,
 }
 
+impl RuleReport {
+    /// Violations that count toward thresholds: neither pending nor suppressed.
+    pub fn counted(&self) -> u64 {
+        self.violations
+            .iter()
+            .filter(|v| !v.pending && v.suppressed.is_none())
+            .count() as u64
+    }
+}
+
 impl AuditReport {
     /// Violations of all rules, pending ones excepted.
     pub fn total_issues(&self) -> u64 {
-        self.rules
-            .iter()
-            .map(|r| r.violations.len() as u64 - r.pending)
-            .sum()
+        self.rules.iter().map(|r| r.counted()).sum()
     }
 
     /// A rule at `fail`; else a rule that could not run (invalid input); else fine.
@@ -76,6 +86,7 @@ pub fn audit(
     rules: &[&Loaded<'_>],
     at: &At,
     subject: Option<&str>,
+    suppressions: &[Suppression],
 ) -> Result<AuditReport> {
     let mut snapshots: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut times = RunTimes::default();
@@ -91,6 +102,7 @@ pub fn audit(
             ranged: 0,
             violations: Vec::new(),
             pending: 0,
+            suppressed: 0,
             error: None,
         };
         let outcome = match &l.outcome {
@@ -116,11 +128,21 @@ pub fn audit(
                     ev.violations
                         .retain(|v| v.subject_text().is_some_and(|t| t.eq_ignore_ascii_case(s)));
                 }
+                for v in &mut ev.violations {
+                    v.suppressed = suppressions
+                        .iter()
+                        .find(|s| s.covers(l.name(), &v.key, &at.taken_at))
+                        .cloned();
+                }
                 report.pending = ev.violations.iter().filter(|v| v.pending).count() as u64;
-                let counted = ev.violations.len() as u64 - report.pending;
-                report.status = eval::status(rule, counted, ev.ranged);
-                report.ranged = ev.ranged;
+                report.suppressed = ev
+                    .violations
+                    .iter()
+                    .filter(|v| v.suppressed.is_some())
+                    .count() as u64;
                 report.violations = ev.violations;
+                report.status = eval::status(rule, report.counted(), ev.ranged);
+                report.ranged = ev.ranged;
             }
             Err(message) => report.error = Some(message),
         }

@@ -14,6 +14,7 @@ pub mod delay;
 pub mod diff;
 pub mod evaluate;
 pub mod record;
+pub mod suppressed;
 pub mod trend;
 
 pub use backfill::{audit_with_history, backfill, Skipped};

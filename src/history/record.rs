@@ -240,3 +240,49 @@ fn rebuild(
     out.extend(open);
     out
 }
+
+/// One episode as `export findings` writes it.
+#[derive(Debug, Clone)]
+pub struct EpisodeRow {
+    pub rule: String,
+    pub key: Vec<Json>,
+    pub subject: Option<Json>,
+    pub fields: Json,
+    pub first_run: i64,
+    pub first_seen: String,
+    pub last_run: i64,
+    pub resolved_run: Option<i64>,
+    pub resolved_at: Option<String>,
+}
+
+/// Every episode of every rule, by rule, key and time.
+pub fn all_episodes(conn: &Connection) -> Result<Vec<EpisodeRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT f.rule, f.key, f.subject, f.fields, f.first_run, a.taken_at, f.last_run,
+                f.resolved_run, z.taken_at
+         FROM findings f JOIN runs a ON a.id = f.first_run
+         LEFT JOIN runs z ON z.id = f.resolved_run
+         ORDER BY f.rule, f.key, f.first_run",
+    )?;
+    let parse = |s: Option<String>| -> Json {
+        s.and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Json::Null)
+    };
+    let rows = stmt.query_map([], |r| {
+        Ok(EpisodeRow {
+            rule: r.get(0)?,
+            key: match parse(r.get(1)?) {
+                Json::Array(a) => a,
+                _ => Vec::new(),
+            },
+            subject: Some(parse(r.get(2)?)).filter(|v| !v.is_null()),
+            fields: parse(r.get(3)?),
+            first_run: r.get(4)?,
+            first_seen: r.get(5)?,
+            last_run: r.get(6)?,
+            resolved_run: r.get(7)?,
+            resolved_at: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -46,7 +46,12 @@ fn csv_io(e: csv::Error) -> io::Error {
 /// `\r`, so that no value can move the cursor, rewrite a line or change colours. A line break
 /// stays one in a table.
 fn shown_text(v: &Json) -> String {
-    let text = cell_text(v);
+    terminal_text(&cell_text(v))
+}
+
+/// `text` with its control characters escaped but line breaks kept (see `shown_text`).
+pub fn terminal_text(text: &str) -> String {
+    let text = text.to_string();
     if !text.chars().any(|c| c.is_control() && c != '\n') {
         return text;
     }

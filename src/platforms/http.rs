@@ -362,7 +362,10 @@ impl Http {
             }
             let resp = match self.in_time(&what, req.send()).await? {
                 Ok(r) => r,
-                Err(e) if attempt < self.retry.attempts && (e.is_connect() || (idempotent && transient(&e))) => {
+                Err(e)
+                    if attempt < self.retry.attempts
+                        && (e.is_connect() || (idempotent && transient(&e))) =>
+                {
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
                 }

@@ -32,9 +32,9 @@ pub use entity::EntityConfig;
 use crate::config::{Origin, SourceSpec, Vars};
 use crate::error::Result;
 use crate::store::{Column, SnapshotWriter};
-use write::{Verb, Writer};
 use std::fmt::Debug;
 use std::path::PathBuf;
+use write::{Verb, Writer};
 
 /// A config whose sources are the platforms of this build.
 pub type Config = crate::config::Config<Source>;

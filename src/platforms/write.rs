@@ -57,10 +57,39 @@ pub struct Verb {
     pub op: Op,
     pub params: &'static [&'static str],
     pub more: bool,
-    /// The parameter naming what the action acts in (a group, channel or course), for the
-    /// share guard; and the one naming the account, for the total guard.
-    pub container: &'static [&'static str],
+    /// What the action acts in (a group, channel or course), for the share guard.
+    pub container: Option<Container>,
+    /// The parameter naming the account, for the total guard.
     pub account: Option<&'static str>,
+    /// What the action changes, so that the plan shows it before → after.
+    pub change: Option<Change>,
+}
+
+/// The members of a group, channel or course in the snapshot: the entity that lists them and
+/// the columns that pick the container, each with the parameter that names it.
+#[derive(Debug)]
+pub struct Container {
+    pub entity: &'static str,
+    pub by: &'static [(&'static str, &'static str)],
+}
+
+/// The values an action sets on a row of `entity` (the one whose `column` is the value of
+/// parameter `param`), as `after` makes them from the action's parameters.
+#[derive(Debug)]
+pub struct Change {
+    pub entity: &'static str,
+    pub param: &'static str,
+    pub column: &'static str,
+    pub after: fn(&Map<String, Json>) -> Map<String, Json>,
+}
+
+/// The parameters besides `skip`, as they are: `update_user(user, mail = …)` sets `mail`.
+pub fn others(params: &Map<String, Json>, skip: &str) -> Map<String, Json> {
+    params
+        .iter()
+        .filter(|(k, _)| *k != skip)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub const fn verb(name: &'static str, op: Op, params: &'static [&'static str]) -> Verb {
@@ -69,8 +98,9 @@ pub const fn verb(name: &'static str, op: Op, params: &'static [&'static str]) -
         op,
         params,
         more: false,
-        container: &[],
+        container: None,
         account: None,
+        change: None,
     }
 }
 
@@ -162,8 +192,7 @@ pub trait Writer {
     /// Applies `steps` (all of this source's executable actions, adds before removes) and
     /// returns one [`Applied`] per step, in any order. With `dry_run` it may read, and writes
     /// nothing.
-    fn apply(&self, source: &str, cx: &Context<'_>, steps: &[Step], dry_run: bool)
-        -> Vec<Applied>;
+    fn apply(&self, source: &str, cx: &Context<'_>, steps: &[Step], dry_run: bool) -> Vec<Applied>;
 }
 
 /// A text parameter of an action (numbers as their decimal text).

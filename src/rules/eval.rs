@@ -85,6 +85,8 @@ pub struct Violation {
     pub first_seen: Option<String>,
     /// Younger than the rule's `grace`: reported, but not counted toward thresholds.
     pub pending: bool,
+    /// The suppression it is under, if any: listed apart, not counted.
+    pub suppressed: Option<crate::store::Suppression>,
 }
 
 impl Violation {
@@ -198,6 +200,7 @@ pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluat
                 fix,
                 first_seen: None,
                 pending: false,
+                suppressed: None,
             };
             (key, violation)
         })

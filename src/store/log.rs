@@ -12,6 +12,16 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+/// Who is acting when no one is named: `DRIFTWATCH_ACTOR`, else the login name.
+pub fn default_actor() -> String {
+    std::env::var("DRIFTWATCH_ACTOR")
+        .ok()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -226,9 +236,11 @@ impl Store {
         let get = || -> Result<Option<String>> {
             Ok(self
                 .conn
-                .query_row("SELECT value FROM store_meta WHERE key = 'store_id'", [], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT value FROM store_meta WHERE key = 'store_id'",
+                    [],
+                    |r| r.get(0),
+                )
                 .optional()?)
         };
         if let Some(id) = get()? {

@@ -7,14 +7,16 @@
 //! `collect` waits for the first and never interleaves with it.
 
 mod diff;
-pub mod log;
 mod entity;
+pub mod log;
 mod read;
+mod suppressions;
 
 pub use diff::{diff_data, EntityDiff, RowChange};
 pub(crate) use entity::{quote, visible_as};
 pub use entity::{Column, EntityStats, EntityWriter};
 pub use read::{EntitySchema, RunInfo, SnapshotInfo, SnapshotRef};
+pub use suppressions::Suppression;
 
 use crate::error::{Error, Result};
 use crate::time::{self, Epoch};

@@ -7,7 +7,9 @@
 //! `/$ref`: without it Graph deletes the user object itself.
 
 use super::super::http::{check_url, origin, runtime, segment, Auth, Http, Retry};
-use super::super::write::{list, text, verb, Applied, Op, Outcome, Request, Step, Verb, Writer};
+use super::super::write::{
+    list, others, text, verb, Applied, Change, Container, Op, Outcome, Request, Step, Verb, Writer,
+};
 use super::super::Context;
 use super::Graph;
 use crate::config::{Origin, Secret};
@@ -18,24 +20,41 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 
+const TEAM: Option<Container> = Some(Container {
+    entity: "team_members",
+    by: &[("team", "team_id")],
+});
+const CHANNEL: Option<Container> = Some(Container {
+    entity: "channel_members",
+    by: &[("channel", "channel_id")],
+});
+const GROUP: Option<Container> = Some(Container {
+    entity: "group_members",
+    by: &[("group", "group_id")],
+});
+
+fn enabled(on: bool) -> Map<String, Json> {
+    Map::from_iter([("account_enabled".to_string(), Json::Bool(on))])
+}
+
 pub const VERBS: &[Verb] = &[
     Verb {
-        container: &["team"],
+        container: TEAM,
         account: Some("user"),
         ..verb("add_team_member", Op::Add, &["team", "user"])
     },
     Verb {
-        container: &["team"],
+        container: TEAM,
         account: Some("membership"),
         ..verb("remove_team_member", Op::Remove, &["team", "membership"])
     },
     Verb {
-        container: &["team", "channel"],
+        container: CHANNEL,
         account: Some("user"),
         ..verb("add_channel_member", Op::Add, &["team", "channel", "user"])
     },
     Verb {
-        container: &["team", "channel"],
+        container: CHANNEL,
         account: Some("membership"),
         ..verb(
             "remove_channel_member",
@@ -43,27 +62,60 @@ pub const VERBS: &[Verb] = &[
             &["team", "channel", "membership"],
         )
     },
-    verb(
-        "set_channel_member_roles",
-        Op::Update,
-        &["team", "channel", "membership", "roles"],
-    ),
+    Verb {
+        change: Some(Change {
+            entity: "channel_members",
+            param: "membership",
+            column: "id",
+            after: |p| {
+                others(p, "")
+                    .into_iter()
+                    .filter(|(k, _)| k == "roles")
+                    .collect()
+            },
+        }),
+        ..verb(
+            "set_channel_member_roles",
+            Op::Update,
+            &["team", "channel", "membership", "roles"],
+        )
+    },
     Verb {
         account: Some("user"),
+        change: Some(Change {
+            entity: "users",
+            param: "user",
+            column: "id",
+            after: |_| enabled(false),
+        }),
         ..verb("disable_user", Op::Disable, &["user"])
     },
-    verb("enable_user", Op::Update, &["user"]),
+    Verb {
+        change: Some(Change {
+            entity: "users",
+            param: "user",
+            column: "id",
+            after: |_| enabled(true),
+        }),
+        ..verb("enable_user", Op::Update, &["user"])
+    },
     Verb {
         more: true,
+        change: Some(Change {
+            entity: "users",
+            param: "user",
+            column: "id",
+            after: |p| others(p, "user"),
+        }),
         ..verb("update_user", Op::Update, &["user"])
     },
     Verb {
-        container: &["group"],
+        container: GROUP,
         account: Some("user"),
         ..verb("add_group_member", Op::Add, &["group", "user"])
     },
     Verb {
-        container: &["group"],
+        container: GROUP,
         account: Some("user"),
         ..verb("remove_group_member", Op::Remove, &["group", "user"])
     },
@@ -198,7 +250,13 @@ impl GraphWriter {
                 let target = Target::Team(t("team")?);
                 let user = t("user")?;
                 let body = member_body(&user);
-                (target.clone(), Check::MemberUser(user), Method::POST, target.path(), Some(body))
+                (
+                    target.clone(),
+                    Check::MemberUser(user),
+                    Method::POST,
+                    target.path(),
+                    Some(body),
+                )
             }
             "remove_team_member" => {
                 let target = Target::Team(t("team")?);
@@ -210,7 +268,13 @@ impl GraphWriter {
                 let target = Target::Channel(t("team")?, t("channel")?);
                 let user = t("user")?;
                 let body = member_body(&user);
-                (target.clone(), Check::MemberUser(user), Method::POST, target.path(), Some(body))
+                (
+                    target.clone(),
+                    Check::MemberUser(user),
+                    Method::POST,
+                    target.path(),
+                    Some(body),
+                )
             }
             "remove_channel_member" => {
                 let target = Target::Channel(t("team")?, t("channel")?);
@@ -224,7 +288,13 @@ impl GraphWriter {
                 let roles: BTreeSet<String> = list(p, "roles").into_iter().collect();
                 let path = format!("{}/{}", target.path(), segment(&m));
                 let body = json!({"@odata.type": MEMBER_TYPE, "roles": roles});
-                (target, Check::Roles(m, roles), Method::PATCH, path, Some(body))
+                (
+                    target,
+                    Check::Roles(m, roles),
+                    Method::PATCH,
+                    path,
+                    Some(body),
+                )
             }
             "disable_user" | "enable_user" | "update_user" => {
                 let user = t("user")?;
@@ -236,7 +306,7 @@ impl GraphWriter {
                     "enable_user" => {
                         fields.insert("accountEnabled".into(), Json::Bool(true));
                     }
-                    _ => fields.extend(p.iter().filter(|(k, _)| *k != "user").map(|(k, v)| (k.clone(), v.clone()))),
+                    _ => fields.extend(others(p, "user")),
                 }
                 let path = Target::User(user.clone()).path();
                 (
@@ -252,7 +322,13 @@ impl GraphWriter {
                 let user = t("user")?;
                 let path = format!("{}/$ref", target.path());
                 let body = json!({"@odata.id": format!("{base}/directoryObjects/{user}")});
-                (target, Check::NoMemberId(user), Method::POST, path, Some(body))
+                (
+                    target,
+                    Check::NoMemberId(user),
+                    Method::POST,
+                    path,
+                    Some(body),
+                )
             }
             "remove_group_member" => {
                 let target = Target::Group(t("group")?);
@@ -339,17 +415,28 @@ fn in_effect(check: &Check, state: &[Json]) -> bool {
         Check::Roles(m, roles) => by("id", m).is_some_and(|member| {
             let now: BTreeSet<String> = member["roles"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             &now == roles
         }),
-        Check::Fields(u, fields) => by("id", u)
-            .is_some_and(|user| fields.iter().all(|(k, v)| &user[k.as_str()] == v)),
+        Check::Fields(u, fields) => {
+            by("id", u).is_some_and(|user| fields.iter().all(|(k, v)| &user[k.as_str()] == v))
+        }
     }
 }
 
 impl Writer for GraphWriter {
-    fn apply(&self, _source: &str, _cx: &Context<'_>, steps: &[Step], dry_run: bool) -> Vec<Applied> {
+    fn apply(
+        &self,
+        _source: &str,
+        _cx: &Context<'_>,
+        steps: &[Step],
+        dry_run: bool,
+    ) -> Vec<Applied> {
         let mut out = Vec::new();
         let mut ready = Vec::new();
         for s in steps {
@@ -359,7 +446,10 @@ impl Writer for GraphWriter {
             }
         }
         // Many users: one list of them all instead of a request each.
-        let users = ready.iter().filter(|r| matches!(r.target, Target::User(_))).count();
+        let users = ready
+            .iter()
+            .filter(|r| matches!(r.target, Target::User(_)))
+            .count();
         let mut targets: BTreeSet<Target> = BTreeSet::new();
         for r in &ready {
             match &r.target {
@@ -374,13 +464,16 @@ impl Writer for GraphWriter {
                 targets.insert(Target::Team(team.clone()));
             }
         }
-        let rt = match runtime() {
-            Ok(rt) => rt,
-            Err(e) => {
-                out.extend(ready.iter().map(|r| Applied::new(r.id, Outcome::Failed(e.message.clone()), Vec::new())));
-                return out;
-            }
-        };
+        let rt =
+            match runtime() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    out.extend(ready.iter().map(|r| {
+                        Applied::new(r.id, Outcome::Failed(e.message.clone()), Vec::new())
+                    }));
+                    return out;
+                }
+            };
         rt.block_on(async {
             let targets: Vec<Target> = targets.into_iter().collect();
             let states = join_all(targets.iter().map(|t| self.read(t))).await;
@@ -398,14 +491,25 @@ impl Writer for GraphWriter {
             let mut writes: Vec<&Ready> = Vec::new();
             for r in &ready {
                 match state_of(&r.target) {
-                    Err(e) => out.push(Applied::new(r.id, Outcome::Failed(format!("re-reading {}: {e}", r.target.path())), Vec::new())),
-                    Ok(s) if in_effect(&r.check, s) => out.push(Applied::new(r.id, Outcome::Already, Vec::new())),
+                    Err(e) => out.push(Applied::new(
+                        r.id,
+                        Outcome::Failed(format!("re-reading {}: {e}", r.target.path())),
+                        Vec::new(),
+                    )),
+                    Ok(s) if in_effect(&r.check, s) => {
+                        out.push(Applied::new(r.id, Outcome::Already, Vec::new()))
+                    }
                     Ok(_) => {
                         if let Some((team, user)) = &r.team_first {
                             let team_state = &state[&Target::Team(team.clone())];
-                            let member = team_state.as_ref().is_ok_and(|s| in_effect(&Check::MemberUser(user.clone()), s));
+                            let member = team_state
+                                .as_ref()
+                                .is_ok_and(|s| in_effect(&Check::MemberUser(user.clone()), s));
                             if !member {
-                                team_adds.entry((team.clone(), user.clone())).or_default().push(r.id);
+                                team_adds
+                                    .entry((team.clone(), user.clone()))
+                                    .or_default()
+                                    .push(r.id);
                             }
                         }
                         writes.push(r);
@@ -417,7 +521,10 @@ impl Writer for GraphWriter {
                 .map(|((team, user), ids)| {
                     let body = json!({"@odata.type": MEMBER_TYPE, "roles": [],
                         "user@odata.bind": format!("{}/users('{user}')", self.g.base)});
-                    (Request::new("POST", Target::Team(team).path(), Some(body)), ids)
+                    (
+                        Request::new("POST", Target::Team(team).path(), Some(body)),
+                        ids,
+                    )
                 })
                 .collect();
             let mut failed_first: BTreeMap<u32, (Request, Outcome)> = BTreeMap::new();

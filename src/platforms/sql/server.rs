@@ -157,7 +157,9 @@ impl Reader for ServerReader {
     ) -> Result<Box<dyn crate::platforms::write::Writer>> {
         let key = |k: &str| format!("sources.{source}.{k}");
         let w = self.write.as_ref().ok_or_else(|| {
-            Error::input(format!("source {source} has no [sources.{source}.write] table"))
+            Error::input(format!(
+                "source {source} has no [sources.{source}.write] table"
+            ))
         })?;
         let url = match &w.url {
             Some(u) => cx.expand(u, &key("write.url"))?,
@@ -350,7 +352,12 @@ fn column_type(server: &str) -> ColumnType {
     }
 }
 
-pub(super) async fn connect(kind: Dialect, url: &str, password: Option<&str>, key: &str) -> Result<Conn> {
+pub(super) async fn connect(
+    kind: Dialect,
+    url: &str,
+    password: Option<&str>,
+    key: &str,
+) -> Result<Conn> {
     // A password in the URL would end up in messages and shell history: take it from `password`.
     if reqwest::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
         return Err(Error::input(format!(

@@ -10,7 +10,7 @@
 use super::server::{connect, Conn, Dialect};
 use crate::config::{Origin, Secret};
 use crate::error::{Error, Result};
-use crate::platforms::write::{Applied, Op, Outcome, Request, Step, Verb, Writer};
+use crate::platforms::write::{verb, Applied, Op, Outcome, Request, Step, Verb, Writer};
 use crate::platforms::Context;
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
@@ -18,20 +18,12 @@ use sqlx_core::executor::Executor;
 
 pub const VERBS: &[Verb] = &[
     Verb {
-        name: "insert",
-        op: Op::Insert,
-        params: &[],
         more: true,
-        container: &[],
-        account: None,
+        ..verb("insert", Op::Insert, &[])
     },
     Verb {
-        name: "update",
-        op: Op::Update,
-        params: &[],
         more: true,
-        container: &[],
-        account: None,
+        ..verb("update", Op::Update, &[])
     },
 ];
 
@@ -146,8 +138,14 @@ impl Sql {
         }
     }
 
-    /// `a = ? AND b IS NULL`, its parameters appended to `params`.
+    /// `a = ? AND b IS NULL`, its parameters appended to `params`. The comparison is
+    /// NULL-safe (`IS`, `IS NOT DISTINCT FROM`, `<=>`): a NULL column never holds a value.
     fn conditions(&self, values: &Map<String, Json>, params: &mut Vec<Param>) -> Result<String> {
+        let eq = match self.dialect {
+            None => "IS",
+            Some(Dialect::Postgres) => "IS NOT DISTINCT FROM",
+            Some(Dialect::Mysql) => "<=>",
+        };
         let mut parts = Vec::new();
         for (col, v) in values {
             let c = self.quote(col)?;
@@ -155,7 +153,7 @@ impl Sql {
                 None => parts.push(format!("{c} IS NULL")),
                 Some(p) => {
                     params.push(p);
-                    parts.push(format!("{c} = {}", self.placeholder(params.len())));
+                    parts.push(format!("{c} {eq} {}", self.placeholder(params.len())));
                 }
             }
         }
@@ -249,11 +247,12 @@ impl Sql {
                         table,
                         Some(serde_json::json!({"set": set, "where": filter})),
                     ),
-                    done_sql: format!(
-                        "SELECT count(*) FROM {t} WHERE {cond} AND NOT ({holds})"
-                    ),
+                    done_sql: format!("SELECT count(*) FROM {t} WHERE {cond} AND NOT ({holds})"),
                     done_params,
-                    matching: Some((format!("SELECT count(*) FROM {t} WHERE {cond}"), match_params)),
+                    matching: Some((
+                        format!("SELECT count(*) FROM {t} WHERE {cond}"),
+                        match_params,
+                    )),
                     write_sql: format!(
                         "UPDATE {t} SET {} WHERE {}",
                         assigns.join(", "),
@@ -373,9 +372,19 @@ impl Db {
 
     async fn batch(&mut self, sql: &str) -> Result<()> {
         match self {
-            Db::Lite(c) => c.execute_batch(sql).map_err(|e| Error::runtime(e.to_string())),
-            Db::Server(Conn::Pg(c)) => c.execute(sql).await.map(|_| ()).map_err(|e| Error::runtime(e.to_string())),
-            Db::Server(Conn::My(c)) => c.execute(sql).await.map(|_| ()).map_err(|e| Error::runtime(e.to_string())),
+            Db::Lite(c) => c
+                .execute_batch(sql)
+                .map_err(|e| Error::runtime(e.to_string())),
+            Db::Server(Conn::Pg(c)) => c
+                .execute(sql)
+                .await
+                .map(|_| ())
+                .map_err(|e| Error::runtime(e.to_string())),
+            Db::Server(Conn::My(c)) => c
+                .execute(sql)
+                .await
+                .map(|_| ())
+                .map_err(|e| Error::runtime(e.to_string())),
         }
     }
 }
@@ -405,8 +414,14 @@ impl SqlWriter {
                 password,
             } => {
                 let key = format!("sources.{source}.write.url");
-                let conn = connect(*dialect, url, password.as_ref().map(|p| p.expose()), &key).await?;
-                (Db::Server(conn), Sql { dialect: Some(*dialect) })
+                let conn =
+                    connect(*dialect, url, password.as_ref().map(|p| p.expose()), &key).await?;
+                (
+                    Db::Server(conn),
+                    Sql {
+                        dialect: Some(*dialect),
+                    },
+                )
             }
         })
     }
@@ -424,7 +439,11 @@ impl SqlWriter {
         if !out.is_empty() {
             // A malformed action fails the source's transaction before it starts.
             let why = "not executed: another action of this source is malformed, so none runs";
-            out.extend(plans.iter().map(|p| Applied::new(p.id, Outcome::Failed(why.into()), vec![p.request.clone()])));
+            out.extend(
+                plans.iter().map(|p| {
+                    Applied::new(p.id, Outcome::Failed(why.into()), vec![p.request.clone()])
+                }),
+            );
             return Ok(out);
         }
         let begin = match sql.dialect {
@@ -442,12 +461,20 @@ impl SqlWriter {
                         return Ok(Outcome::Failed(format!(
                             "no row of {} matches {}",
                             p.request.path,
-                            p.request.body.as_ref().map(|b| b["where"].to_string()).unwrap_or_default()
+                            p.request
+                                .body
+                                .as_ref()
+                                .map(|b| b["where"].to_string())
+                                .unwrap_or_default()
                         )));
                     }
                 }
                 let pending = db.count(&p.done_sql, &p.done_params).await?;
-                let in_effect = if p.matching.is_some() { pending == 0 } else { pending > 0 };
+                let in_effect = if p.matching.is_some() {
+                    pending == 0
+                } else {
+                    pending > 0
+                };
                 if in_effect {
                     return Ok(Outcome::Already);
                 }
@@ -458,7 +485,12 @@ impl SqlWriter {
                 Ok::<Outcome, Error>(Outcome::Done)
             }
             .await
-            .unwrap_or_else(|e| Outcome::Failed(format!("{} {}: {}", p.request.method, p.request.path, e.message)));
+            .unwrap_or_else(|e| {
+                Outcome::Failed(format!(
+                    "{} {}: {}",
+                    p.request.method, p.request.path, e.message
+                ))
+            });
             if let Outcome::Failed(e) = &outcome {
                 failure = Some((p.id, e.clone()));
                 results.push((p.id, outcome, p.request.clone()));
@@ -466,14 +498,22 @@ impl SqlWriter {
             }
             results.push((p.id, outcome, p.request.clone()));
         }
-        let end = if failure.is_some() || dry_run { "ROLLBACK" } else { "COMMIT" };
+        let end = if failure.is_some() || dry_run {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        };
         db.batch(end).await?;
         let shown = |o: &Outcome, r: &Request| match o {
             Outcome::Already => Vec::new(),
             _ => vec![r.clone()],
         };
         match failure {
-            None => out.extend(results.iter().map(|(id, o, r)| Applied::new(*id, o.clone(), shown(o, r)))),
+            None => out.extend(
+                results
+                    .iter()
+                    .map(|(id, o, r)| Applied::new(*id, o.clone(), shown(o, r))),
+            ),
             Some((failed, why)) => {
                 let rolled = format!("rolled back: action {failed} of this source failed ({why}), and the source's actions run in one transaction");
                 for (id, o, r) in &results {
@@ -485,7 +525,13 @@ impl SqlWriter {
                 }
                 let done: Vec<u32> = results.iter().map(|r| r.0).collect();
                 for p in plans.iter().filter(|p| !done.contains(&p.id)) {
-                    out.push(Applied::new(p.id, Outcome::Failed(format!("not executed: action {failed} of this source failed first")), vec![p.request.clone()]));
+                    out.push(Applied::new(
+                        p.id,
+                        Outcome::Failed(format!(
+                            "not executed: action {failed} of this source failed first"
+                        )),
+                        vec![p.request.clone()],
+                    ));
                 }
             }
         }
@@ -494,7 +540,13 @@ impl SqlWriter {
 }
 
 impl Writer for SqlWriter {
-    fn apply(&self, source: &str, _cx: &Context<'_>, steps: &[Step], dry_run: bool) -> Vec<Applied> {
+    fn apply(
+        &self,
+        source: &str,
+        _cx: &Context<'_>,
+        steps: &[Step],
+        dry_run: bool,
+    ) -> Vec<Applied> {
         let result = crate::platforms::http::runtime()
             .and_then(|rt| rt.block_on(self.run(source, steps, dry_run)));
         match result {

@@ -7,7 +7,9 @@
 //! user: each is the outcome of that user's action.
 
 use super::super::http::{check_url, path_of, runtime, Auth, Http, Retry};
-use super::super::write::{text, verb, Applied, Op, Outcome, Request, Step, Verb, Writer};
+use super::super::write::{
+    others, text, verb, Applied, Change, Container, Op, Outcome, Request, Step, Verb, Writer,
+};
 use super::super::Context;
 use super::{Site, HINTS};
 use crate::config::{Origin, Secret};
@@ -18,19 +20,43 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 
+const COURSE: Option<Container> = Some(Container {
+    entity: "course_users",
+    by: &[("course", "course_id")],
+});
+
 pub const VERBS: &[Verb] = &[
-    verb("set_user_role", Op::Update, &["user", "role"]),
+    Verb {
+        change: Some(Change {
+            entity: "users",
+            param: "user",
+            column: "id",
+            after: |p| {
+                Map::from_iter([(
+                    "roles".to_string(),
+                    p.get("role").cloned().unwrap_or(Json::Null),
+                )])
+            },
+        }),
+        ..verb("set_user_role", Op::Update, &["user", "role"])
+    },
     Verb {
         more: true,
+        change: Some(Change {
+            entity: "users",
+            param: "user",
+            column: "id",
+            after: |p| others(p, "user"),
+        }),
         ..verb("update_user", Op::Update, &["user"])
     },
     Verb {
-        container: &["course"],
+        container: COURSE,
         account: Some("user"),
         ..verb("enroll_course_user", Op::Add, &["course", "user"])
     },
     Verb {
-        container: &["course"],
+        container: COURSE,
         account: Some("user"),
         ..verb("unenroll_course_user", Op::Remove, &["course", "user"])
     },
@@ -128,7 +154,11 @@ impl WordpressWriter {
             "roles" => {
                 let set = |j: &Json| -> BTreeSet<String> {
                     j.as_array()
-                        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|r| r.as_str().map(str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default()
                 };
                 set(&user["roles"]) == set(v)
@@ -144,10 +174,10 @@ impl WordpressWriter {
         if dry_run {
             return Applied::new(c.id, Outcome::DryRun, vec![req]);
         }
-        let outcome = self.write(Method::POST, &path, &body).await.map_or_else(
-            |e| Outcome::Failed(e.message),
-            |_| Outcome::Done,
-        );
+        let outcome = self
+            .write(Method::POST, &path, &body)
+            .await
+            .map_or_else(|e| Outcome::Failed(e.message), |_| Outcome::Done);
         Applied::new(c.id, outcome, vec![req])
     }
 
@@ -156,7 +186,9 @@ impl WordpressWriter {
         let what = format!("{method} /wp-json{path}");
         let (status, resp) = self.site.http.send(method, &url, Some(body)).await?;
         if !status.is_success() {
-            return Err(Error::runtime(self.site.http.failure(&what, status, &resp.body)));
+            return Err(Error::runtime(
+                self.site.http.failure(&what, status, &resp.body),
+            ));
         }
         Ok(serde_json::from_slice(&resp.body).unwrap_or(Json::Null))
     }
@@ -182,7 +214,13 @@ impl WordpressWriter {
             Err(e) => {
                 return steps
                     .iter()
-                    .map(|(id, ..)| Applied::new(*id, Outcome::Failed(format!("re-reading course {course}: {}", e.message)), Vec::new()))
+                    .map(|(id, ..)| {
+                        Applied::new(
+                            *id,
+                            Outcome::Failed(format!("re-reading course {course}: {}", e.message)),
+                            Vec::new(),
+                        )
+                    })
                     .collect()
             }
         };
@@ -200,12 +238,24 @@ impl WordpressWriter {
             for batch in list.chunks(BATCH) {
                 let ids: Vec<Json> = batch
                     .iter()
-                    .map(|(_, u)| u.parse::<i64>().map(Json::from).unwrap_or_else(|_| Json::from(u.as_str())))
+                    .map(|(_, u)| {
+                        u.parse::<i64>()
+                            .map(Json::from)
+                            .unwrap_or_else(|_| Json::from(u.as_str()))
+                    })
                     .collect();
                 let body = json!({ "user_ids": ids });
-                let req = Request::new(method.as_str(), format!("/wp-json{path}"), Some(body.clone()));
+                let req = Request::new(
+                    method.as_str(),
+                    format!("/wp-json{path}"),
+                    Some(body.clone()),
+                );
                 if dry_run {
-                    out.extend(batch.iter().map(|(id, _)| Applied::new(*id, Outcome::DryRun, vec![req.clone()])));
+                    out.extend(
+                        batch
+                            .iter()
+                            .map(|(id, _)| Applied::new(*id, Outcome::DryRun, vec![req.clone()])),
+                    );
                     continue;
                 }
                 let answer = self.write(method.clone(), &path, &body).await;
@@ -238,14 +288,18 @@ fn per_user(results: &Json, user: &str) -> Outcome {
             r["code"].as_str().unwrap_or("failed"),
             r["message"].as_str().unwrap_or("LearnDash did not say why")
         )),
-        None => Outcome::Failed(format!(
-            "LearnDash's answer has no result for user {user}"
-        )),
+        None => Outcome::Failed(format!("LearnDash's answer has no result for user {user}")),
     }
 }
 
 impl Writer for WordpressWriter {
-    fn apply(&self, _source: &str, _cx: &Context<'_>, steps: &[Step], dry_run: bool) -> Vec<Applied> {
+    fn apply(
+        &self,
+        _source: &str,
+        _cx: &Context<'_>,
+        steps: &[Step],
+        dry_run: bool,
+    ) -> Vec<Applied> {
         let mut out = Vec::new();
         let mut users = Vec::new();
         let mut courses: BTreeMap<String, Vec<(u32, String, bool)>> = BTreeMap::new();
@@ -261,14 +315,16 @@ impl Writer for WordpressWriter {
                     "update_user" => users.push(UserChange {
                         id: s.id,
                         user: text(p, "user")?,
-                        fields: p.iter().filter(|(k, _)| *k != "user").map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        fields: others(p, "user"),
                     }),
                     "enroll_course_user" | "unenroll_course_user" => courses
                         .entry(text(p, "course")?)
                         .or_default()
                         .push((s.id, text(p, "user")?, s.verb == "enroll_course_user")),
                     other => {
-                        return Err(Error::input(format!("a wordpress source has no verb `{other}`")))
+                        return Err(Error::input(format!(
+                            "a wordpress source has no verb `{other}`"
+                        )))
                     }
                 }
                 Ok(())
@@ -281,15 +337,17 @@ impl Writer for WordpressWriter {
             Ok(rt) => rt.block_on(async {
                 let changed = join_all(users.iter().map(|c| self.change_user(c, dry_run))).await;
                 out.extend(changed);
-                let enrolled = join_all(
-                    courses
-                        .into_iter()
-                        .map(|(course, steps)| async move { self.enrollments(&course, steps, dry_run).await }),
-                )
+                let enrolled = join_all(courses.into_iter().map(|(course, steps)| async move {
+                    self.enrollments(&course, steps, dry_run).await
+                }))
                 .await;
                 out.extend(enrolled.into_iter().flatten());
             }),
-            Err(e) => out.extend(steps.iter().map(|s| Applied::new(s.id, Outcome::Failed(e.message.clone()), Vec::new()))),
+            Err(e) => out.extend(
+                steps
+                    .iter()
+                    .map(|s| Applied::new(s.id, Outcome::Failed(e.message.clone()), Vec::new())),
+            ),
         }
         self.site.http.finish();
         out

@@ -1,0 +1,463 @@
+//! Planning: the rules evaluated at a run, and each violation past its grace, not suppressed,
+//! whose rule has a `fix`, turned into an action of the plan file.
+//!
+//! An action names its source (`platform`), the verb of that source's kind and its named
+//! parameters, and the violation it resolves. Identical actions asked by two violations (two
+//! rules, or one rule twice) are one action naming both. Actions are ordered by target, adds
+//! before updates before removes. An action on a source that has no `[sources.NAME.write]`
+//! table, or whose kind is never written (csv, json), is planned as `notify` with the reason:
+//! listed, never executed.
+
+use crate::error::{Error, Result};
+use crate::history::{audit_with_history, AuditReport};
+use crate::platforms::write::{Op, Verb};
+use crate::platforms::Config;
+use crate::rules::ast::{Action as Template, Named};
+use crate::rules::eval::At;
+use crate::rules::{Loaded, RuleFile};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The plan file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub format_version: u32,
+    pub plan_id: String,
+    pub created_at: String,
+    pub store_id: String,
+    pub run: i64,
+    /// The snapshot of each source the rules read.
+    pub snapshots: BTreeMap<String, i64>,
+    /// The fingerprint of each rule evaluated.
+    pub rules: BTreeMap<String, String>,
+    pub actions: Vec<Action>,
+    pub summary: Summary,
+}
+
+/// How many actions of each op.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub add: u64,
+    pub remove: u64,
+    pub update: u64,
+    pub disable: u64,
+    pub insert: u64,
+    pub notify: u64,
+}
+
+impl Summary {
+    fn count(&mut self, op: Op) {
+        let slot = match op {
+            Op::Add => &mut self.add,
+            Op::Remove => &mut self.remove,
+            Op::Update => &mut self.update,
+            Op::Disable => &mut self.disable,
+            Op::Insert => &mut self.insert,
+            Op::Notify => &mut self.notify,
+        };
+        *slot += 1;
+    }
+}
+
+/// One planned action.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Action {
+    pub id: u32,
+    pub op: String,
+    pub platform: String,
+    pub verb: String,
+    pub params: Map<String, Json>,
+    /// What the latest snapshot holds, and what the action makes of it (a change of values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Json>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Json>,
+    /// Why a `notify` is not executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub rule: String,
+    pub key: Vec<Json>,
+    pub subject: Option<Json>,
+    /// Other violations the same action resolves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Resolves>,
+}
+
+impl Action {
+    pub fn op(&self) -> Op {
+        Op::parse(&self.op).unwrap_or(Op::Notify)
+    }
+
+    /// Every violation the action resolves: its own, then those it was merged with.
+    pub fn resolves(&self) -> Vec<Resolves> {
+        let mut out = vec![Resolves {
+            rule: self.rule.clone(),
+            key: self.key.clone(),
+            subject: self.subject.clone(),
+        }];
+        out.extend(self.also.iter().cloned());
+        out
+    }
+
+    /// What it acts on, for grouping: the source and the parameters that name a container
+    /// (team, channel, group, course, table), or the action's first parameter.
+    pub fn target(&self) -> String {
+        let mut parts = vec![self.platform.clone()];
+        for name in ["table", "team", "channel", "group", "course"] {
+            if let Some(v) = self.params.get(name) {
+                parts.push(format!("{name} {}", crate::output::cell_text(v)));
+            }
+        }
+        if parts.len() == 1 {
+            if let Some((k, v)) = self.params.iter().next() {
+                parts.push(format!("{k} {}", crate::output::cell_text(v)));
+            }
+        }
+        parts.join(" · ")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Resolves {
+    pub rule: String,
+    pub key: Vec<Json>,
+    pub subject: Option<Json>,
+}
+
+/// A plan and the audit it was made from.
+pub struct Planned {
+    pub plan: Plan,
+    pub audit: AuditReport,
+    /// Rules whose fix could not become actions, and why.
+    pub notes: Vec<String>,
+}
+
+/// Evaluates `rules` at `at` and plans their fixes.
+pub fn plan(
+    store: &Store,
+    config: &Config,
+    files: &[RuleFile],
+    rules: &[&Loaded<'_>],
+    at: &At,
+) -> Result<Planned> {
+    let audit = audit_with_history(store, Some(config), files, rules, at, None)?;
+    let mut notes = audit.notes.clone();
+    let mut actions: Vec<Action> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (l, report) in rules.iter().zip(&audit.rules) {
+        let Some(template) = &l.rule.fix else {
+            continue;
+        };
+        if report.error.is_some() {
+            continue;
+        }
+        let maker = match Maker::new(store, config, template, at.run) {
+            Ok(m) => m,
+            Err(e) => {
+                notes.push(format!(
+                    "rule {}: its fix is not planned: {}",
+                    l.name(),
+                    e.message
+                ));
+                continue;
+            }
+        };
+        for v in &report.violations {
+            if v.pending || v.suppressed.is_some() {
+                continue;
+            }
+            let mut action = maker.action(&v.fix)?;
+            action.rule = l.name().to_string();
+            action.key = v.key.clone();
+            action.subject = v.subject.clone();
+            let identity = format!(
+                "{}\u{1}{}\u{1}{}",
+                action.platform,
+                action.verb,
+                Json::Object(action.params.clone())
+            );
+            match seen.get(&identity) {
+                Some(&i) => actions[i].also.push(Resolves {
+                    rule: action.rule,
+                    key: action.key,
+                    subject: action.subject,
+                }),
+                None => {
+                    seen.insert(identity, actions.len());
+                    actions.push(action);
+                }
+            }
+        }
+    }
+    // By target, adds before updates before removes; the rule's order within.
+    let rank = |op: Op| match op {
+        Op::Insert | Op::Add => 0,
+        Op::Update | Op::Notify => 1,
+        Op::Remove | Op::Disable => 2,
+    };
+    actions.sort_by_key(|a| (a.target(), rank(a.op())));
+    let mut summary = Summary::default();
+    for (i, a) in actions.iter_mut().enumerate() {
+        a.id = i as u32 + 1;
+        summary.count(a.op());
+    }
+    let created_at = crate::time::format(crate::time::now());
+    let store_id = store.id()?;
+    let seed = format!(
+        "{store_id}:{}:{}:{}",
+        at.run,
+        crate::time::now_millis(),
+        std::process::id()
+    );
+    let plan = Plan {
+        format_version: FORMAT_VERSION,
+        plan_id: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(seed.as_bytes())),
+        created_at,
+        store_id,
+        run: at.run,
+        snapshots: audit
+            .snapshots
+            .iter()
+            .map(|s| (s.source.clone(), s.id))
+            .collect(),
+        rules: rules
+            .iter()
+            .filter(|l| l.outcome.is_ok())
+            .map(|l| (l.name().to_string(), l.fingerprint()))
+            .collect(),
+        actions,
+        summary,
+    };
+    Ok(Planned { plan, audit, notes })
+}
+
+/// Makes the actions of one rule's fix.
+struct Maker<'a> {
+    store: &'a Store,
+    template: &'a Template,
+    source: String,
+    verb: Option<&'static Verb>,
+    /// Set when the action is only listed for a person.
+    notify: Option<String>,
+    run: i64,
+}
+
+impl<'a> Maker<'a> {
+    fn new(
+        store: &'a Store,
+        config: &Config,
+        template: &'a Template,
+        run: i64,
+    ) -> Result<Maker<'a>> {
+        let source = template.target().name.clone();
+        let s = config.source(&source)?;
+        let verb_name = template.verb();
+        let mut maker = Maker {
+            store,
+            template,
+            source: source.clone(),
+            verb: None,
+            notify: None,
+            run,
+        };
+        if verb_name == "notify" {
+            return Ok(maker);
+        }
+        let verbs = s.reader.verbs();
+        if verbs.is_empty() {
+            maker.notify = Some(format!(
+                "source {source} is of a kind driftwatch does not write; do it by hand"
+            ));
+            return Ok(maker);
+        }
+        let Some(verb) = verbs.iter().find(|v| v.name == verb_name) else {
+            let names: Vec<&str> = verbs.iter().map(|v| v.name).collect();
+            return Err(Error::input(format!(
+                "source {source} has no verb `{verb_name}` (it takes {})",
+                names.join(", ")
+            )));
+        };
+        if let Template::Platform { args, .. } = template {
+            for p in verb.params {
+                if !args
+                    .iter()
+                    .any(|a| a.name.as_ref().is_some_and(|n| n.name == *p))
+                {
+                    return Err(Error::input(format!(
+                        "`{verb_name}` needs `{p} = …` (it takes {})",
+                        verb.params.join(", ")
+                    )));
+                }
+            }
+            if !verb.more {
+                if let Some(extra) = args.iter().find(|a| {
+                    a.name
+                        .as_ref()
+                        .is_none_or(|n| !verb.params.contains(&n.name.as_str()))
+                }) {
+                    return Err(Error::input(format!(
+                        "`{verb_name}` takes {}, not `{}`",
+                        verb.params.join(", "),
+                        extra
+                            .name
+                            .as_ref()
+                            .map_or("an unnamed value", |n| n.name.as_str())
+                    )));
+                }
+            }
+        }
+        maker.verb = Some(verb);
+        if !s.reader.writable() {
+            maker.notify = Some(format!(
+                "source {source} has no [sources.{source}.write] table, so driftwatch does not write it"
+            ));
+        }
+        Ok(maker)
+    }
+
+    fn action(&self, values: &[Json]) -> Result<Action> {
+        let names: Vec<&Named> = self.template.named().collect();
+        let value = |i: usize| values.get(i).cloned().unwrap_or(Json::Null);
+        let name = |n: &Named, i: usize| {
+            n.name
+                .as_ref()
+                .map_or_else(|| format!("arg{}", i + 1), |n| n.name.clone())
+        };
+        let mut params = Map::new();
+        match self.template {
+            Template::Platform { .. } => {
+                for (i, n) in names.iter().enumerate() {
+                    let mut v = value(i);
+                    if name(n, i) == "roles" {
+                        v = Json::Array(
+                            crate::platforms::write::list(
+                                &Map::from_iter([("roles".to_string(), v)]),
+                                "roles",
+                            )
+                            .into_iter()
+                            .map(Json::from)
+                            .collect(),
+                        );
+                    }
+                    params.insert(name(n, i), v);
+                }
+            }
+            Template::SqlInsert {
+                table, values: vs, ..
+            } => {
+                params.insert("table".into(), Json::from(table.name.as_str()));
+                let cols: Map<String, Json> = vs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (name(n, i), value(i)))
+                    .collect();
+                params.insert("values".into(), Json::Object(cols));
+            }
+            Template::SqlUpdate { table, set, .. } => {
+                params.insert("table".into(), Json::from(table.name.as_str()));
+                let (s, w) = names.split_at(set.len());
+                let set: Map<String, Json> = s
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (name(n, i), value(i)))
+                    .collect();
+                let filter: Map<String, Json> = w
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (name(n, i), value(set.len() + i)))
+                    .collect();
+                params.insert("set".into(), Json::Object(set));
+                params.insert("where".into(), Json::Object(filter));
+            }
+        }
+        let op = match (&self.notify, self.verb) {
+            (None, Some(v)) => v.op,
+            _ => Op::Notify,
+        };
+        let (before, after) = match self.verb.and_then(|v| v.change.as_ref()) {
+            Some(change) => {
+                let after = (change.after)(&params);
+                let before = self.before(change, &params, &after)?;
+                (before, Some(Json::Object(after)))
+            }
+            None => match self.template {
+                Template::SqlUpdate { .. } => (None, params.get("set").cloned()),
+                _ => (None, None),
+            },
+        };
+        Ok(Action {
+            id: 0,
+            op: op.as_str().to_string(),
+            platform: self.source.clone(),
+            verb: self.template.verb().to_string(),
+            params,
+            before,
+            after,
+            reason: self.notify.clone(),
+            rule: String::new(),
+            key: Vec::new(),
+            subject: None,
+            also: Vec::new(),
+        })
+    }
+
+    /// The values `after` changes, as the latest snapshot of the entity holds them.
+    fn before(
+        &self,
+        change: &crate::platforms::write::Change,
+        params: &Map<String, Json>,
+        after: &Map<String, Json>,
+    ) -> Result<Option<Json>> {
+        let Some(entity) = self.store.entity(&self.source, change.entity)? else {
+            return Ok(None);
+        };
+        let Some(snap) = self.store.snapshot_for(&entity, self.run)? else {
+            return Ok(None);
+        };
+        let Some(key) = params.get(change.param) else {
+            return Ok(None);
+        };
+        let cols: Vec<&String> = after
+            .keys()
+            .filter(|k| entity.columns.iter().any(|c| &c.name == *k))
+            .collect();
+        if cols.is_empty() || !entity.columns.iter().any(|c| c.name == change.column) {
+            return Ok(None);
+        }
+        let select: Vec<String> = cols.iter().map(|c| crate::store::quote(c)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1 AND {} LIMIT 1",
+            select.join(", "),
+            crate::store::quote(&entity.table),
+            crate::store::quote(change.column),
+            crate::store::visible_as("", "?2")
+        );
+        let key = crate::value::Value::from_json_cell(key);
+        let found = self
+            .store
+            .conn()
+            .query_row(&sql, rusqlite::params![key, snap.id], |r| {
+                let mut m = Map::new();
+                for (i, c) in cols.iter().enumerate() {
+                    let v: crate::value::Value = crate::value::Value::from_sql(r.get_ref(i)?);
+                    let ty = entity
+                        .columns
+                        .iter()
+                        .find(|x| &&x.name == c)
+                        .map(|x| x.ty)
+                        .unwrap_or(crate::value::ColumnType::Text);
+                    m.insert((*c).clone(), v.to_json(ty));
+                }
+                Ok(m)
+            });
+        match found {
+            Ok(m) => Ok(Some(Json::Object(m))),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
