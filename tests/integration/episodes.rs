@@ -211,7 +211,7 @@ fn evaluate_only(path: &Path, h: &History, run: i64) {
         run,
         taken_at: h.times[run as usize - 1].clone(),
     };
-    let report = audit(&store, &loaded.iter().collect::<Vec<_>>(), &at, None).unwrap();
+    let report = audit(&store, &loaded.iter().collect::<Vec<_>>(), &at, None, &[]).unwrap();
     assert!(
         report.rules[0].error.is_none(),
         "{:?}",
