@@ -46,9 +46,16 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let since = args.since.as_deref().map(since_time).transpose()?;
     let list = entries(store.conn(), since.as_deref())?;
     let states = crate::fix::verify::states(&store)?;
-    let written = grid(&list, &states)
-        .write(global.format(Format::Table), out)
-        .map_err(Error::from);
+    let format = global.format(Format::Table);
+    let mut g = grid(&list, &states);
+    if matches!(format, Format::Table | Format::Md) {
+        // A terminal gets what a person reads; csv and json keep every column.
+        g = g.only(&[
+            "seq", "at", "actor", "command", "target", "request", "outcome", "error", "rule",
+            "key", "subject", "verification",
+        ]);
+    }
+    let written = g.write(format, out).map_err(Error::from);
     super::verdict(Exit::Ok, written.and_then(|()| io(out.flush())))
 }
 

@@ -74,6 +74,22 @@ impl Grid {
         }
     }
 
+    /// The grid with only the columns named, in that order.
+    pub fn only(&self, names: &[&str]) -> Grid {
+        let at: Vec<usize> = names
+            .iter()
+            .filter_map(|n| self.headers.iter().position(|h| h == n))
+            .collect();
+        Grid {
+            headers: at.iter().map(|&i| self.headers[i].clone()).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| at.iter().map(|&i| r[i].clone()).collect())
+                .collect(),
+        }
+    }
+
     pub fn push(&mut self, row: Vec<Json>) {
         debug_assert_eq!(row.len(), self.headers.len());
         self.rows.push(row);

@@ -98,7 +98,7 @@ impl State {
             for m in &members {
                 if !team.iter().any(|t| t["userId"] == m["userId"]) {
                     let mut tm = m.clone();
-                    tm["id"] = json!(format!("tm-{}", m["userId"].as_str().unwrap()));
+                    tm["id"] = json!(format!("tm-{}-{}", key.0, m["userId"].as_str().unwrap()));
                     tm["roles"] = json!([]);
                     team.push(tm);
                 }
@@ -163,10 +163,6 @@ impl Fake {
             base: server.uri(),
         }));
         Fake { server, state }
-    }
-
-    pub fn uri(&self) -> String {
-        self.server.uri()
     }
 
     pub fn writes(&self) -> Vec<String> {
@@ -342,6 +338,15 @@ fn graph(
             s.users.retain(|u| u["id"].as_str() != Some(id));
             s.deleted_users.push(id.to_string());
             ResponseTemplate::new(204)
+        }
+        ("GET", ["groups"]) => {
+            let groups: Vec<Json> = s
+                .groups
+                .keys()
+                .map(|g| json!({"id": g, "displayName": g, "mail": null, "mailEnabled": false,
+                                "securityEnabled": true, "groupTypes": []}))
+                .collect();
+            graph_page(&groups, base, &path, query)
         }
         ("GET", ["groups", g, "members"]) => {
             let members: Vec<Json> = s
