@@ -112,7 +112,7 @@ impl TempDb {
     }
 
     /// The URL of this database, as a config names it.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/{}", self.server(), self.name)
     }
 
@@ -158,7 +158,34 @@ impl TempDb {
         self.run_script(&admin, &script.replace("; ", ";\n"));
     }
 
-    fn exec(&self, script: &str) {
+    /// The first column of the first row of `sql`, as text (NULL as None).
+    pub(crate) fn text(&self, sql: &str) -> Option<String> {
+        let url = self.url();
+        self.rt.block_on(async {
+            match self.kind {
+                Kind::Postgres => {
+                    let mut c = sqlx_postgres::PgConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
+                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<sqlx_postgres::Postgres, Option<String>>(sql)
+                        .fetch_one(&mut c)
+                        .await
+                        .unwrap();
+                    c.close().await.unwrap();
+                    v
+                }
+                Kind::Mysql => {
+                    let mut c = sqlx_mysql::MySqlConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
+                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<sqlx_mysql::MySql, Option<String>>(sql)
+                        .fetch_one(&mut c)
+                        .await
+                        .unwrap();
+                    c.close().await.unwrap();
+                    v
+                }
+            }
+        })
+    }
+
+    pub(crate) fn exec(&self, script: &str) {
         self.run_script(&self.url(), script);
     }
 }

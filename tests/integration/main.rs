@@ -23,3 +23,4 @@ mod rules_samples;
 mod samples;
 mod store_versions;
 mod sync;
+mod sync_sql;

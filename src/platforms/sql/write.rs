@@ -140,12 +140,14 @@ impl Sql {
 
     /// `a = ? AND b IS NULL`, its parameters appended to `params`. The comparison is
     /// NULL-safe (`IS`, `IS NOT DISTINCT FROM`, `<=>`): a NULL column never holds a value.
-    fn conditions(&self, values: &Map<String, Json>, params: &mut Vec<Param>) -> Result<String> {
-        let eq = match self.dialect {
-            None => "IS",
-            Some(Dialect::Postgres) => "IS NOT DISTINCT FROM",
-            Some(Dialect::Mysql) => "<=>",
-        };
+    /// `exact` compares as the bytes are (MySQL's usual collations take `a@x` for `A@X`):
+    /// for whether a value is in effect already, not for which rows an update matches.
+    fn conditions(
+        &self,
+        values: &Map<String, Json>,
+        params: &mut Vec<Param>,
+        exact: bool,
+    ) -> Result<String> {
         let mut parts = Vec::new();
         for (col, v) in values {
             let c = self.quote(col)?;
@@ -153,7 +155,15 @@ impl Sql {
                 None => parts.push(format!("{c} IS NULL")),
                 Some(p) => {
                     params.push(p);
-                    parts.push(format!("{c} {eq} {}", self.placeholder(params.len())));
+                    let mark = self.placeholder(params.len());
+                    parts.push(match (self.dialect, exact) {
+                        (None, _) => format!("{c} IS {mark}"),
+                        (Some(Dialect::Postgres), _) => format!("{c} IS NOT DISTINCT FROM {mark}"),
+                        (Some(Dialect::Mysql), false) => format!("{c} <=> {mark}"),
+                        (Some(Dialect::Mysql), true) => {
+                            format!("CAST({c} AS BINARY) <=> CAST({mark} AS BINARY)")
+                        }
+                    });
                 }
             }
         }
@@ -174,7 +184,7 @@ impl Sql {
             "insert" => {
                 let values = object("values")?;
                 let mut done_params = Vec::new();
-                let cond = self.conditions(values, &mut done_params)?;
+                let cond = self.conditions(values, &mut done_params, true)?;
                 let mut cols = Vec::new();
                 let mut marks = Vec::new();
                 let mut write_params = Vec::new();
@@ -206,10 +216,10 @@ impl Sql {
                 let set = object("set")?;
                 let filter = object("where")?;
                 let mut match_params = Vec::new();
-                let cond = self.conditions(filter, &mut match_params)?;
+                let cond = self.conditions(filter, &mut match_params, false)?;
                 // Rows it matches that do not hold the values yet.
                 let mut done_params = match_params.clone();
-                let holds = self.conditions(set, &mut done_params)?;
+                let holds = self.conditions(set, &mut done_params, true)?;
                 let mut write_params = Vec::new();
                 let mut assigns = Vec::new();
                 for (col, v) in set {
