@@ -247,16 +247,23 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) ->
             "subject",
             "first_seen",
             "pending",
-            "suppressed",
         ]
     } else {
         vec!["key", "subject", "first seen", "age"]
     };
     let with_fix = !fixes.is_empty();
-    if with_fix {
+    if with_fix && !rule {
         headers.push("fix");
     }
     headers.extend(fields.iter().map(String::as_str));
+    // The CSV's added columns come after the fields, so that the columns scripts read keep
+    // their places.
+    if rule {
+        headers.push("suppressed");
+        if with_fix {
+            headers.push("fix");
+        }
+    }
     let mut g = Grid::new(&headers);
     for r in rules {
         // The table lists suppressed violations apart; the CSV marks them.
@@ -280,12 +287,11 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) ->
             row.push(json!(v.first_seen));
             if rule {
                 row.push(json!(v.pending));
-                row.push(json!(v.suppressed.as_ref().map(|s| s.reason.clone())));
             } else {
                 row.push(json!(age(v, at)));
-            }
-            if with_fix {
-                row.push(json!(fix_state(fixes, &r.name, v)));
+                if with_fix {
+                    row.push(json!(fix_state(fixes, &r.name, v)));
+                }
             }
             for f in &fields {
                 row.push(
@@ -294,6 +300,12 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) ->
                         .find(|(n, _)| n == f)
                         .map_or(Json::Null, |(_, x)| x.clone()),
                 );
+            }
+            if rule {
+                row.push(json!(v.suppressed.as_ref().map(|s| s.reason.clone())));
+                if with_fix {
+                    row.push(json!(fix_state(fixes, &r.name, v)));
+                }
             }
             g.push(row);
         }

@@ -51,8 +51,18 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     if matches!(format, Format::Table | Format::Md) {
         // A terminal gets what a person reads; csv and json keep every column.
         g = g.only(&[
-            "seq", "at", "actor", "command", "target", "request", "outcome", "error", "rule",
-            "key", "subject", "verification",
+            "seq",
+            "at",
+            "actor",
+            "command",
+            "target",
+            "request",
+            "outcome",
+            "error",
+            "rule",
+            "key",
+            "subject",
+            "verification",
         ]);
     }
     let written = g.write(format, out).map_err(Error::from);

@@ -24,10 +24,12 @@ pub fn load(path: &std::path::Path) -> Result<Plan> {
         .map_err(|e| Error::input(format!("plan {}: not JSON: {e}", path.display())))?;
     match v.get("format_version").and_then(|f| f.as_u64()) {
         Some(n) if n == FORMAT_VERSION as u64 => {}
-        Some(n) => return Err(Error::input(format!(
+        Some(n) => {
+            return Err(Error::input(format!(
             "plan {}: format_version {n}; this driftwatch reads plans of version {FORMAT_VERSION}",
             path.display()
-        ))),
+        )))
+        }
         None => {
             return Err(Error::input(format!(
                 "plan {}: not a driftwatch plan (no format_version)",

@@ -125,7 +125,8 @@ impl State {
                 .iter()
                 .map(|u| u["id"].as_i64().unwrap())
                 .collect();
-            s.course_users.insert(doc["course_id"].as_i64().unwrap(), ids);
+            s.course_users
+                .insert(doc["course_id"].as_i64().unwrap(), ids);
         }
         // One Entra group with the first three users.
         let first: Vec<String> = s.users[..3]
@@ -158,10 +159,12 @@ impl Fake {
     pub fn start(state: State) -> Fake {
         let server = Server::start();
         let state = Arc::new(Mutex::new(state));
-        server.mount(Mock::given(wiremock::matchers::any()).respond_with(Responder {
-            state: state.clone(),
-            base: server.uri(),
-        }));
+        server.mount(
+            Mock::given(wiremock::matchers::any()).respond_with(Responder {
+                state: state.clone(),
+                base: server.uri(),
+            }),
+        );
         Fake { server, state }
     }
 
@@ -180,7 +183,8 @@ struct Responder {
 }
 
 fn graph_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({"error": {"code": code, "message": message}}))
+    ResponseTemplate::new(status)
+        .set_body_json(json!({"error": {"code": code, "message": message}}))
 }
 
 fn wp_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
@@ -228,18 +232,33 @@ impl wiremock::Respond for Responder {
         }
         let write = method != "GET";
         if write {
-            let shown = if r.body.is_empty() { String::new() } else { format!(" {body}") };
+            let shown = if r.body.is_empty() {
+                String::new()
+            } else {
+                format!(" {body}")
+            };
             s.writes.push(format!("{method} {}{shown}", r.url.path()));
             if s.throttle > 0 {
                 s.throttle -= 1;
                 return graph_error(429, "TooManyRequests", "Please retry again later.")
                     .insert_header("Retry-After", "0.2");
             }
-            if s.forbid.iter().any(|p| r.url.path().starts_with(p.as_str())) {
+            if s.forbid
+                .iter()
+                .any(|p| r.url.path().starts_with(p.as_str()))
+            {
                 return if seg[0] == "wp-json" {
-                    wp_error(403, "rest_cannot_edit", "Sorry, you are not allowed to edit this user.")
+                    wp_error(
+                        403,
+                        "rest_cannot_edit",
+                        "Sorry, you are not allowed to edit this user.",
+                    )
                 } else {
-                    graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+                    graph_error(
+                        403,
+                        "Authorization_RequestDenied",
+                        "Insufficient privileges to complete the operation.",
+                    )
                 };
             }
         }
@@ -256,8 +275,12 @@ impl wiremock::Respond for Responder {
                     s.expired.insert(auth.clone());
                 }
                 if !auth.starts_with("tok-") || s.expired.contains(&auth) {
-                    return graph_error(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
-                        .insert_header("WWW-Authenticate", "Bearer");
+                    return graph_error(
+                        401,
+                        "InvalidAuthenticationToken",
+                        "Access token has expired or is not yet valid.",
+                    )
+                    .insert_header("WWW-Authenticate", "Bearer");
                 }
                 graph(&mut s, &method, &seg[1..], &query, &body, &self.base)
             }
@@ -275,10 +298,18 @@ impl wiremock::Respond for Responder {
                 };
                 let may_write = ok(WP_WRITER, WP_WRITE_PASSWORD);
                 if !(may_write || ok("driftwatch", WP_PASSWORD)) {
-                    return wp_error(401, "rest_forbidden_context", "Sorry, you are not allowed to edit users.");
+                    return wp_error(
+                        401,
+                        "rest_forbidden_context",
+                        "Sorry, you are not allowed to edit users.",
+                    );
                 }
                 if write && !may_write {
-                    return wp_error(403, "rest_cannot_edit_roles", "Sorry, you are not allowed to edit roles of this user.");
+                    return wp_error(
+                        403,
+                        "rest_cannot_edit_roles",
+                        "Sorry, you are not allowed to edit roles of this user.",
+                    );
                 }
                 wordpress(&mut s, &method, &seg[1..], &query, &body)
             }
@@ -288,8 +319,16 @@ impl wiremock::Respond for Responder {
 }
 
 /// A page of `items` at `path`: `PAGE` a page by `$skiptoken`, nextLink to this server.
-fn graph_page(items: &[Json], base: &str, path: &str, query: &BTreeMap<String, String>) -> ResponseTemplate {
-    let at: usize = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+fn graph_page(
+    items: &[Json],
+    base: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> ResponseTemplate {
+    let at: usize = query
+        .get("$skiptoken")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
     let end = (at + PAGE).min(items.len());
     let mut page = json!({"value": items[at.min(items.len())..end]});
     if end < items.len() {
@@ -306,7 +345,12 @@ fn graph_page(items: &[Json], base: &str, path: &str, query: &BTreeMap<String, S
 
 fn bound_user(body: &Json) -> Option<String> {
     let bind = body["user@odata.bind"].as_str()?;
-    Some(bind.split("users('").nth(1)?.trim_end_matches("')").to_string())
+    Some(
+        bind.split("users('")
+            .nth(1)?
+            .trim_end_matches("')")
+            .to_string(),
+    )
 }
 
 fn graph(
@@ -324,7 +368,8 @@ fn graph(
             Some(u) => ResponseTemplate::new(200).set_body_json(u),
             None => graph_error(404, "Request_ResourceNotFound", "Resource does not exist."),
         },
-        ("PATCH", ["users", id]) => match s.users.iter_mut().find(|u| u["id"].as_str() == Some(id)) {
+        ("PATCH", ["users", id]) => match s.users.iter_mut().find(|u| u["id"].as_str() == Some(id))
+        {
             Some(u) => {
                 for (k, v) in body.as_object().unwrap() {
                     u[k.as_str()] = v.clone();
@@ -343,8 +388,10 @@ fn graph(
             let groups: Vec<Json> = s
                 .groups
                 .keys()
-                .map(|g| json!({"id": g, "displayName": g, "mail": null, "mailEnabled": false,
-                                "securityEnabled": true, "groupTypes": []}))
+                .map(|g| {
+                    json!({"id": g, "displayName": g, "mail": null, "mailEnabled": false,
+                                "securityEnabled": true, "groupTypes": []})
+                })
                 .collect();
             graph_page(&groups, base, &path, query)
         }
@@ -360,7 +407,13 @@ fn graph(
             graph_page(&members, base, &path, query)
         }
         ("POST", ["groups", g, "members", "$ref"]) => {
-            let id = body["@odata.id"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
+            let id = body["@odata.id"]
+                .as_str()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
             if s.user(&id).is_none() {
                 return graph_error(404, "Request_ResourceNotFound", "Resource does not exist.");
             }
@@ -380,12 +433,19 @@ fn graph(
             ResponseTemplate::new(204)
         }
         ("GET", ["teams"]) => {
-            let teams: Vec<Json> = s.teams.keys().map(|t| json!({"id": t, "displayName": t})).collect();
+            let teams: Vec<Json> = s
+                .teams
+                .keys()
+                .map(|t| json!({"id": t, "displayName": t}))
+                .collect();
             graph_page(&teams, base, &path, query)
         }
-        ("GET", ["teams", t, "members"]) => {
-            graph_page(&s.teams.get(*t).cloned().unwrap_or_default(), base, &path, query)
-        }
+        ("GET", ["teams", t, "members"]) => graph_page(
+            &s.teams.get(*t).cloned().unwrap_or_default(),
+            base,
+            &path,
+            query,
+        ),
         ("POST", ["teams", t, "members"]) | ("POST", ["teams", t, "channels", _, "members"]) => {
             let Some(user) = bound_user(body).and_then(|u| s.user(&u).cloned()) else {
                 return graph_error(404, "NotFound", "User not found.");
@@ -403,9 +463,16 @@ fn graph(
                 }
                 team.push(member.clone());
             } else {
-                let in_team = s.teams.get(*t).is_some_and(|m| m.iter().any(|m| m["userId"] == user["id"]));
+                let in_team = s
+                    .teams
+                    .get(*t)
+                    .is_some_and(|m| m.iter().any(|m| m["userId"] == user["id"]));
                 if !in_team {
-                    return graph_error(400, "BadRequest", "User must be a member of the team to be added to a private channel.");
+                    return graph_error(
+                        400,
+                        "BadRequest",
+                        "User must be a member of the team to be added to a private channel.",
+                    );
                 }
                 let key = (t.to_string(), seg[3].to_string());
                 let Some((_, members)) = s.channels.get_mut(&key) else {
@@ -436,7 +503,8 @@ fn graph(
                 None => graph_error(404, "NotFound", "Channel not found."),
             }
         }
-        ("PATCH", ["teams", t, "channels", c, "members", m]) | ("DELETE", ["teams", t, "channels", c, "members", m]) => {
+        ("PATCH", ["teams", t, "channels", c, "members", m])
+        | ("DELETE", ["teams", t, "channels", c, "members", m]) => {
             let Some((_, members)) = s.channels.get_mut(&(t.to_string(), c.to_string())) else {
                 return graph_error(404, "NotFound", "Channel not found.");
             };
@@ -450,12 +518,19 @@ fn graph(
             members[i]["roles"] = body["roles"].clone();
             ResponseTemplate::new(200).set_body_json(members[i].clone())
         }
-        _ => graph_error(400, "BadRequest", &format!("the fake has no {method} {path}")),
+        _ => graph_error(
+            400,
+            "BadRequest",
+            &format!("the fake has no {method} {path}"),
+        ),
     }
 }
 
 fn wp_list(items: Vec<Json>, query: &BTreeMap<String, String>) -> ResponseTemplate {
-    let per: usize = query.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
+    let per: usize = query
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10);
     if per == 0 || per > 100 {
         return wp_error(400, "rest_invalid_param", "Invalid parameter(s): per_page");
     }
@@ -478,14 +553,23 @@ fn wordpress(
 ) -> ResponseTemplate {
     match (method, seg) {
         ("GET", ["wp", "v2", "users"]) => wp_list(s.wp_users.clone(), query),
-        ("GET", ["wp", "v2", "users", id]) => match s.wp_users.iter().find(|u| u["id"].to_string() == *id) {
-            Some(u) => ResponseTemplate::new(200).set_body_json(u),
-            None => wp_error(404, "rest_user_invalid_id", "Invalid user ID."),
-        },
+        ("GET", ["wp", "v2", "users", id]) => {
+            match s.wp_users.iter().find(|u| u["id"].to_string() == *id) {
+                Some(u) => ResponseTemplate::new(200).set_body_json(u),
+                None => wp_error(404, "rest_user_invalid_id", "Invalid user ID."),
+            }
+        }
         ("POST", ["wp", "v2", "users", id]) => {
             if let Some(roles) = body["roles"].as_array() {
-                if let Some(bad) = roles.iter().find(|r| !ROLES.contains(&r.as_str().unwrap_or(""))) {
-                    return wp_error(400, "rest_user_invalid_role", &format!("Role {bad} does not exist."));
+                if let Some(bad) = roles
+                    .iter()
+                    .find(|r| !ROLES.contains(&r.as_str().unwrap_or("")))
+                {
+                    return wp_error(
+                        400,
+                        "rest_user_invalid_role",
+                        &format!("Role {bad} does not exist."),
+                    );
                 }
             }
             match s.wp_users.iter_mut().find(|u| u["id"].to_string() == *id) {
@@ -501,7 +585,11 @@ fn wordpress(
         ("GET", ["ldlms", "v2", "sfwd-courses"]) => wp_list(s.courses.clone(), query),
         ("GET", ["ldlms", "v2", "groups"]) => wp_list(s.wp_groups.clone(), query),
         ("GET", ["ldlms", "v2", "sfwd-courses", c, "users"]) => {
-            let ids = s.course_users.get(&c.parse().unwrap_or(0)).cloned().unwrap_or_default();
+            let ids = s
+                .course_users
+                .get(&c.parse().unwrap_or(0))
+                .cloned()
+                .unwrap_or_default();
             let users: Vec<Json> = ids
                 .iter()
                 .map(|id| {
@@ -511,10 +599,18 @@ fn wordpress(
                 .collect();
             wp_list(users, query)
         }
-        ("POST", ["ldlms", "v2", "sfwd-courses", c, "users"]) | ("DELETE", ["ldlms", "v2", "sfwd-courses", c, "users"]) => {
-            let ids: Vec<i64> = body["user_ids"].as_array().map(|a| a.iter().filter_map(Json::as_i64).collect()).unwrap_or_default();
+        ("POST", ["ldlms", "v2", "sfwd-courses", c, "users"])
+        | ("DELETE", ["ldlms", "v2", "sfwd-courses", c, "users"]) => {
+            let ids: Vec<i64> = body["user_ids"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Json::as_i64).collect())
+                .unwrap_or_default();
             if ids.len() > 50 {
-                return wp_error(400, "rest_invalid_param", "Invalid parameter(s): user_ids (at most 50)");
+                return wp_error(
+                    400,
+                    "rest_invalid_param",
+                    "Invalid parameter(s): user_ids (at most 50)",
+                );
             }
             let course: i64 = c.parse().unwrap_or(0);
             let fail: BTreeSet<i64> = s.fail_enroll.clone();
@@ -538,7 +634,11 @@ fn wordpress(
                 .collect();
             ResponseTemplate::new(200).set_body_json(Json::Array(results))
         }
-        _ => wp_error(404, "rest_no_route", "No route was found matching the URL and request method."),
+        _ => wp_error(
+            404,
+            "rest_no_route",
+            "No route was found matching the URL and request method.",
+        ),
     }
 }
 
@@ -557,10 +657,22 @@ pub fn config(fake: &Fake, dir: &Path) -> String {
     let headers = csv.headers().unwrap().clone();
     for rec in csv.records() {
         let rec = rec.unwrap();
-        let get = |n: &str| rec.get(headers.iter().position(|h| h == n).unwrap()).unwrap().to_string();
+        let get = |n: &str| {
+            rec.get(headers.iter().position(|h| h == n).unwrap())
+                .unwrap()
+                .to_string()
+        };
         conn.execute(
             "INSERT INTO qa_users VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            rusqlite::params![get("userid"), get("handle"), get("email"), get("level"), get("flags"), get("created"), get("loggedin")],
+            rusqlite::params![
+                get("userid"),
+                get("handle"),
+                get("email"),
+                get("level"),
+                get("flags"),
+                get("created"),
+                get("loggedin")
+            ],
         )
         .unwrap();
     }
@@ -579,16 +691,27 @@ pub fn config(fake: &Fake, dir: &Path) -> String {
     };
     let mut c = format!(
         "rules = [{:?}]\nstore = \"store.db\"\n{ssot_table}\n",
-        crate::common::repo().join("queries/lms.rules").to_str().unwrap()
+        crate::common::repo()
+            .join("queries/lms.rules")
+            .to_str()
+            .unwrap()
     );
     c.push_str(
         "[sources.q2a]\nkind = \"sqlite\"\npath = \"q2a.db\"\n[sources.q2a.entities.users]\nquery = \"SELECT userid, handle, email, level, flags, created, loggedin FROM qa_users\"\nkey = [\"userid\"]\ntypes = { created = \"timestamp\", loggedin = \"timestamp\" }\n[sources.q2a.write]\n\n",
     );
     c.push_str(&fake.server.graph_config("entra", &["users"], ""));
     c.push_str(&writes("entra"));
-    c.push_str(&fake.server.graph_config("teams", &["channels", "channel_members"], "concurrency = 6"));
+    c.push_str(&fake.server.graph_config(
+        "teams",
+        &["channels", "channel_members"],
+        "concurrency = 6",
+    ));
     c.push_str(&writes("teams"));
-    c.push_str(&fake.server.wordpress_config("wordpress", &["users", "courses", "groups", "course_users"]));
+    c.push_str(
+        &fake
+            .server
+            .wordpress_config("wordpress", &["users", "courses", "groups", "course_users"]),
+    );
     c.push_str(&format!(
         "[sources.wordpress.write]\nusername = \"{WP_WRITER}\"\npassword = {{ env = \"DW_TEST_WP_WRITE_PASSWORD\" }}\n"
     ));

@@ -164,20 +164,34 @@ impl TempDb {
         self.rt.block_on(async {
             match self.kind {
                 Kind::Postgres => {
-                    let mut c = sqlx_postgres::PgConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
-                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<sqlx_postgres::Postgres, Option<String>>(sql)
-                        .fetch_one(&mut c)
+                    let mut c = sqlx_postgres::PgConnectOptions::from_str(&url)
+                        .unwrap()
+                        .connect()
                         .await
                         .unwrap();
+                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<
+                        sqlx_postgres::Postgres,
+                        Option<String>,
+                    >(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
                     c.close().await.unwrap();
                     v
                 }
                 Kind::Mysql => {
-                    let mut c = sqlx_mysql::MySqlConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
-                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<sqlx_mysql::MySql, Option<String>>(sql)
-                        .fetch_one(&mut c)
+                    let mut c = sqlx_mysql::MySqlConnectOptions::from_str(&url)
+                        .unwrap()
+                        .connect()
                         .await
                         .unwrap();
+                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<
+                        sqlx_mysql::MySql,
+                        Option<String>,
+                    >(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
                     c.close().await.unwrap();
                     v
                 }

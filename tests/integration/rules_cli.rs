@@ -77,7 +77,7 @@ fn audit_table_json_csv_and_md_agree_and_exit_1_when_a_rule_fails() {
     assert_eq!(json["total_issues"], 2);
 
     let csv = run(d, &["audit", "--format", "csv"]).stdout;
-    assert_eq!(csv, "rule,severity,key,subject,first_seen,pending,team\nhas_email,error,4,Di,2026-11-10T12:00:00Z,false,2\nteam_has_people,warning,3,Empty,2026-11-10T12:00:00Z,false,\n");
+    assert_eq!(csv, "rule,severity,key,subject,first_seen,pending,team,suppressed\nhas_email,error,4,Di,2026-11-10T12:00:00Z,false,2,\nteam_has_people,warning,3,Empty,2026-11-10T12:00:00Z,false,,\n");
     let md = run(d, &["audit", "--format", "md"]).stdout;
     assert!(md.contains("| has_email | error | fail | 4 | 1 |"), "{md}");
 

@@ -46,7 +46,6 @@ impl Lms {
     }
 }
 
-
 const DAY7: &str = "2026-11-07T06:00:00Z";
 const LATER: &str = "2026-11-07T07:00:00Z";
 
@@ -57,7 +56,8 @@ fn expected_lms_writes(base: &str) -> Vec<String> {
     let member = |b: &str| {
         format!("{{\"@odata.type\":\"#microsoft.graph.aadUserConversationMember\",\"roles\":[],\"user@odata.bind\":\"{b}\"}}")
     };
-    let owner = "{\"@odata.type\":\"#microsoft.graph.aadUserConversationMember\",\"roles\":[\"owner\"]}";
+    let owner =
+        "{\"@odata.type\":\"#microsoft.graph.aadUserConversationMember\",\"roles\":[\"owner\"]}";
     let mut v = vec![
         "PATCH /v1.0/users/0000001a-bb1b-4307-aee9-2115cc5720ff {\"accountEnabled\":false}".to_string(),
         "PATCH /v1.0/users/0000001c-d43e-4c57-ae2b-6c29043ee625 {\"accountEnabled\":false}".into(),
@@ -105,15 +105,23 @@ fn collect_audit_plan_apply_collect_audit_fixes_the_lms_violations_and_confirms_
     assert_eq!(role["before"], serde_json::json!({"roles": "restricted"}));
     assert_eq!(role["after"], serde_json::json!({"roles": "subscriber"}));
     let dry = ok(l.run(&["apply", "plan.json", "--dry-run"]));
-    assert!(l.fake.writes().is_empty(), "a dry run wrote: {:?}", l.fake.writes());
     assert!(
-        dry.contains("PATCH /users/0000001a-bb1b-4307-aee9-2115cc5720ff {\"accountEnabled\":false}")
-            && dry.contains("Dry run: 13 would be sent"),
+        l.fake.writes().is_empty(),
+        "a dry run wrote: {:?}",
+        l.fake.writes()
+    );
+    assert!(
+        dry.contains(
+            "PATCH /users/0000001a-bb1b-4307-aee9-2115cc5720ff {\"accountEnabled\":false}"
+        ) && dry.contains("Dry run: 13 would be sent"),
         "{dry}"
     );
     let applied = ok(l.run(&["apply", "plan.json"]));
     assert!(applied.contains("Applied: 13 done, 0 already"), "{applied}");
-    assert_eq!(sorted(l.fake.writes()), expected_lms_writes(&l.fake.server.uri()));
+    assert_eq!(
+        sorted(l.fake.writes()),
+        expected_lms_writes(&l.fake.server.uri())
+    );
     l.collect(LATER);
     let r = l.run(&["audit", "--format", "json"]);
     let audit = json(&r);
@@ -134,13 +142,20 @@ fn collect_audit_plan_apply_collect_audit_fixes_the_lms_violations_and_confirms_
         .collect();
     assert_eq!(applied.len(), 13);
     assert!(
-        applied.iter().all(|e| e["verification"] == "confirmed" && e["outcome"] == "done"),
+        applied
+            .iter()
+            .all(|e| e["verification"] == "confirmed" && e["outcome"] == "done"),
         "{applied:#?}"
     );
     assert!(ok(l.run(&["log", "--verify"])).contains("the chain is intact"));
     // Nothing secret anywhere: outputs, the plan file, the store.
     let outputs = [dry, log.stdout.clone(), r.stdout.clone()];
-    for secret in [GRAPH_WRITE_SECRET, WP_WRITE_PASSWORD, crate::mocks::GRAPH_SECRET, crate::mocks::WP_PASSWORD] {
+    for secret in [
+        GRAPH_WRITE_SECRET,
+        WP_WRITE_PASSWORD,
+        crate::mocks::GRAPH_SECRET,
+        crate::mocks::WP_PASSWORD,
+    ] {
         for o in &outputs {
             assert!(!o.contains(secret));
         }
@@ -159,8 +174,16 @@ fn applying_the_same_plan_again_sends_no_write() {
     ok(l.run(&["apply", "plan.json"]));
     let sent = l.fake.writes().len();
     let again = ok(l.run(&["apply", "plan.json"]));
-    assert!(again.contains("Applied: 0 done, 13 already in effect"), "{again}");
-    assert_eq!(l.fake.writes().len(), sent, "{:?}", &l.fake.writes()[sent..]);
+    assert!(
+        again.contains("Applied: 0 done, 13 already in effect"),
+        "{again}"
+    );
+    assert_eq!(
+        l.fake.writes().len(),
+        sent,
+        "{:?}",
+        &l.fake.writes()[sent..]
+    );
 }
 
 #[test]
@@ -181,7 +204,11 @@ fn a_plan_is_refused_as_stale_after_a_newer_collection_a_changed_rule_or_on_anot
     let other = l.run(&["--store", "other.db", "collect", "--at", DAY7]);
     assert_eq!(other.code, 0, "{}", other.stderr);
     let r = l.run(&["--store", "other.db", "apply", "plan.json"]);
-    assert!(r.code == 2 && r.stderr.contains("another store"), "{}", r.stderr);
+    assert!(
+        r.code == 2 && r.stderr.contains("another store"),
+        "{}",
+        r.stderr
+    );
     // A rule whose text changed since.
     l.plan("plan2.json");
     let rules = l.d().join("lms.rules");
@@ -189,10 +216,16 @@ fn a_plan_is_refused_as_stale_after_a_newer_collection_a_changed_rule_or_on_anot
     std::fs::write(&rules, text.replace("grace 6h", "grace 7h")).unwrap();
     let cfg = std::fs::read_to_string(l.d().join("driftwatch.toml")).unwrap();
     let first = cfg.lines().next().unwrap().to_string();
-    write(l.d(), "driftwatch.toml", &cfg.replacen(&first, "rules = [\"lms.rules\"]", 1));
+    write(
+        l.d(),
+        "driftwatch.toml",
+        &cfg.replacen(&first, "rules = [\"lms.rules\"]", 1),
+    );
     let r = l.run(&["apply", "plan2.json"]);
     assert!(
-        r.code == 2 && r.stderr.contains("rule enrolled_member_in_course_channel has changed"),
+        r.code == 2
+            && r.stderr
+                .contains("rule enrolled_member_in_course_channel has changed"),
         "{}",
         r.stderr
     );
@@ -217,10 +250,15 @@ fn the_guard_refuses_a_mass_removal_before_any_write_and_yes_lets_it_through() {
     let plan = l.plan("plan.json");
     assert_eq!(plan["summary"]["remove"], 7);
     let r = l.run(&["apply", "plan.json"]);
-    assert_eq!(r.code, 2, "{}
-{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code, 2,
+        "{}
+{}",
+        r.stdout, r.stderr
+    );
     assert!(
-        r.stderr.contains("the plan removes too much: it removes 7 of the")
+        r.stderr
+            .contains("the plan removes too much: it removes 7 of the")
             && r.stderr.contains("more than max_remove_share (10%)")
             && r.stderr.contains("--yes"),
         "{}",
@@ -228,9 +266,18 @@ fn the_guard_refuses_a_mass_removal_before_any_write_and_yes_lets_it_through() {
     );
     assert!(l.fake.writes().is_empty(), "{:?}", l.fake.writes());
     let r = l.run(&["apply", "plan.json", "--yes"]);
-    assert_eq!(r.code, 0, "{}
-{}", r.stdout, r.stderr);
-    let removed = l.fake.writes().iter().filter(|w| w.starts_with("DELETE")).count();
+    assert_eq!(
+        r.code, 0,
+        "{}
+{}",
+        r.stdout, r.stderr
+    );
+    let removed = l
+        .fake
+        .writes()
+        .iter()
+        .filter(|w| w.starts_with("DELETE"))
+        .count();
     assert_eq!(removed, 7);
 }
 
@@ -248,8 +295,12 @@ fn a_target_failing_half_way_fails_its_actions_only_and_every_outcome_is_logged(
     l.collect(DAY7);
     l.plan("plan.json");
     let r = l.run(&["apply", "plan.json", "--format", "json"]);
-    assert_eq!(r.code, 3, "{}
-{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code, 3,
+        "{}
+{}",
+        r.stdout, r.stderr
+    );
     let report = json(&r);
     let outcome = |verb: &str, n: usize| -> (String, String) {
         let a = report["actions"]
@@ -259,12 +310,21 @@ fn a_target_failing_half_way_fails_its_actions_only_and_every_outcome_is_logged(
             .filter(|a| a["verb"] == verb)
             .nth(n)
             .unwrap();
-        (a["outcome"].as_str().unwrap().into(), a["error"].as_str().unwrap_or("").into())
+        (
+            a["outcome"].as_str().unwrap().into(),
+            a["error"].as_str().unwrap_or("").into(),
+        )
     };
     let (o, e) = outcome("set_user_role", 0);
-    assert!(o == "failed" && e.contains("403") && e.contains("rest_cannot_edit"), "{e}");
+    assert!(
+        o == "failed" && e.contains("403") && e.contains("rest_cannot_edit"),
+        "{e}"
+    );
     let (o, e) = outcome("enroll_course_user", 0);
-    assert!(o == "failed" && e.contains("learndash_rest_enroll_failed"), "{e}");
+    assert!(
+        o == "failed" && e.contains("learndash_rest_enroll_failed"),
+        "{e}"
+    );
     assert_eq!(outcome("enroll_course_user", 1).0, "done");
     assert_eq!(report["summary"]["done"], 11);
     assert_eq!(report["summary"]["failed"], 2);
@@ -276,8 +336,14 @@ fn a_target_failing_half_way_fails_its_actions_only_and_every_outcome_is_logged(
         .filter(|e| e["command"] == "apply")
         .collect();
     assert_eq!(logged.len(), 13);
-    assert_eq!(logged.iter().filter(|e| e["outcome"] == "failed").count(), 2);
-    assert!(logged.iter().any(|e| e["error"].as_str().unwrap_or("").contains("rest_cannot_edit")));
+    assert_eq!(
+        logged.iter().filter(|e| e["outcome"] == "failed").count(),
+        2
+    );
+    assert!(logged.iter().any(|e| e["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("rest_cannot_edit")));
     // Applying again retries what failed and sends nothing for what was done.
     l.fake.with(|s| {
         s.forbid.clear();
@@ -290,7 +356,8 @@ fn a_target_failing_half_way_fails_its_actions_only_and_every_outcome_is_logged(
 }
 
 #[test]
-fn every_graph_and_learndash_verb_sends_its_exact_request_and_group_removal_never_deletes_the_user() {
+fn every_graph_and_learndash_verb_sends_its_exact_request_and_group_removal_never_deletes_the_user()
+{
     let l = Lms::new();
     let (u1, u2, u3, u4, team) = l.fake.with(|s| {
         s.users[3]["accountEnabled"] = serde_json::json!(false);
@@ -343,8 +410,14 @@ rule no_one_in_course_212 {{
     let first = cfg.lines().next().unwrap().to_string();
     let cfg = cfg
         .replacen(&first, "rules = [\"verbs.rules\"]", 1)
-        .replace("entities = [\"users\"]", "entities = [\"users\", \"group_members\"]")
-        .replace("entities = [\"channels\", \"channel_members\"]", "entities = [\"channels\", \"channel_members\", \"team_members\"]");
+        .replace(
+            "entities = [\"users\"]",
+            "entities = [\"users\", \"group_members\"]",
+        )
+        .replace(
+            "entities = [\"channels\", \"channel_members\"]",
+            "entities = [\"channels\", \"channel_members\", \"team_members\"]",
+        );
     write(l.d(), "driftwatch.toml", &cfg);
     l.fake.with(|s| {
         s.teams.insert("team-0009-aaaa".into(), Vec::new());
@@ -366,7 +439,11 @@ rule no_one_in_course_212 {{
     expected.sort();
     assert_eq!(sorted(l.fake.writes()), expected);
     l.fake.with(|s| {
-        assert!(s.deleted_users.is_empty(), "a user object was deleted: {:?}", s.deleted_users);
+        assert!(
+            s.deleted_users.is_empty(),
+            "a user object was deleted: {:?}",
+            s.deleted_users
+        );
         assert_eq!(s.groups["grp-staff"], vec![u1.clone(), u4.clone()]);
         assert!(s.course_users[&212].iter().all(|u| *u != 1023));
     });

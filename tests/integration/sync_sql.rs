@@ -33,7 +33,10 @@ struct Lite(std::path::PathBuf);
 
 impl Db for Lite {
     fn exec(&self, sql: &str) {
-        rusqlite::Connection::open(&self.0).unwrap().execute_batch(sql).unwrap();
+        rusqlite::Connection::open(&self.0)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
     }
     fn text(&self, sql: &str) -> Option<String> {
         rusqlite::Connection::open(&self.0)
@@ -59,7 +62,11 @@ impl Db for TempDb {
         TempDb::text(self, sql)
     }
     fn source(&self) -> String {
-        let kind = if self.url().starts_with("postgres") { "postgres" } else { "mysql" };
+        let kind = if self.url().starts_with("postgres") {
+            "postgres"
+        } else {
+            "mysql"
+        };
         format!("kind = \"{kind}\"\nurl = \"{}\"\n", self.url())
     }
 }
@@ -86,22 +93,46 @@ fn ssot_actions_roll_back_whole_when_one_fails(db: &dyn Db) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["outcome"].as_str().unwrap(), a["error"].as_str().unwrap_or("")))
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap(),
+                a["error"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(outcomes.len(), 4, "{outcomes:?}");
     assert!(outcomes.iter().all(|(o, _)| *o == "failed"), "{outcomes:?}");
-    assert!(outcomes.iter().any(|(_, e)| e.contains("rolled back")), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|(_, e)| e.contains("rolled back")),
+        "{outcomes:?}"
+    );
     // Nothing of the transaction is left: no archive row, the update undone.
-    assert_eq!(db.text("SELECT CAST(count(*) AS CHAR(10)) FROM archive").map(|t| t.trim().to_string()).as_deref(), Some("0"));
-    assert_eq!(db.text("SELECT email FROM people WHERE id = 1").as_deref(), Some("a@x"));
+    assert_eq!(
+        db.text("SELECT CAST(count(*) AS CHAR(10)) FROM archive")
+            .map(|t| t.trim().to_string())
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        db.text("SELECT email FROM people WHERE id = 1").as_deref(),
+        Some("a@x")
+    );
     // With the bad row put right, the same kind of plan goes through whole.
     db.exec("UPDATE people SET email = 'c@x' WHERE id = 3");
     ok(d, &["collect"]);
     ok(d, &["plan", "--out", "plan2.json"]);
     let out = ok(d, &["apply", "plan2.json"]);
     assert!(out.contains("Applied: 4 done"), "{out}");
-    assert_eq!(db.text("SELECT CAST(count(*) AS CHAR(10)) FROM archive").map(|t| t.trim().to_string()).as_deref(), Some("3"));
-    assert_eq!(db.text("SELECT email FROM people WHERE id = 1").as_deref(), Some("A@X"));
+    assert_eq!(
+        db.text("SELECT CAST(count(*) AS CHAR(10)) FROM archive")
+            .map(|t| t.trim().to_string())
+            .as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        db.text("SELECT email FROM people WHERE id = 1").as_deref(),
+        Some("A@X")
+    );
     let again = ok(d, &["apply", "plan2.json"]);
     assert!(again.contains("Applied: 0 done, 4 already"), "{again}");
 }
@@ -132,7 +163,11 @@ fn peerquest(d: &Path) {
             "../../queries/peerquest.rules",
             repo().join("queries/peerquest.rules").to_str().unwrap(),
         );
-    write(d, "driftwatch.toml", &format!("{config}\n[sources.ssot.write]\n"));
+    write(
+        d,
+        "driftwatch.toml",
+        &format!("{config}\n[sources.ssot.write]\n"),
+    );
 }
 
 fn ssot(d: &Path, sql: &str) -> Vec<String> {
@@ -162,19 +197,41 @@ fn peerquest_plan_and_apply_reach_the_audits_after_state_in_two_rounds() {
     peerquest(d);
     ok(d, &["collect"]);
     ok(d, &["plan", "--out", "plan.json"]);
-    let plan: Json = serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+    let plan: Json =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
     let verbs: Vec<(String, String)> = plan["actions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["verb"].as_str().unwrap().into(), a["params"]["table"].as_str().unwrap().into()))
+        .map(|a| {
+            (
+                a["verb"].as_str().unwrap().into(),
+                a["params"]["table"].as_str().unwrap().into(),
+            )
+        })
         .collect();
-    assert_eq!(verbs.iter().filter(|v| v.0 == "insert" && v.1 == "quests_questparticipant").count(), 3);
-    assert_eq!(verbs.iter().filter(|v| v.0 == "update" && v.1 == "quests_quest").count(), 2);
+    assert_eq!(
+        verbs
+            .iter()
+            .filter(|v| v.0 == "insert" && v.1 == "quests_questparticipant")
+            .count(),
+        3
+    );
+    assert_eq!(
+        verbs
+            .iter()
+            .filter(|v| v.0 == "update" && v.1 == "quests_quest")
+            .count(),
+        2
+    );
     let before = std::fs::read(d.join("ssot.db")).unwrap();
     let dry = ok(d, &["apply", "plan.json", "--dry-run"]);
     assert!(dry.contains("INSERT quests_questparticipant"), "{dry}");
-    assert_eq!(std::fs::read(d.join("ssot.db")).unwrap(), before, "a dry run changed the SSOT");
+    assert_eq!(
+        std::fs::read(d.join("ssot.db")).unwrap(),
+        before,
+        "a dry run changed the SSOT"
+    );
     ok(d, &["apply", "plan.json"]);
     // The new participants make quests 2 and 3 subject to phases 3 and 4: a second round.
     ok(d, &["collect"]);
@@ -183,7 +240,10 @@ fn peerquest_plan_and_apply_reach_the_audits_after_state_in_two_rounds() {
     ok(d, &["collect"]);
     let audit = ok(d, &["audit"]);
     assert!(audit.contains("TOTAL ISSUES: 0"), "{audit}");
-    assert_eq!(ssot(d, "SELECT count(*) FROM quests_questparticipant"), ["11"]);
+    assert_eq!(
+        ssot(d, "SELECT count(*) FROM quests_questparticipant"),
+        ["11"]
+    );
     assert_eq!(
         ssot(d, "SELECT u.username FROM quests_quest q JOIN users_user u ON u.id = q.assigned_to_id WHERE q.title IN ('Test 4', 'Test 123') ORDER BY q.title"),
         ["student2", "student1"]
@@ -217,29 +277,56 @@ fn log_verify_names_an_edited_a_removed_and_a_reordered_entry() {
     copy("clean.db");
     tamper("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2");
     let r = run(d, &["log", "--verify"]);
-    assert!(r.code == 1 && r.stdout.contains("BROKEN at entry 2") && r.stdout.contains("edited"), "{}", r.stdout);
+    assert!(
+        r.code == 1 && r.stdout.contains("BROKEN at entry 2") && r.stdout.contains("edited"),
+        "{}",
+        r.stdout
+    );
     std::fs::copy(d.join("clean.db"), &store).unwrap();
     let _ = std::fs::remove_file(d.join("driftwatch.db-wal"));
     tamper("DELETE FROM audit_log WHERE seq = 3");
     let r = run(d, &["log", "--verify"]);
-    assert!(r.code == 1 && r.stdout.contains("entry 3 is missing"), "{}", r.stdout);
+    assert!(
+        r.code == 1 && r.stdout.contains("entry 3 is missing"),
+        "{}",
+        r.stdout
+    );
     std::fs::copy(d.join("clean.db"), &store).unwrap();
     tamper(
         "UPDATE audit_log SET seq = 100 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 100",
     );
     let r = run(d, &["log", "--verify"]);
-    assert!(r.code == 1 && r.stdout.contains("BROKEN at entry 2"), "{}", r.stdout);
+    assert!(
+        r.code == 1 && r.stdout.contains("BROKEN at entry 2"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
-fn a_suppressed_violation_is_listed_apart_not_counted_not_planned_and_counts_again_when_it_expires() {
+fn a_suppressed_violation_is_listed_apart_not_counted_not_planned_and_counts_again_when_it_expires()
+{
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     peerquest(d);
     ok(d, &["collect"]);
     let r = run(d, &["audit", "--format", "json"]);
-    assert_eq!(serde_json::from_str::<Json>(&r.stdout).unwrap()["total_issues"], 5);
-    let out = ok(d, &["suppress", "approved_application_has_participant", "9", "--reason", "student2 withdrew by mail", "--until", "2099-01-01"]);
+    assert_eq!(
+        serde_json::from_str::<Json>(&r.stdout).unwrap()["total_issues"],
+        5
+    );
+    let out = ok(
+        d,
+        &[
+            "suppress",
+            "approved_application_has_participant",
+            "9",
+            "--reason",
+            "student2 withdrew by mail",
+            "--until",
+            "2099-01-01",
+        ],
+    );
     assert!(out.contains("suppression 1"), "{out}");
     let r = run(d, &["audit", "--detailed"]);
     assert!(
@@ -250,22 +337,42 @@ fn a_suppressed_violation_is_listed_apart_not_counted_not_planned_and_counts_aga
         r.stdout
     );
     ok(d, &["plan", "--out", "plan.json"]);
-    let plan: Json = serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+    let plan: Json =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
     assert_eq!(plan["summary"]["insert"], 2);
     // From a file under version control, with an expiry in the past: it counts again.
     write(d, "suppressions.toml", "[[suppress]]\nrule = \"quest_with_participants_has_assignee\"\nkey = [\"4\"]\nreason = \"waiting for the mentor\"\nuntil = \"2020-01-01\"\n");
     let cfg = std::fs::read_to_string(d.join("driftwatch.toml")).unwrap();
-    write(d, "driftwatch.toml", &format!("suppressions = \"suppressions.toml\"\n{cfg}"));
+    write(
+        d,
+        "driftwatch.toml",
+        &format!("suppressions = \"suppressions.toml\"\n{cfg}"),
+    );
     let list = ok(d, &["suppress", "--list"]);
-    assert!(list.contains("expired") && list.contains("active"), "{list}");
+    assert!(
+        list.contains("expired") && list.contains("active"),
+        "{list}"
+    );
     let r = run(d, &["audit", "--format", "json"]);
-    assert_eq!(serde_json::from_str::<Json>(&r.stdout).unwrap()["total_issues"], 4);
+    assert_eq!(
+        serde_json::from_str::<Json>(&r.stdout).unwrap()["total_issues"],
+        4
+    );
     ok(d, &["suppress", "--remove", "1"]);
     let r = run(d, &["audit", "--format", "json"]);
-    assert_eq!(serde_json::from_str::<Json>(&r.stdout).unwrap()["total_issues"], 5);
+    assert_eq!(
+        serde_json::from_str::<Json>(&r.stdout).unwrap()["total_issues"],
+        5
+    );
     let log = ok(d, &["log", "--format", "csv"]);
-    assert!(log.contains("suppress,") && log.contains("suppress --remove"), "{log}");
+    assert!(
+        log.contains("suppress,") && log.contains("suppress --remove"),
+        "{log}"
+    );
     let findings = ok(d, &["export", "findings"]);
-    assert!(findings.starts_with("rule,key,subject,first_run"), "{findings}");
+    assert!(
+        findings.starts_with("rule,key,subject,first_run"),
+        "{findings}"
+    );
     assert_eq!(findings.lines().count(), 6, "{findings}");
 }

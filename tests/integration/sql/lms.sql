@@ -1,5 +1,5 @@
 -- rule enrolled_member_in_course_channel
-SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "c"."teams_channel_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_teams__channel_members" AS "t" WHERE ("t"._from <= ?5 AND ("t"._to IS NULL OR "t"._to > ?5)) AND (("t"."channel_id" = "c"."teams_channel_id") AND ("t"."user_id" = "m"."entra_id"))), 0))
+SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "c"."teams_channel_id", "c"."teams_team_id", "c"."teams_channel_id", "m"."entra_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_teams__channel_members" AS "t" WHERE ("t"._from <= ?5 AND ("t"._to IS NULL OR "t"._to > ?5)) AND (("t"."channel_id" = "c"."teams_channel_id") AND ("t"."user_id" = "m"."entra_id"))), 0))
 FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c"
 WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
   AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
@@ -16,7 +16,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"
 CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id", _from, _to);
 
 -- rule channel_member_is_enrolled
-SELECT count(*), json_group_array(json_array("t"."id", "t"."email", "c"."code", "t"."user_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__enrollments" AS "e" WHERE ("e"._from <= ?4 AND ("e"._to IS NULL OR "e"._to > ?4)) AND ((("e"."course_id" = "c"."id") AND ("e"."status" = ?5)) AND EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?6 AND ("m"._to IS NULL OR "m"._to > ?6)) AND ((("m"."id" = "e"."member_id") AND ("m"."entra_id" = "t"."user_id")) AND ("m"."status" = ?5))))), 0))
+SELECT count(*), json_group_array(json_array("t"."id", "t"."email", "c"."code", "t"."user_id", "t"."team_id", "t"."channel_id", "t"."id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__enrollments" AS "e" WHERE ("e"._from <= ?4 AND ("e"._to IS NULL OR "e"._to > ?4)) AND ((("e"."course_id" = "c"."id") AND ("e"."status" = ?5)) AND EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?6 AND ("m"._to IS NULL OR "m"._to > ?6)) AND ((("m"."id" = "e"."member_id") AND ("m"."entra_id" = "t"."user_id")) AND ("m"."status" = ?5))))), 0))
 FROM "e_teams__channel_members" AS "t", "e_ssot__courses" AS "c"
 WHERE ("t"._from <= ?1 AND ("t"._to IS NULL OR "t"._to > ?1))
   AND ("c"._from <= ?2 AND ("c"._to IS NULL OR "c"._to > ?2))
@@ -33,7 +33,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id__status" ON "e_ssot
 CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id" ON "e_teams__channel_members"("channel_id", _from, _to);
 
 -- rule mentor_owns_course_channel
-SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "t"."roles")) FILTER (WHERE NOT coalesce((instr("t"."roles", ?7) > 0), 0))
+SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "t"."roles", "c"."teams_team_id", "c"."teams_channel_id", "t"."id", ?7)) FILTER (WHERE NOT coalesce((instr("t"."roles", ?7) > 0), 0))
 FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c", "e_teams__channel_members" AS "t"
 WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
   AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
@@ -53,7 +53,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id" ON "e_ssot__member
 CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id", _from, _to);
 
 -- rule enrolled_member_in_lms_course
-SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "c"."lms_course_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_wordpress__course_users" AS "u" WHERE ("u"._from <= ?5 AND ("u"._to IS NULL OR "u"._to > ?5)) AND (("u"."course_id" = "c"."lms_course_id") AND ("u"."user_id" = "m"."wp_user_id"))), 0))
+SELECT count(*), json_group_array(json_array("e"."id", "m"."email", "c"."code", "c"."lms_course_id", "c"."lms_course_id", "m"."wp_user_id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_wordpress__course_users" AS "u" WHERE ("u"._from <= ?5 AND ("u"._to IS NULL OR "u"._to > ?5)) AND (("u"."course_id" = "c"."lms_course_id") AND ("u"."user_id" = "m"."wp_user_id"))), 0))
 FROM "e_ssot__enrollments" AS "e", "e_ssot__members" AS "m", "e_ssot__courses" AS "c"
 WHERE ("e"._from <= ?1 AND ("e"._to IS NULL OR "e"._to > ?1))
   AND ("m"._from <= ?2 AND ("m"._to IS NULL OR "m"._to > ?2))
@@ -70,7 +70,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"
 CREATE INDEX IF NOT EXISTS "ix_e_wordpress__course_users__course_id__user_id" ON "e_wordpress__course_users"("course_id", "user_id", _from, _to);
 
 -- rule quiz_passed_unrestricted_in_wordpress
-SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?6, "w"."roles", "q"."taken_at")) FILTER (WHERE NOT coalesce((NOT (instr("w"."roles", ?7) > 0)), 0))
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?6, "w"."roles", "q"."taken_at", "w"."id", ?7)) FILTER (WHERE NOT coalesce((NOT (instr("w"."roles", ?8) > 0)), 0))
 FROM "e_ssot__members" AS "m", "e_ssot__quiz_results" AS "q", "e_wordpress__users" AS "w"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("q"._from <= ?2 AND ("q"._to IS NULL OR "q"._to > ?2))
@@ -82,13 +82,14 @@ WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
 --   ?4 = Text("compliance")  (literal)
 --   ?5 = Text("active")  (literal)
 --   ?6 = Text("wordpress")  (literal)
---   ?7 = Text("restricted")  (literal)
+--   ?7 = Text("subscriber")  (literal)
+--   ?8 = Text("restricted")  (literal)
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__wp_user_id__status" ON "e_ssot__members"("id", "wp_user_id", "status", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id", _from, _to);
 
 -- rule quiz_passed_unrestricted_in_q2a
-SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?6, "u"."level", "q"."taken_at")) FILTER (WHERE NOT coalesce(("u"."level" >= ?7), 0))
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?6, "u"."level", "q"."taken_at", ?7, "u"."userid")) FILTER (WHERE NOT coalesce(("u"."level" >= ?7), 0))
 FROM "e_ssot__members" AS "m", "e_ssot__quiz_results" AS "q", "e_q2a__users" AS "u"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("q"._from <= ?2 AND ("q"._to IS NULL OR "q"._to > ?2))
@@ -106,7 +107,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__q2a_user_id__status" ON "e_s
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__quiz_results__member_id__quiz" ON "e_ssot__quiz_results"("member_id", "quiz", _from, _to);
 
 -- rule guest_disabled_unless_active_member
-SELECT count(*), json_group_array(json_array("u"."id", "u"."mail", "u"."user_principal_name", "u"."external_user_state")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?3 AND ("m"._to IS NULL OR "m"._to > ?3)) AND (("m"."entra_id" = "u"."id") AND ("m"."status" = ?4))), 0))
+SELECT count(*), json_group_array(json_array("u"."id", "u"."mail", "u"."user_principal_name", "u"."external_user_state", "u"."id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?3 AND ("m"._to IS NULL OR "m"._to > ?3)) AND (("m"."entra_id" = "u"."id") AND ("m"."status" = ?4))), 0))
 FROM "e_entra__users" AS "u"
 WHERE ("u"._from <= ?1 AND ("u"._to IS NULL OR "u"._to > ?1))
   AND (("u"."user_type" = ?2) AND "u"."account_enabled");
@@ -117,7 +118,7 @@ WHERE ("u"._from <= ?1 AND ("u"._to IS NULL OR "u"._to > ?1))
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id__status" ON "e_ssot__members"("entra_id", "status", _from, _to);
 
 -- rule email_matches_entra
-SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?3, "u"."mail")) FILTER (WHERE NOT coalesce(("u"."mail" = "m"."email"), 0))
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?3, "u"."mail", "u"."id", "m"."email")) FILTER (WHERE NOT coalesce(("u"."mail" = "m"."email"), 0))
 FROM "e_ssot__members" AS "m", "e_entra__users" AS "u"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))
@@ -129,7 +130,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_entra__users__id" ON "e_entra__users"("id", _fr
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__entra_id" ON "e_ssot__members"("entra_id", _from, _to);
 
 -- rule email_matches_wordpress
-SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?3, "w"."email")) FILTER (WHERE NOT coalesce(("w"."email" = "m"."email"), 0))
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?3, "w"."email", "w"."id", "m"."email")) FILTER (WHERE NOT coalesce(("w"."email" = "m"."email"), 0))
 FROM "e_ssot__members" AS "m", "e_wordpress__users" AS "w"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("w"._from <= ?2 AND ("w"._to IS NULL OR "w"._to > ?2))
@@ -141,7 +142,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__wp_user_id" ON "e_ssot__members"
 CREATE INDEX IF NOT EXISTS "ix_e_wordpress__users__id" ON "e_wordpress__users"("id", _from, _to);
 
 -- rule email_matches_q2a
-SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?4, "u"."email")) FILTER (WHERE NOT coalesce(("u"."email" = "m"."email"), 0))
+SELECT count(*), json_group_array(json_array("m"."id", "m"."email", ?4, "u"."email", "m"."email", "u"."userid")) FILTER (WHERE NOT coalesce(("u"."email" = "m"."email"), 0))
 FROM "e_ssot__members" AS "m", "e_q2a__users" AS "u"
 WHERE ("m"._from <= ?1 AND ("m"._to IS NULL OR "m"._to > ?1))
   AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))

@@ -1,5 +1,5 @@
 -- rule approved_application_has_participant
-SELECT count(*), json_group_array(json_array("a"."id", "u"."username", "a"."quest_id", "a"."reviewed_at")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__participants" AS "p" WHERE ("p"._from <= ?4 AND ("p"._to IS NULL OR "p"._to > ?4)) AND (("p"."quest_id" = "a"."quest_id") AND ("p"."user_id" = "a"."applicant_id"))), 0))
+SELECT count(*), json_group_array(json_array("a"."id", "u"."username", "a"."quest_id", "a"."reviewed_at", "a"."quest_id", "a"."applicant_id", ?4, ?5)) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__participants" AS "p" WHERE ("p"._from <= ?6 AND ("p"._to IS NULL OR "p"._to > ?6)) AND (("p"."quest_id" = "a"."quest_id") AND ("p"."user_id" = "a"."applicant_id"))), 0))
 FROM "e_ssot__applications" AS "a", "e_ssot__users" AS "u"
 WHERE ("a"._from <= ?1 AND ("a"._to IS NULL OR "a"._to > ?1))
   AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))
@@ -7,7 +7,9 @@ WHERE ("a"._from <= ?1 AND ("a"._to IS NULL OR "a"._to > ?1))
 --   ?1 = Integer(1)  (snapshot of ssot.applications)
 --   ?2 = Integer(1)  (snapshot of ssot.users)
 --   ?3 = Text("approved")  (literal)
---   ?4 = Integer(1)  (snapshot of ssot.participants)
+--   ?4 = Text("joined")  (literal)
+--   ?5 = Text("2026-11-30T01:50:20Z")  (the run's time)
+--   ?6 = Integer(1)  (snapshot of ssot.participants)
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__applications__applicant_id__status" ON "e_ssot__applications"("applicant_id", "status", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id__user_id" ON "e_ssot__participants"("quest_id", "user_id", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
@@ -27,7 +29,7 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__user_id" ON "e_ssot__partic
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
 
 -- rule quest_with_participants_is_not_open
-SELECT count(*), json_group_array(json_array("q"."id", "u"."username", "q"."title", "q"."status")) FILTER (WHERE NOT coalesce(("q"."status" <> ?5), 0))
+SELECT count(*), json_group_array(json_array("q"."id", "u"."username", "q"."title", "q"."status", ?5, "q"."id")) FILTER (WHERE NOT coalesce(("q"."status" <> ?6), 0))
 FROM "e_ssot__quests" AS "q", "e_ssot__users" AS "u"
 WHERE ("q"._from <= ?1 AND ("q"._to IS NULL OR "q"._to > ?1))
   AND ("u"._from <= ?2 AND ("u"._to IS NULL OR "u"._to > ?2))
@@ -36,13 +38,14 @@ WHERE ("q"._from <= ?1 AND ("q"._to IS NULL OR "q"._to > ?1))
 --   ?2 = Integer(1)  (snapshot of ssot.users)
 --   ?3 = Integer(1)  (snapshot of ssot.participants)
 --   ?4 = Text("dropped")  (literal)
---   ?5 = Text("open")  (literal)
+--   ?5 = Text("in-progress")  (literal)
+--   ?6 = Text("open")  (literal)
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id" ON "e_ssot__participants"("quest_id", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__quests__creator_id" ON "e_ssot__quests"("creator_id", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__users__id" ON "e_ssot__users"("id", _from, _to);
 
 -- rule quest_with_participants_has_assignee
-SELECT count(*), json_group_array(json_array("q"."id", "u"."username", "q"."title", "q"."status")) FILTER (WHERE NOT coalesce(("q"."assigned_to_id" IS NOT NULL), 0))
+SELECT count(*), json_group_array(json_array("q"."id", "u"."username", "q"."title", "q"."status", "p"."user_id", "q"."id")) FILTER (WHERE NOT coalesce(("q"."assigned_to_id" IS NOT NULL), 0))
 FROM "e_ssot__quests" AS "q", "e_ssot__participants" AS "p", "e_ssot__users" AS "u"
 WHERE ("q"._from <= ?1 AND ("q"._to IS NULL OR "q"._to > ?1))
   AND ("p"._from <= ?2 AND ("p"._to IS NULL OR "p"._to > ?2))
