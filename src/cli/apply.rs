@@ -114,7 +114,7 @@ fn counts(r: &Report) -> serde_json::Map<String, serde_json::Value> {
     m
 }
 
-fn write_table(r: &Report, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn write_table(r: &Report, out: &mut dyn Write) -> Result<()> {
     if r.refused.is_some() {
         return io(writeln!(out, "Nothing was applied."));
     }

@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let written = match global.format(Format::Table) {
         Format::Json => io(serde_json::to_writer_pretty(&mut *out, p).map_err(Into::into))
             .and_then(|()| io(writeln!(out))),
-        Format::Table => write_table(p, &planned.audit, args.out.as_deref(), out),
+        Format::Table => write_table(p, &planned.audit, Some(args.out.as_deref()), out),
         other => Err(Error::input(
             format!("plan writes table or json, not {other:?}").to_lowercase(),
         )),
@@ -98,10 +98,10 @@ fn short(v: &serde_json::Value) -> String {
     }
 }
 
-fn write_table(
+pub(crate) fn write_table(
     p: &Plan,
     audit: &crate::history::AuditReport,
-    saved: Option<&std::path::Path>,
+    saved: Option<Option<&std::path::Path>>,
     out: &mut dyn Write,
 ) -> Result<()> {
     io(writeln!(
@@ -165,12 +165,13 @@ fn write_table(
         s.add, s.remove, s.update, s.disable, s.insert, s.notify
     ))?;
     match saved {
-        Some(path) => io(writeln!(
+        None => Ok(()),
+        Some(Some(path)) => io(writeln!(
             out,
             "Saved to {}; preview with `driftwatch apply {0} --dry-run`, then apply with `driftwatch apply {0}`.",
             path.display()
         )),
-        None => io(writeln!(
+        Some(None) => io(writeln!(
             out,
             "Nothing was saved: pass --out FILE to apply this plan."
         )),

@@ -85,11 +85,14 @@ pub fn stale(store: &Store, plan: &Plan, rules: &[Loaded<'_>]) -> Result<Option<
     Ok(None)
 }
 
+/// A group, channel or course: its source, the entity listing its members, and the columns
+/// and values that pick it.
+type Place = (String, &'static str, Vec<(&'static str, String)>);
+
 /// What the guard refuses: each container whose share of removals is too high, and the total.
 pub fn guard(store: &Store, config: &Config, plan: &Plan, guards: &Guards) -> Result<Vec<String>> {
     let mut accounts: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut per: BTreeMap<(String, &'static str, Vec<(&'static str, String)>), BTreeSet<String>> =
-        BTreeMap::new();
+    let mut per: BTreeMap<Place, BTreeSet<String>> = BTreeMap::new();
     for a in plan.actions.iter().filter(|a| a.op().removes()) {
         let Ok(source) = config.source(&a.platform) else {
             continue;

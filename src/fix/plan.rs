@@ -270,7 +270,7 @@ impl<'a> Maker<'a> {
         let verbs = s.reader.verbs();
         if verbs.is_empty() {
             maker.notify = Some(format!(
-                "source {source} is of a kind driftwatch does not write; do it by hand"
+                "source {source} is read from files, which driftwatch does not write: do it by hand, or collect {source} from its service with write credentials"
             ));
             return Ok(maker);
         }

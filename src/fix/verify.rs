@@ -80,9 +80,12 @@ pub fn states(store: &Store) -> Result<BTreeMap<(String, i64), State>> {
     Ok(out)
 }
 
+/// By rule and key text: the plan, the action and its state.
+pub type ByViolation = BTreeMap<(String, String), (String, i64, State)>;
+
 /// The state of the latest applied action for each violation (`rule`, key text), for
 /// `audit --detailed`.
-pub fn by_violation(store: &Store) -> Result<BTreeMap<(String, String), (String, i64, State)>> {
+pub fn by_violation(store: &Store) -> Result<ByViolation> {
     let states = states(store)?;
     let mut stmt = store.conn().prepare(
         "SELECT plan_id, action_id, rule, key FROM applied_actions ORDER BY applied_at, plan_id, action_id",

@@ -194,8 +194,7 @@ pub struct Break {
 pub fn verify(conn: &Connection) -> Result<(usize, Option<Break>)> {
     let all = entries(conn, None)?;
     let mut prev = GENESIS.to_string();
-    let mut expected_seq = 1;
-    for e in &all {
+    for (expected_seq, e) in (1..).zip(all.iter()) {
         let broken = |why: String| Ok((all.len(), Some(Break { seq: e.seq, why })));
         if e.seq != expected_seq {
             return broken(format!(
@@ -219,7 +218,6 @@ pub fn verify(conn: &Connection) -> Result<(usize, Option<Break>)> {
             ));
         }
         prev = e.hash.clone();
-        expected_seq += 1;
     }
     Ok((all.len(), None))
 }

@@ -554,7 +554,11 @@ fn wordpress(
     match (method, seg) {
         ("GET", ["wp", "v2", "users"]) => wp_list(s.wp_users.clone(), query),
         ("GET", ["wp", "v2", "users", id]) => {
-            match s.wp_users.iter().find(|u| u["id"].to_string() == *id) {
+            match s
+                .wp_users
+                .iter()
+                .find(|u| u["id"].as_i64().is_some_and(|i| id.parse() == Ok(i)))
+            {
                 Some(u) => ResponseTemplate::new(200).set_body_json(u),
                 None => wp_error(404, "rest_user_invalid_id", "Invalid user ID."),
             }
@@ -572,7 +576,11 @@ fn wordpress(
                     );
                 }
             }
-            match s.wp_users.iter_mut().find(|u| u["id"].to_string() == *id) {
+            match s
+                .wp_users
+                .iter_mut()
+                .find(|u| u["id"].as_i64().is_some_and(|i| id.parse() == Ok(i)))
+            {
                 Some(u) => {
                     for (k, v) in body.as_object().unwrap() {
                         u[k.as_str()] = v.clone();

@@ -21,7 +21,8 @@ fn peerquest(dir: &std::path::Path) -> Vec<String> {
         store.display().to_string(),
     ];
     let mut args = base.clone();
-    args.push("collect".into());
+    // At a fixed time: `now()` in a fix is the run's time, and the SQL snapshot shows it.
+    args.extend(["collect".into(), "--at".into(), "2026-11-07T06:00:00Z".into()]);
     ok(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
     base
 }

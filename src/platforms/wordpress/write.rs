@@ -141,7 +141,7 @@ impl WordpressWriter {
     async fn get_user(&self, user: &str) -> Result<Json> {
         let url = format!("{}{}?context=edit", self.site.api, user_path(user));
         let what = format!("GET {}", path_of(&url));
-        Ok(self.site.http.get(&url).await?.json(&what)?)
+        self.site.http.get(&url).await?.json(&what)
     }
 
     async fn change_user(&self, c: &UserChange, dry_run: bool) -> Applied {

@@ -8,7 +8,7 @@ WHERE ("a"._from <= ?1 AND ("a"._to IS NULL OR "a"._to > ?1))
 --   ?2 = Integer(1)  (snapshot of ssot.users)
 --   ?3 = Text("approved")  (literal)
 --   ?4 = Text("joined")  (literal)
---   ?5 = Text("2026-11-30T01:50:20Z")  (the run's time)
+--   ?5 = Text("2026-11-07T06:00:00Z")  (the run's time)
 --   ?6 = Integer(1)  (snapshot of ssot.participants)
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__applications__applicant_id__status" ON "e_ssot__applications"("applicant_id", "status", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__participants__quest_id__user_id" ON "e_ssot__participants"("quest_id", "user_id", _from, _to);

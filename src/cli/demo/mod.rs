@@ -2,6 +2,8 @@
 //! shows what there is to see: the runs, what every system holds, and what changed on the last
 //! day.
 
+mod sync;
+
 use super::Global;
 use crate::collect::collect_run;
 use crate::config::Vars;
@@ -26,8 +28,9 @@ use std::path::{Path, PathBuf};
 /// Collects samples/lms day by day into a temporary store (or --store FILE, which must not
 /// exist yet), then prints the runs, what every system holds on the last day, the data diff
 /// between day 6 and day 7, the audit of day 7 by the rules of queries/lms.rules, the rule diff
-/// between day 6 and day 7, the seven-day trend, and how long each platform took to follow the
-/// SSOT.
+/// between day 6 and day 7, the seven-day trend, how long each platform took to follow the
+/// SSOT, the plan of corrective actions for day 7, and the PeerQuest audit's fixes planned and
+/// applied to a temporary copy of its SSOT, before → after.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Samples folder [default: ./samples, else the one shipped with the source]
@@ -118,6 +121,8 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     show_audit(&history, last, out)?;
     show_history(&history, prev, last, &runs, out)?;
     super::print_notes(&history.notes());
+    sync::show_lms_plan(&store, &config, last, out)?;
+    sync::show_peerquest(&samples, out)?;
     Ok(Exit::Ok)
 }
 
