@@ -40,17 +40,17 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     super::print_notes(&planned.notes);
     let p = &planned.plan;
     if let Some(path) = &args.out {
-        let text = serde_json::to_string_pretty(p)? + "\n";
-        std::fs::write(path, text)
-            .map_err(|e| Error::input(format!("--out {}: {e}", path.display())))?;
+        let failed = |e: std::io::Error| Error::input(format!("--out {}: {e}", path.display()));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
+        p.write(&mut file)?;
+        file.flush().map_err(failed)?;
     }
     let mut entry = crate::store::log::Entry::new("plan", &super::actor(None));
     entry.plan_id = Some(p.plan_id.clone());
     entry.outcome = Some(format!("run {}: {} actions", p.run, p.actions.len()));
     store.log(vec![entry])?;
     let written = match global.format(Format::Table) {
-        Format::Json => io(serde_json::to_writer_pretty(&mut *out, p).map_err(Into::into))
-            .and_then(|()| io(writeln!(out))),
+        Format::Json => p.write(&mut *out),
         Format::Table => write_table(p, &planned.audit, Some(args.out.as_deref()), out),
         other => Err(Error::input(
             format!("plan writes table or json, not {other:?}").to_lowercase(),

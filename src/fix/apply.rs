@@ -97,7 +97,7 @@ pub fn guard(store: &Store, config: &Config, plan: &Plan, guards: &Guards) -> Re
         let Ok(source) = config.source(&a.platform) else {
             continue;
         };
-        let Some(verb) = source.reader.verbs().iter().find(|v| v.name == a.verb) else {
+        let Some(verb) = source.reader.verbs().iter().find(|v| v.name == &*a.verb) else {
             continue;
         };
         let account = verb
@@ -105,7 +105,7 @@ pub fn guard(store: &Store, config: &Config, plan: &Plan, guards: &Guards) -> Re
             .and_then(|p| a.params.get(p))
             .map(crate::output::cell_text)
             .unwrap_or_else(|| a.id.to_string());
-        accounts.insert((a.platform.clone(), account.clone()));
+        accounts.insert((a.platform.to_string(), account.clone()));
         if let Some(c) = &verb.container {
             let by: Vec<(&'static str, String)> =
                 c.by.iter()
@@ -119,7 +119,7 @@ pub fn guard(store: &Store, config: &Config, plan: &Plan, guards: &Guards) -> Re
                         )
                     })
                     .collect();
-            per.entry((a.platform.clone(), c.entity, by))
+            per.entry((a.platform.to_string(), c.entity, by))
                 .or_default()
                 .insert(account);
         }
@@ -271,8 +271,9 @@ pub fn apply(
         if a.op() == crate::platforms::write::Op::Notify {
             let why = a
                 .reason
-                .clone()
-                .unwrap_or_else(|| "for a person: listed, never executed".into());
+                .as_deref()
+                .unwrap_or("for a person: listed, never executed")
+                .to_string();
             done.push(Done {
                 action: a.clone(),
                 outcome: Outcome::Refused(why),
@@ -296,7 +297,7 @@ pub fn apply(
                     .iter()
                     .map(|a| Step {
                         id: a.id,
-                        verb: a.verb.clone(),
+                        verb: a.verb.to_string(),
                         params: a.params.clone(),
                     })
                     .collect();
@@ -345,7 +346,7 @@ fn record(store: &Store, plan: &Plan, done: &[Done], opts: &Options<'_>) -> Resu
             e.request = (!lines.is_empty()).then(|| lines.join("; "));
             e.outcome = Some(d.outcome.as_str().into());
             e.error = d.outcome.error().map(str::to_string);
-            e.rule = Some(d.action.rule.clone());
+            e.rule = Some(d.action.rule.to_string());
             e.key = Some(key_text(&d.action.key));
             e.subject = d.action.subject.as_ref().map(crate::output::cell_text);
             e
@@ -370,11 +371,11 @@ fn record(store: &Store, plan: &Plan, done: &[Done], opts: &Options<'_>) -> Resu
             stmt.execute(rusqlite::params![
                 plan.plan_id,
                 d.action.id,
-                r.rule,
+                &*r.rule,
                 key_text(&r.key),
                 plan.run,
-                d.action.verb,
-                d.action.platform,
+                &*d.action.verb,
+                &*d.action.platform,
                 d.outcome.as_str(),
                 now
             ])?;

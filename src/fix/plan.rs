@@ -12,13 +12,14 @@ use crate::error::{Error, Result};
 use crate::history::{audit_with_history, AuditReport};
 use crate::platforms::write::{Op, Verb};
 use crate::platforms::Config;
-use crate::rules::ast::{Action as Template, Named};
+use crate::rules::ast::Action as Template;
 use crate::rules::eval::At;
 use crate::rules::{Loaded, RuleFile};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -49,6 +50,41 @@ pub struct Summary {
     pub notify: u64,
 }
 
+impl Plan {
+    /// Writes the plan file: pretty JSON, each action on a line of its own (a plan of 100,000
+    /// actions stays a file a diff and a person can read, at a third of pretty JSON's size).
+    pub fn write<W: std::io::Write>(&self, mut out: W) -> Result<()> {
+        let head = Plan {
+            format_version: self.format_version,
+            plan_id: self.plan_id.clone(),
+            created_at: self.created_at.clone(),
+            store_id: self.store_id.clone(),
+            run: self.run,
+            snapshots: self.snapshots.clone(),
+            rules: self.rules.clone(),
+            actions: Vec::new(),
+            summary: self.summary.clone(),
+        };
+        let text = serde_json::to_string_pretty(&head)?;
+        let (before, after) = text
+            .split_once("\"actions\": []")
+            .expect("a plan serializes its actions");
+        out.write_all(before.as_bytes())?;
+        out.write_all(b"\"actions\": [")?;
+        for (i, a) in self.actions.iter().enumerate() {
+            out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+            serde_json::to_writer(&mut out, a)?;
+        }
+        if !self.actions.is_empty() {
+            out.write_all(b"\n  ")?;
+        }
+        out.write_all(b"]")?;
+        out.write_all(after.as_bytes())?;
+        out.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
 impl Summary {
     fn count(&mut self, op: Op) {
         let slot = match op {
@@ -67,9 +103,10 @@ impl Summary {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Action {
     pub id: u32,
-    pub op: String,
-    pub platform: String,
-    pub verb: String,
+    // Shared by the actions of a rule: a plan of 100,000 actions holds each text once.
+    pub op: Arc<str>,
+    pub platform: Arc<str>,
+    pub verb: Arc<str>,
     pub params: Map<String, Json>,
     /// What the latest snapshot holds, and what the action makes of it (a change of values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,8 +115,8 @@ pub struct Action {
     pub after: Option<Json>,
     /// Why a `notify` is not executed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub rule: String,
+    pub reason: Option<Arc<str>>,
+    pub rule: Arc<str>,
     pub key: Vec<Json>,
     pub subject: Option<Json>,
     /// Other violations the same action resolves.
@@ -106,24 +143,41 @@ impl Action {
     /// What it acts on, for grouping: the source and the parameters that name a container
     /// (team, channel, group, course, table), or the action's first parameter.
     pub fn target(&self) -> String {
-        let mut parts = vec![self.platform.clone()];
+        use std::fmt::Write;
+        let mut out = String::with_capacity(64);
+        out.push_str(&self.platform);
+        let mut named = false;
         for name in ["table", "team", "channel", "group", "course"] {
             if let Some(v) = self.params.get(name) {
-                parts.push(format!("{name} {}", crate::output::cell_text(v)));
+                let _ = write!(out, " · {name} {}", Shown(v));
+                named = true;
             }
         }
-        if parts.len() == 1 {
+        if !named {
             if let Some((k, v)) = self.params.iter().next() {
-                parts.push(format!("{k} {}", crate::output::cell_text(v)));
+                let _ = write!(out, " · {k} {}", Shown(v));
             }
         }
-        parts.join(" · ")
+        out
+    }
+}
+
+/// A value as a cell shows it (`output::cell_text`), written without a String of its own.
+struct Shown<'a>(&'a Json);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Json::Null => Ok(()),
+            Json::String(s) => f.write_str(s),
+            other => write!(f, "{other}"),
+        }
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Resolves {
-    pub rule: String,
+    pub rule: Arc<str>,
     pub key: Vec<Json>,
     pub subject: Option<Json>,
 }
@@ -144,11 +198,12 @@ pub fn plan(
     rules: &[&Loaded<'_>],
     at: &At,
 ) -> Result<Planned> {
-    let audit = audit_with_history(store, Some(config), files, rules, at, None)?;
+    let mut audit = audit_with_history(store, Some(config), files, rules, at, None)?;
     let mut notes = audit.notes.clone();
     let mut actions: Vec<Action> = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (l, report) in rules.iter().zip(&audit.rules) {
+    // Actions by a 128-bit hash of (source, verb, parameters).
+    let mut seen: HashMap<u128, usize> = HashMap::new();
+    for (l, report) in rules.iter().zip(&mut audit.rules) {
         let Some(template) = &l.rule.fix else {
             continue;
         };
@@ -166,20 +221,23 @@ pub fn plan(
                 continue;
             }
         };
-        for v in &report.violations {
+        let rule_name: Arc<str> = Arc::from(l.name());
+        // The plan keeps the audit's counts, not its violations: they become actions.
+        for v in std::mem::take(&mut report.violations) {
             if v.pending || v.suppressed.is_some() {
                 continue;
             }
-            let mut action = maker.action(&v.fix)?;
-            action.rule = l.name().to_string();
-            action.key = v.key.clone();
-            action.subject = v.subject.clone();
-            let identity = format!(
-                "{}\u{1}{}\u{1}{}",
-                action.platform,
-                action.verb,
-                Json::Object(action.params.clone())
-            );
+            let mut action = maker.action(v.fix)?;
+            action.rule = rule_name.clone();
+            action.key = v.key;
+            action.subject = v.subject;
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(action.platform.as_bytes());
+            h.update(b"\x01");
+            h.update(action.verb.as_bytes());
+            h.update(b"\x01");
+            serde_json::to_writer(&mut HashWriter(&mut h), &action.params)?;
+            let identity = h.digest128();
             match seen.get(&identity) {
                 Some(&i) => actions[i].also.push(Resolves {
                     rule: action.rule,
@@ -199,7 +257,7 @@ pub fn plan(
         Op::Update | Op::Notify => 1,
         Op::Remove | Op::Disable => 2,
     };
-    actions.sort_by_key(|a| (a.target(), rank(a.op())));
+    actions.sort_by_cached_key(|a| (a.target(), rank(a.op())));
     let mut summary = Summary::default();
     for (i, a) in actions.iter_mut().enumerate() {
         a.id = i as u32 + 1;
@@ -235,15 +293,34 @@ pub fn plan(
     Ok(Planned { plan, audit, notes })
 }
 
+/// Feeds what serde writes into a hash.
+struct HashWriter<'a>(&'a mut xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Makes the actions of one rule's fix.
 struct Maker<'a> {
     store: &'a Store,
     template: &'a Template,
-    source: String,
+    source: Arc<str>,
+    /// The verb's name and the ops' names, shared by the rule's actions.
+    verb_name: Arc<str>,
+    ops: Vec<Arc<str>>,
     verb: Option<&'static Verb>,
     /// Set when the action is only listed for a person.
-    notify: Option<String>,
+    notify: Option<Arc<str>>,
     run: i64,
+    /// The name of each parameter, in the order of the fix's values.
+    names: Vec<String>,
 }
 
 impl<'a> Maker<'a> {
@@ -256,22 +333,34 @@ impl<'a> Maker<'a> {
         let source = template.target().name.clone();
         let s = config.source(&source)?;
         let verb_name = template.verb();
+        let names = template
+            .named()
+            .enumerate()
+            .map(|(i, n)| {
+                n.name
+                    .as_ref()
+                    .map_or_else(|| format!("arg{}", i + 1), |n| n.name.clone())
+            })
+            .collect();
         let mut maker = Maker {
             store,
             template,
-            source: source.clone(),
+            source: Arc::from(source.as_str()),
+            verb_name: Arc::from(verb_name),
+            ops: Op::ALL.iter().map(|o| Arc::from(o.as_str())).collect(),
             verb: None,
             notify: None,
             run,
+            names,
         };
         if verb_name == "notify" {
             return Ok(maker);
         }
         let verbs = s.reader.verbs();
         if verbs.is_empty() {
-            maker.notify = Some(format!(
+            maker.notify = Some(Arc::from(format!(
                 "source {source} is read from files, which driftwatch does not write: do it by hand, or collect {source} from its service with write credentials"
-            ));
+            )));
             return Ok(maker);
         }
         let Some(verb) = verbs.iter().find(|v| v.name == verb_name) else {
@@ -312,27 +401,23 @@ impl<'a> Maker<'a> {
         }
         maker.verb = Some(verb);
         if !s.reader.writable() {
-            maker.notify = Some(format!(
+            maker.notify = Some(Arc::from(format!(
                 "source {source} has no [sources.{source}.write] table, so driftwatch does not write it"
-            ));
+            )));
         }
         Ok(maker)
     }
 
-    fn action(&self, values: &[Json]) -> Result<Action> {
-        let names: Vec<&Named> = self.template.named().collect();
-        let value = |i: usize| values.get(i).cloned().unwrap_or(Json::Null);
-        let name = |n: &Named, i: usize| {
-            n.name
-                .as_ref()
-                .map_or_else(|| format!("arg{}", i + 1), |n| n.name.clone())
-        };
+    fn action(&self, values: Vec<Json>) -> Result<Action> {
+        let mut values = values.into_iter();
+        let mut value = |_: usize| values.next().unwrap_or(Json::Null);
+        let names = &self.names;
         let mut params = Map::new();
         match self.template {
             Template::Platform { .. } => {
                 for (i, n) in names.iter().enumerate() {
                     let mut v = value(i);
-                    if name(n, i) == "roles" {
+                    if n == "roles" {
                         v = Json::Array(
                             crate::platforms::write::list(
                                 &Map::from_iter([("roles".to_string(), v)]),
@@ -343,17 +428,15 @@ impl<'a> Maker<'a> {
                             .collect(),
                         );
                     }
-                    params.insert(name(n, i), v);
+                    params.insert(n.clone(), v);
                 }
             }
-            Template::SqlInsert {
-                table, values: vs, ..
-            } => {
+            Template::SqlInsert { table, .. } => {
                 params.insert("table".into(), Json::from(table.name.as_str()));
-                let cols: Map<String, Json> = vs
+                let cols: Map<String, Json> = names
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (name(n, i), value(i)))
+                    .map(|(i, n)| (n.clone(), value(i)))
                     .collect();
                 params.insert("values".into(), Json::Object(cols));
             }
@@ -363,12 +446,12 @@ impl<'a> Maker<'a> {
                 let set: Map<String, Json> = s
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (name(n, i), value(i)))
+                    .map(|(i, n)| (n.clone(), value(i)))
                     .collect();
                 let filter: Map<String, Json> = w
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (name(n, i), value(set.len() + i)))
+                    .map(|(i, n)| (n.clone(), value(set.len() + i)))
                     .collect();
                 params.insert("set".into(), Json::Object(set));
                 params.insert("where".into(), Json::Object(filter));
@@ -391,14 +474,14 @@ impl<'a> Maker<'a> {
         };
         Ok(Action {
             id: 0,
-            op: op.as_str().to_string(),
+            op: self.ops[Op::ALL.iter().position(|o| *o == op).unwrap_or(0)].clone(),
             platform: self.source.clone(),
-            verb: self.template.verb().to_string(),
+            verb: self.verb_name.clone(),
             params,
             before,
             after,
             reason: self.notify.clone(),
-            rule: String::new(),
+            rule: Arc::from(""),
             key: Vec::new(),
             subject: None,
             also: Vec::new(),

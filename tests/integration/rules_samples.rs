@@ -22,7 +22,11 @@ fn peerquest(dir: &std::path::Path) -> Vec<String> {
     ];
     let mut args = base.clone();
     // At a fixed time: `now()` in a fix is the run's time, and the SQL snapshot shows it.
-    args.extend(["collect".into(), "--at".into(), "2026-11-07T06:00:00Z".into()]);
+    args.extend([
+        "collect".into(),
+        "--at".into(),
+        "2026-11-07T06:00:00Z".into(),
+    ]);
     ok(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
     base
 }
