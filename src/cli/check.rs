@@ -37,7 +37,20 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let files = load_files(config, &args.files)?;
     let (schemas, origin) = schemas_for_check(global, config, &vars)?;
     let loaded = check_files(&files, &schemas);
-    let errors = report_errors(&files, &loaded.iter().collect::<Vec<_>>());
+    let mut errors = report_errors(&files, &loaded.iter().collect::<Vec<_>>());
+    // Each `fix` against the config's sources: the source, its kind's verb, the parameters.
+    if let Some(c) = config {
+        for f in &files {
+            let diags: Vec<_> = loaded
+                .iter()
+                .filter(|l| std::ptr::eq(l.file, f) && l.outcome.is_ok())
+                .filter_map(|l| l.rule.fix.as_ref())
+                .filter_map(|fix| crate::fix::plan::resolve(c, fix).err())
+                .collect();
+            eprint!("{}", f.render(&diags));
+            errors += diags.len();
+        }
+    }
     let rules: usize = files.iter().map(|f| f.rules.len()).sum();
     if errors > 0 {
         eprintln!(

@@ -13,6 +13,7 @@ use crate::history::{audit_with_history, AuditReport};
 use crate::platforms::write::{Op, Verb};
 use crate::platforms::Config;
 use crate::rules::ast::Action as Template;
+use crate::rules::diag::Diagnostic;
 use crate::rules::eval::At;
 use crate::rules::{Loaded, RuleFile};
 use crate::store::Store;
@@ -293,6 +294,89 @@ pub fn plan(
     Ok(Planned { plan, audit, notes })
 }
 
+/// What a rule's `fix` names, as the config's sources know it.
+pub enum Resolved {
+    /// `notify(text = …)`: for a person.
+    Notify,
+    /// A verb of a source driftwatch reads from files: for a person, with the reason.
+    Unwritten(String),
+    /// A verb of the source's kind, and whether the source has write credentials.
+    Verb(&'static Verb, bool),
+}
+
+/// Resolves a rule's `fix` against the config: its source exists, its kind has the verb, the
+/// verb gets the parameters it takes. An error points at the part of the fix that is wrong.
+pub fn resolve(config: &Config, template: &Template) -> std::result::Result<Resolved, Diagnostic> {
+    let target = template.target();
+    let source = &target.name;
+    let Ok(s) = config.source(source) else {
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        let hint = match crate::text::nearest(source, names.iter().copied()) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!("sources: {}", names.join(", ")),
+        };
+        return Err(Diagnostic::new(
+            format!("`fix` names no source `{source}` of the config"),
+            target.span,
+        )
+        .hint(hint));
+    };
+    let verb_name = template.verb();
+    let verb_span = match template {
+        Template::Platform { verb, .. } => verb.span,
+        _ => target.span,
+    };
+    if verb_name == "notify" {
+        return Ok(Resolved::Notify);
+    }
+    let verbs = s.reader.verbs();
+    if verbs.is_empty() {
+        return Ok(Resolved::Unwritten(format!(
+            "source {source} is read from files, which driftwatch does not write: do it by hand, or collect {source} from its service with write credentials"
+        )));
+    }
+    let Some(verb) = verbs.iter().find(|v| v.name == verb_name) else {
+        let names: Vec<&str> = verbs.iter().map(|v| v.name).collect();
+        let hint = match crate::text::nearest(verb_name, names.iter().copied()) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!("it takes {}", names.join(", ")),
+        };
+        return Err(Diagnostic::new(
+            format!("source {source} has no verb `{verb_name}`"),
+            verb_span,
+        )
+        .hint(hint));
+    };
+    if let Template::Platform { args, .. } = template {
+        for p in verb.params {
+            if !args
+                .iter()
+                .any(|a| a.name.as_ref().is_some_and(|n| n.name == *p))
+            {
+                return Err(
+                    Diagnostic::new(format!("`{verb_name}` needs `{p} = …`"), verb_span)
+                        .hint(format!("it takes {}", verb.params.join(", "))),
+                );
+            }
+        }
+        if !verb.more {
+            if let Some(extra) = args.iter().find(|a| {
+                a.name
+                    .as_ref()
+                    .is_none_or(|n| !verb.params.contains(&n.name.as_str()))
+            }) {
+                let span = extra.name.as_ref().map_or(extra.expr.span, |n| n.span);
+                return Err(Diagnostic::new(
+                    format!("`{verb_name}` takes no such parameter"),
+                    span,
+                )
+                .hint(format!("it takes {}", verb.params.join(", "))));
+            }
+        }
+    }
+    Ok(Resolved::Verb(verb, s.reader.writable()))
+}
+
 /// Feeds what serde writes into a hash.
 struct HashWriter<'a>(&'a mut xxhash_rust::xxh3::Xxh3);
 
@@ -331,7 +415,6 @@ impl<'a> Maker<'a> {
         run: i64,
     ) -> Result<Maker<'a>> {
         let source = template.target().name.clone();
-        let s = config.source(&source)?;
         let verb_name = template.verb();
         let names = template
             .named()
@@ -353,57 +436,17 @@ impl<'a> Maker<'a> {
             run,
             names,
         };
-        if verb_name == "notify" {
-            return Ok(maker);
-        }
-        let verbs = s.reader.verbs();
-        if verbs.is_empty() {
-            maker.notify = Some(Arc::from(format!(
-                "source {source} is read from files, which driftwatch does not write: do it by hand, or collect {source} from its service with write credentials"
-            )));
-            return Ok(maker);
-        }
-        let Some(verb) = verbs.iter().find(|v| v.name == verb_name) else {
-            let names: Vec<&str> = verbs.iter().map(|v| v.name).collect();
-            return Err(Error::input(format!(
-                "source {source} has no verb `{verb_name}` (it takes {})",
-                names.join(", ")
-            )));
-        };
-        if let Template::Platform { args, .. } = template {
-            for p in verb.params {
-                if !args
-                    .iter()
-                    .any(|a| a.name.as_ref().is_some_and(|n| n.name == *p))
-                {
-                    return Err(Error::input(format!(
-                        "`{verb_name}` needs `{p} = …` (it takes {})",
-                        verb.params.join(", ")
+        match resolve(config, template).map_err(|d| Error::input(d.message))? {
+            Resolved::Notify => {}
+            Resolved::Unwritten(why) => maker.notify = Some(Arc::from(why)),
+            Resolved::Verb(verb, writable) => {
+                maker.verb = Some(verb);
+                if !writable {
+                    maker.notify = Some(Arc::from(format!(
+                        "source {source} has no [sources.{source}.write] table, so driftwatch does not write it"
                     )));
                 }
             }
-            if !verb.more {
-                if let Some(extra) = args.iter().find(|a| {
-                    a.name
-                        .as_ref()
-                        .is_none_or(|n| !verb.params.contains(&n.name.as_str()))
-                }) {
-                    return Err(Error::input(format!(
-                        "`{verb_name}` takes {}, not `{}`",
-                        verb.params.join(", "),
-                        extra
-                            .name
-                            .as_ref()
-                            .map_or("an unnamed value", |n| n.name.as_str())
-                    )));
-                }
-            }
-        }
-        maker.verb = Some(verb);
-        if !s.reader.writable() {
-            maker.notify = Some(Arc::from(format!(
-                "source {source} has no [sources.{source}.write] table, so driftwatch does not write it"
-            )));
         }
         Ok(maker)
     }

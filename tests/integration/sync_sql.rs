@@ -376,3 +376,34 @@ fn a_suppressed_violation_is_listed_apart_not_counted_not_planned_and_counts_aga
     );
     assert_eq!(findings.lines().count(), 6, "{findings}");
 }
+
+#[test]
+fn check_points_at_a_fix_verb_the_source_does_not_have_and_plan_notes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    peerquest(d);
+    let rules = std::fs::read_to_string(repo().join("queries/peerquest.rules"))
+        .unwrap()
+        .replace(
+            "fix ssot.update quests_quest(status = 'in-progress') where id = q.id",
+            "fix ssot.set_status(status = 'in-progress')",
+        );
+    write(d, "pq.rules", &rules);
+    let r = run(d, &["check", "pq.rules"]);
+    assert!(
+        r.code == 2
+            && r.stderr.contains("source ssot has no verb `set_status`")
+            && r.stderr.contains("pq.rules:47:12")
+            && r.stderr.contains("it takes insert, update"),
+        "{}",
+        r.stderr
+    );
+    ok(d, &["collect"]);
+    let r = run(d, &["plan", "--rules", "pq.rules"]);
+    assert!(
+        r.stderr
+            .contains("rule quest_with_participants_is_not_open: its fix is not planned"),
+        "{}",
+        r.stderr
+    );
+}
