@@ -328,6 +328,14 @@ fn a_target_failing_half_way_fails_its_actions_only_and_every_outcome_is_logged(
     assert_eq!(outcome("enroll_course_user", 1).0, "done");
     assert_eq!(report["summary"]["done"], 11);
     assert_eq!(report["summary"]["failed"], 2);
+    l.fake.with(|s| {
+        // The two 429s were waited out and the expired token renewed: those writes were sent
+        // again and are done.
+        assert_eq!(s.throttle, 0);
+        assert_eq!(s.expired.len(), 1);
+        let patches = s.writes.iter().filter(|w| w.starts_with("PATCH /v1.0/users/")).count();
+        assert!(patches > 4, "{:#?}", s.writes);
+    });
     let log = json(&l.run(&["log", "--format", "json"]));
     let logged: Vec<&Json> = log
         .as_array()

@@ -407,3 +407,39 @@ fn check_points_at_a_fix_verb_the_source_does_not_have_and_plan_notes_it() {
         r.stderr
     );
 }
+
+#[test]
+fn an_applied_action_is_confirmed_when_its_violation_goes_and_reverted_when_it_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    peerquest(d);
+    ok(d, &["collect", "--at", "2026-11-01T06:00:00Z"]);
+    ok(d, &["plan", "--out", "plan.json"]);
+    ok(d, &["apply", "plan.json"]);
+    let states = |d: &Path| -> Vec<(i64, String)> {
+        let log: Json = serde_json::from_str(&ok(d, &["log", "--format", "json"])).unwrap();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["command"] == "apply")
+            .map(|e| (e["action_id"].as_i64().unwrap(), e["verification"].as_str().unwrap_or("").to_string()))
+            .collect()
+    };
+    // No run evaluated since: unconfirmed.
+    assert!(states(d).iter().all(|(_, s)| s == "unconfirmed"), "{:?}", states(d));
+    ok(d, &["collect", "--at", "2026-11-02T06:00:00Z"]);
+    let _ = run(d, &["audit"]);
+    assert!(states(d).iter().all(|(_, s)| s == "confirmed"), "{:?}", states(d));
+    // Someone takes student3's participant record out again.
+    rusqlite::Connection::open(d.join("ssot.db"))
+        .unwrap()
+        .execute("DELETE FROM quests_questparticipant WHERE quest_id = 3 AND user_id = 4", [])
+        .unwrap();
+    ok(d, &["collect", "--at", "2026-11-03T06:00:00Z"]);
+    let _ = run(d, &["audit"]);
+    let now = states(d);
+    let reverted: Vec<i64> = now.iter().filter(|(_, s)| s == "reverted").map(|(a, _)| *a).collect();
+    assert_eq!(reverted.len(), 1, "{now:?}");
+    let detailed = run(d, &["audit", "--detailed"]).stdout;
+    assert!(detailed.contains("reverted (plan"), "{detailed}");
+}
