@@ -47,6 +47,14 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         args.subject.as_deref(),
     )?;
     super::print_notes(&report.notes);
+    let mut logged = report.notes.clone();
+    logged.extend(report.snapshots.iter().filter(|s| s.stale).map(|s| {
+        format!(
+            "{} is as of run {} ({}): it has no complete snapshot in run {}",
+            s.source, s.run, s.taken_at, report.at.run
+        )
+    }));
+    super::log_notes(&store, "audit", &logged);
     let exit = match report.exit() {
         Exit::Ok if syntax_errors > 0 => Exit::Invalid,
         exit => exit,

@@ -80,9 +80,11 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
             ]),
         }
     }
-    for w in report.warnings() {
+    let warnings = report.warnings();
+    for w in &warnings {
         eprintln!("driftwatch: warning: {w}");
     }
+    super::log_notes(&store, "collect", &warnings);
     let format = global.format(Format::Table);
     if format == Format::Table {
         super::io(writeln!(

@@ -188,6 +188,23 @@ pub(crate) fn actor(given: Option<&str>) -> String {
     }
 }
 
+/// Keeps `notes` of `command` in the audit log too (a stale source, a mass removal, a rule that
+/// could not run): the log is where an operator looks later. A log that cannot be written is
+/// no reason to fail the command.
+pub(crate) fn log_notes(store: &crate::store::Store, command: &str, notes: &[String]) {
+    let actor = crate::store::log::default_actor();
+    let entries = notes
+        .iter()
+        .map(|n| {
+            let mut e = crate::store::log::Entry::new(command, &actor);
+            e.outcome = Some("note".into());
+            e.error = Some(n.clone());
+            e
+        })
+        .collect();
+    let _ = store.log(entries);
+}
+
 /// Prints notes of the library (a rule that could not be evaluated, a store opened
 /// read-only) on standard error, each once.
 pub(crate) fn print_notes(notes: &[String]) {

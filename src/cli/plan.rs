@@ -38,6 +38,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let errors = report_errors(&files, &selected);
     let planned = plan(&store, config, &files, &selected, &at)?;
     super::print_notes(&planned.notes);
+    super::log_notes(&store, "plan", &planned.notes);
     let p = &planned.plan;
     if let Some(path) = &args.out {
         let failed = |e: std::io::Error| Error::input(format!("--out {}: {e}", path.display()));

@@ -112,7 +112,7 @@ fn collect_audit_plan_apply_collect_audit_fixes_the_lms_violations_and_confirms_
     );
     assert!(
         dry.contains(
-            "PATCH /users/0000001a-bb1b-4307-aee9-2115cc5720ff {\"accountEnabled\":false}"
+            "PATCH /v1.0/users/0000001a-bb1b-4307-aee9-2115cc5720ff {\"accountEnabled\":false}"
         ) && dry.contains("Dry run: 13 would be sent"),
         "{dry}"
     );
@@ -333,7 +333,11 @@ fn a_target_failing_half_way_fails_its_actions_only_and_every_outcome_is_logged(
         // again and are done.
         assert_eq!(s.throttle, 0);
         assert_eq!(s.expired.len(), 1);
-        let patches = s.writes.iter().filter(|w| w.starts_with("PATCH /v1.0/users/")).count();
+        let patches = s
+            .writes
+            .iter()
+            .filter(|w| w.starts_with("PATCH /v1.0/users/"))
+            .count();
         assert!(patches > 4, "{:#?}", s.writes);
     });
     let log = json(&l.run(&["log", "--format", "json"]));

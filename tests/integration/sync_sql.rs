@@ -422,23 +422,43 @@ fn an_applied_action_is_confirmed_when_its_violation_goes_and_reverted_when_it_c
             .unwrap()
             .iter()
             .filter(|e| e["command"] == "apply")
-            .map(|e| (e["action_id"].as_i64().unwrap(), e["verification"].as_str().unwrap_or("").to_string()))
+            .map(|e| {
+                (
+                    e["action_id"].as_i64().unwrap(),
+                    e["verification"].as_str().unwrap_or("").to_string(),
+                )
+            })
             .collect()
     };
     // No run evaluated since: unconfirmed.
-    assert!(states(d).iter().all(|(_, s)| s == "unconfirmed"), "{:?}", states(d));
+    assert!(
+        states(d).iter().all(|(_, s)| s == "unconfirmed"),
+        "{:?}",
+        states(d)
+    );
     ok(d, &["collect", "--at", "2026-11-02T06:00:00Z"]);
     let _ = run(d, &["audit"]);
-    assert!(states(d).iter().all(|(_, s)| s == "confirmed"), "{:?}", states(d));
+    assert!(
+        states(d).iter().all(|(_, s)| s == "confirmed"),
+        "{:?}",
+        states(d)
+    );
     // Someone takes student3's participant record out again.
     rusqlite::Connection::open(d.join("ssot.db"))
         .unwrap()
-        .execute("DELETE FROM quests_questparticipant WHERE quest_id = 3 AND user_id = 4", [])
+        .execute(
+            "DELETE FROM quests_questparticipant WHERE quest_id = 3 AND user_id = 4",
+            [],
+        )
         .unwrap();
     ok(d, &["collect", "--at", "2026-11-03T06:00:00Z"]);
     let _ = run(d, &["audit"]);
     let now = states(d);
-    let reverted: Vec<i64> = now.iter().filter(|(_, s)| s == "reverted").map(|(a, _)| *a).collect();
+    let reverted: Vec<i64> = now
+        .iter()
+        .filter(|(_, s)| s == "reverted")
+        .map(|(a, _)| *a)
+        .collect();
     assert_eq!(reverted.len(), 1, "{now:?}");
     let detailed = run(d, &["audit", "--detailed"]).stdout;
     assert!(detailed.contains("reverted (plan"), "{detailed}");

@@ -381,8 +381,17 @@ impl GraphWriter {
         }
     }
 
+    /// A path as it is sent: under the base URL's own path (`/v1.0/users/…`).
+    fn shown(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            super::super::http::path_of(&self.g.base).trim_end_matches('/')
+        )
+    }
+
+    /// Sends a write to `path` as [`GraphWriter::shown`] makes it.
     async fn send(&self, method: Method, path: &str, body: Option<&Json>) -> Outcome {
-        let url = format!("{}{path}", self.g.base);
+        let url = format!("{}{path}", origin(&self.g.base));
         match self.g.http.send(method.clone(), &url, body).await {
             Ok((status, _)) if status.is_success() => Outcome::Done,
             // Graph's answer to adding a member who is one already.
@@ -522,7 +531,7 @@ impl Writer for GraphWriter {
                     let body = json!({"@odata.type": MEMBER_TYPE, "roles": [],
                         "user@odata.bind": format!("{}/users('{user}')", self.g.base)});
                     (
-                        Request::new("POST", Target::Team(team).path(), Some(body)),
+                        Request::new("POST", self.shown(&Target::Team(team).path()), Some(body)),
                         ids,
                     )
                 })
@@ -555,11 +564,12 @@ impl Writer for GraphWriter {
                     if let Some((req, outcome)) = failed {
                         return (outcome, vec![req]);
                     }
-                    let req = Request::new(r.method.as_str(), r.path.clone(), r.body.clone());
+                    let req = Request::new(r.method.as_str(), self.shown(&r.path), r.body.clone());
                     let outcome = if dry_run {
                         Outcome::DryRun
                     } else {
-                        self.send(r.method.clone(), &r.path, r.body.as_ref()).await
+                        self.send(r.method.clone(), &req.path, r.body.as_ref())
+                            .await
                     };
                     (outcome, vec![req])
                 }
