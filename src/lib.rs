@@ -85,6 +85,7 @@ pub mod output;
 pub mod platforms;
 pub mod report;
 pub mod rules;
+pub mod ruletest;
 pub mod store;
 pub mod text;
 pub mod time;

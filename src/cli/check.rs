@@ -34,7 +34,13 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     if let Some(c) = config.filter(|c| !c.sources.is_empty()) {
         crate::collect::check(c, &vars, &[], &global.store_path(&vars)?)?;
     }
-    let files = load_files(config, &args.files)?;
+    // `.tests` files are rule tests; the others rule files.
+    let (test_paths, rule_paths): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .files
+        .iter()
+        .cloned()
+        .partition(|p| p.extension().is_some_and(|e| e == "tests"));
+    let files = load_files(config, &rule_paths)?;
     let (schemas, origin) = schemas_for_check(global, config, &vars)?;
     let loaded = check_files(&files, &schemas);
     let mut errors = report_errors(&files, &loaded.iter().collect::<Vec<_>>());
@@ -51,6 +57,23 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
             errors += diags.len();
         }
     }
+    // The rule tests beside the rule files (or given), against the rules and the schemas.
+    let test_paths = if test_paths.is_empty() {
+        crate::ruletest::beside(&files)
+    } else {
+        test_paths
+    };
+    let mut tests = 0;
+    for p in &test_paths {
+        let mut t = crate::ruletest::TestFile::load(p)?;
+        t.name = super::shown_path(p);
+        let mut diags = t.errors.clone();
+        diags.extend(crate::ruletest::check(&t, &files, &schemas));
+        diags.sort_by_key(|d| d.span.start);
+        eprint!("{}", t.render(&diags));
+        errors += diags.len();
+        tests += t.tests.len();
+    }
     let rules: usize = files.iter().map(|f| f.rules.len()).sum();
     if errors > 0 {
         eprintln!(
@@ -61,9 +84,13 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         );
         return Ok(Exit::Invalid);
     }
+    let tests = match tests {
+        0 => String::new(),
+        n => format!(" and {n} rule test{}", if n == 1 { "" } else { "s" }),
+    };
     io(writeln!(
         out,
-        "ok: {rules} rule{} in {} file{}, checked against {origin}",
+        "ok: {rules} rule{} in {} file{}{tests}, checked against {origin}",
         if rules == 1 { "" } else { "s" },
         files.len(),
         if files.len() == 1 { "" } else { "s" }

@@ -15,6 +15,7 @@ mod query;
 mod rules;
 mod snapshots;
 mod suppress;
+mod test;
 mod trend;
 
 use crate::config::Vars;
@@ -78,6 +79,7 @@ pub enum Command {
     Apply(apply::Args),
     Log(log::Args),
     Suppress(suppress::Args),
+    Test(test::Args),
 }
 
 /// Runs the command and returns how it ended.
@@ -98,6 +100,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Apply(a) => apply::run(&cli.global, a, out),
         Command::Log(a) => log::run(&cli.global, a, out),
         Command::Suppress(a) => suppress::run(&cli.global, a, out),
+        Command::Test(a) => test::run_tests(&cli.global, a, out),
     }
 }
 
@@ -178,6 +181,26 @@ pub(crate) fn verdict(exit: Exit, written: Result<()>) -> Result<Exit> {
         Err(e) => Err(e),
         Ok(()) => Ok(exit),
     }
+}
+
+/// `path` without `.` and `..` steps, relative to the working folder when it is inside it.
+pub(crate) fn shown_path(path: &Path) -> String {
+    let mut clean = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if clean.file_name().is_some() => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    let here = std::env::current_dir().unwrap_or_default();
+    clean
+        .strip_prefix(&here)
+        .unwrap_or(&clean)
+        .display()
+        .to_string()
 }
 
 /// Who is acting, for the audit log: `--actor`, else `DRIFTWATCH_ACTOR`, else the login name.

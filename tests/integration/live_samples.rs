@@ -184,8 +184,9 @@ fn the_lms_rules_find_the_same_on_the_live_collectors_as_on_the_json_exports() {
     );
     assert!(
         r.code == 0
-            && r.stdout
-                .contains("12 rules in 1 file, checked against the entities declared"),
+            && r.stdout.contains(
+                "12 rules in 1 file and 13 rule tests, checked against the entities declared"
+            ),
         "{}{}",
         r.stdout,
         r.stderr

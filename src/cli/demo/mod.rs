@@ -126,26 +126,6 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `path` without `.` and `..` steps, relative to the working folder when it is inside it.
-fn shown_path(path: &Path) -> String {
-    let mut clean = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir if clean.file_name().is_some() => {
-                clean.pop();
-            }
-            other => clean.push(other),
-        }
-    }
-    let here = std::env::current_dir().unwrap_or_default();
-    clean
-        .strip_prefix(&here)
-        .unwrap_or(&clean)
-        .display()
-        .to_string()
-}
-
 fn line(out: &mut dyn Write, text: String) -> Result<()> {
     super::io(writeln!(out, "{text}"))
 }
@@ -214,7 +194,7 @@ fn show_status(store: &Store, last: &At, out: &mut dyn Write) -> Result<()> {
 fn show_audit(h: &History<'_>, last: &At, out: &mut dyn Write) -> Result<()> {
     // The rule files as found from the samples' folder: `queries/lms.rules`, not the config's
     // `../../queries/lms.rules`.
-    let rules: Vec<String> = h.files.iter().map(|f| shown_path(&f.path)).collect();
+    let rules: Vec<String> = h.files.iter().map(|f| super::shown_path(&f.path)).collect();
     let rules = rules.join(", ");
     line(out, format!("\nThe rules of {rules} at day {DAYS}:"))?;
     let report = audit_with_history(h.store, h.config, h.files, &h.rules, last, None)?;

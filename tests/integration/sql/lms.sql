@@ -16,17 +16,18 @@ CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__status" ON "e_ssot__members"
 CREATE INDEX IF NOT EXISTS "ix_e_teams__channel_members__channel_id__user_id" ON "e_teams__channel_members"("channel_id", "user_id", _from, _to);
 
 -- rule channel_member_is_enrolled
-SELECT count(*), json_group_array(json_array("t"."id", "t"."email", "c"."code", "t"."user_id", "t"."team_id", "t"."channel_id", "t"."id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__enrollments" AS "e" WHERE ("e"._from <= ?4 AND ("e"._to IS NULL OR "e"._to > ?4)) AND ((("e"."course_id" = "c"."id") AND ("e"."status" = ?5)) AND EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?6 AND ("m"._to IS NULL OR "m"._to > ?6)) AND ((("m"."id" = "e"."member_id") AND ("m"."entra_id" = "t"."user_id")) AND ("m"."status" = ?5))))), 0))
+SELECT count(*), json_group_array(json_array("t"."id", "t"."email", "c"."code", "t"."user_id", "t"."team_id", "t"."channel_id", "t"."id")) FILTER (WHERE NOT coalesce(EXISTS (SELECT 1 FROM "e_ssot__enrollments" AS "e" WHERE ("e"._from <= ?5 AND ("e"._to IS NULL OR "e"._to > ?5)) AND ((("e"."course_id" = "c"."id") AND ("e"."status" = ?6)) AND EXISTS (SELECT 1 FROM "e_ssot__members" AS "m" WHERE ("m"._from <= ?7 AND ("m"._to IS NULL OR "m"._to > ?7)) AND ((("m"."id" = "e"."member_id") AND ("m"."entra_id" = "t"."user_id")) AND ("m"."status" = ?6))))), 0))
 FROM "e_teams__channel_members" AS "t", "e_ssot__courses" AS "c"
 WHERE ("t"._from <= ?1 AND ("t"._to IS NULL OR "t"._to > ?1))
   AND ("c"._from <= ?2 AND ("c"._to IS NULL OR "c"._to > ?2))
-  AND (("c"."teams_channel_id" = "t"."channel_id") AND (NOT (instr("t"."roles", ?3) > 0)));
+  AND (("c"."teams_channel_id" = "t"."channel_id") AND (NOT (instr(coalesce("t"."roles", ?3), ?4) > 0)));
 --   ?1 = Integer(33)  (snapshot of teams.channel_members)
 --   ?2 = Integer(31)  (snapshot of ssot.courses)
---   ?3 = Text("owner")  (literal)
---   ?4 = Integer(31)  (snapshot of ssot.enrollments)
---   ?5 = Text("active")  (literal)
---   ?6 = Integer(31)  (snapshot of ssot.members)
+--   ?3 = Text("")  (literal)
+--   ?4 = Text("owner")  (literal)
+--   ?5 = Integer(31)  (snapshot of ssot.enrollments)
+--   ?6 = Text("active")  (literal)
+--   ?7 = Integer(31)  (snapshot of ssot.members)
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__courses__teams_channel_id" ON "e_ssot__courses"("teams_channel_id", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__enrollments__course_id__status" ON "e_ssot__enrollments"("course_id", "status", _from, _to);
 CREATE INDEX IF NOT EXISTS "ix_e_ssot__members__id__entra_id__status" ON "e_ssot__members"("id", "entra_id", "status", _from, _to);
