@@ -20,6 +20,7 @@ mod rules_cli;
 mod rules_errors;
 mod rules_lang;
 mod rules_samples;
+mod rule_tests;
 mod samples;
 mod store_versions;
 mod sync;
