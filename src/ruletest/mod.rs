@@ -268,13 +268,14 @@ fn check_table(schema: &EntitySchema, schemas: &Schemas, table: &Table, out: &mu
             }
             if let Err(e) = value_of(Some(*ty), cell) {
                 out.push(
-                    Diagnostic::new(format!("`{cell}` is not a value of type {ty} ({e})"), *span).hint(match ty {
-                        ColumnType::Integer => "a whole number: 42",
-                        ColumnType::Real => "a number: 4.2",
-                        ColumnType::Bool => "true or false",
-                        ColumnType::Timestamp => "an ISO-8601 time: 2026-11-01T06:00:00Z",
-                        ColumnType::Text => "any text",
-                    }),
+                    Diagnostic::new(format!("`{cell}` is not a value of type {ty} ({e})"), *span)
+                        .hint(match ty {
+                            ColumnType::Integer => "a whole number: 42",
+                            ColumnType::Real => "a number: 4.2",
+                            ColumnType::Bool => "true or false",
+                            ColumnType::Timestamp => "an ISO-8601 time: 2026-11-01T06:00:00Z",
+                            ColumnType::Text => "any text",
+                        }),
                 );
             }
         }

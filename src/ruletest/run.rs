@@ -146,9 +146,7 @@ pub fn run(test: &Test, rules: &[RuleFile], schemas: &Schemas) -> Result<Outcome
                 }
                 Ok(())
             })?;
-            if let Err(e) = outcome.result {
-                return Err(e);
-            }
+            outcome.result?;
         }
         let taken_at = run.taken_at().to_string();
         let id = run.commit()?;
@@ -180,7 +178,7 @@ pub fn run(test: &Test, rules: &[RuleFile], schemas: &Schemas) -> Result<Outcome
             }
             Expectation::Violations(table) => {
                 let found: Vec<BTreeMap<String, String>> =
-                    r.violations.iter().map(|v| violation_cells(v)).collect();
+                    r.violations.iter().map(violation_cells).collect();
                 compare(
                     &format!("violations at {when}"),
                     table.as_ref(),

@@ -19,7 +19,13 @@ fn the_shipped_rules_pass_their_tests() {
         ("samples/lms/driftwatch.toml", vec!["--var", "day=7"], 13),
     ] {
         let config = repo().join(config);
-        let mut args = vec!["--config", config.to_str().unwrap(), "--store", store, "test"];
+        let mut args = vec![
+            "--config",
+            config.to_str().unwrap(),
+            "--store",
+            store,
+            "test",
+        ];
         args.extend(vars);
         args.extend(["--format", "json"]);
         let r = run(d.path(), &args);
@@ -65,8 +71,9 @@ fn removing_the_owners_exemption_fails_its_test_with_the_unexpected_row() {
     let r = run(d.path(), &args);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("FAILED channel_member_is_enrolled: a channel owner who is not enrolled is exempt")
-            && r.stdout.contains("found, unexpected ┆ m3")
+        r.stdout.contains(
+            "FAILED channel_member_is_enrolled: a channel owner who is not enrolled is exempt"
+        ) && r.stdout.contains("found, unexpected ┆ m3")
             && r.stdout.contains("13 tests: 12 passed, 1 failed"),
         "{}",
         r.stdout
@@ -81,7 +88,10 @@ fn removing_the_owners_exemption_fails_its_test_with_the_unexpected_row() {
         .filter(|t| t["passed"] == false)
         .collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["failures"][0]["unexpected"], serde_json::json!([["m3", "o@x.org", "u3"]]));
+    assert_eq!(
+        failed[0]["failures"][0]["unexpected"],
+        serde_json::json!([["m3", "o@x.org", "u3"]])
+    );
 }
 
 /// Each file of tests/integration/broken_tests/ ends with `# expect: LINE:COL: MESSAGE` lines,
@@ -149,7 +159,14 @@ fn test_and_check_report_a_malformed_test_file_with_exit_2() {
     for cmd in ["test", "check"] {
         let r = run(
             d.path(),
-            &["--config", config.to_str().unwrap(), "--store", "none.db", cmd, broken.to_str().unwrap()],
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--store",
+                "none.db",
+                cmd,
+                broken.to_str().unwrap(),
+            ],
         );
         assert!(
             r.code == 2
@@ -180,12 +197,20 @@ fn a_test_agrees_with_audit_on_the_same_rows() {
          [sources.hr.entities.members]\npath = \"members.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", team_id = \"integer\", person_id = \"integer\" }\n",
     );
     let mut rng = Rng(0x5eed_1234);
-    let mut people = vec![vec!["id", "email", "team_id", "active"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    let mut people = vec![["id", "email", "team_id", "active"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()];
     let mut members = vec![vec!["id".to_string(), "team_id".into(), "person_id".into()]];
     for i in 1..=40u64 {
         let team = 1 + rng.below(4);
         let active = rng.below(5) != 0;
-        people.push(vec![i.to_string(), format!("p{i}@x.org"), team.to_string(), active.to_string()]);
+        people.push(vec![
+            i.to_string(),
+            format!("p{i}@x.org"),
+            team.to_string(),
+            active.to_string(),
+        ]);
         if rng.below(3) != 0 {
             members.push(vec![i.to_string(), team.to_string(), i.to_string()]);
         }
@@ -193,7 +218,13 @@ fn a_test_agrees_with_audit_on_the_same_rows() {
     let teams: Vec<Vec<String>> = std::iter::once(vec!["id".to_string(), "name".into()])
         .chain((1..=4).map(|t| vec![t.to_string(), format!("team {t}")]))
         .collect();
-    let csv = |rows: &[Vec<String>]| rows.iter().map(|r| r.join(",")).collect::<Vec<_>>().join("\n") + "\n";
+    let csv = |rows: &[Vec<String>]| {
+        rows.iter()
+            .map(|r| r.join(","))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
     let table = |rows: &[Vec<String>]| {
         rows.iter()
             .map(|r| format!("    | {} |", r.join(" | ")))
@@ -236,5 +267,9 @@ fn a_test_agrees_with_audit_on_the_same_rows() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     write(d, "r.tests", &tests(&found[1..]));
     let r = run(d, &["test"]);
-    assert!(r.code == 1 && r.stdout.contains("found, unexpected"), "{}", r.stdout);
+    assert!(
+        r.code == 1 && r.stdout.contains("found, unexpected"),
+        "{}",
+        r.stdout
+    );
 }
