@@ -92,6 +92,19 @@ pub fn others(params: &Map<String, Json>, skip: &str) -> Map<String, Json> {
         .collect()
 }
 
+/// `update_user(user, FIELD = …)`: graph (`mail = …`) and wordpress (`email = …`) alike; the
+/// fields are the user entity's columns.
+pub const UPDATE_USER: Verb = Verb {
+    more: true,
+    change: Some(Change {
+        entity: "users",
+        param: "user",
+        column: "id",
+        after: |p| others(p, "user"),
+    }),
+    ..verb("update_user", Op::Update, &["user"])
+};
+
 pub const fn verb(name: &'static str, op: Op, params: &'static [&'static str]) -> Verb {
     Verb {
         name,

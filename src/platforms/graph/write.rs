@@ -9,6 +9,7 @@
 use super::super::http::{check_url, origin, runtime, segment, Auth, Http, Retry};
 use super::super::write::{
     list, others, text, verb, Applied, Change, Container, Op, Outcome, Request, Step, Verb, Writer,
+    UPDATE_USER,
 };
 use super::super::Context;
 use super::Graph;
@@ -99,16 +100,7 @@ pub const VERBS: &[Verb] = &[
         }),
         ..verb("enable_user", Op::Update, &["user"])
     },
-    Verb {
-        more: true,
-        change: Some(Change {
-            entity: "users",
-            param: "user",
-            column: "id",
-            after: |p| others(p, "user"),
-        }),
-        ..verb("update_user", Op::Update, &["user"])
-    },
+    UPDATE_USER,
     Verb {
         container: GROUP,
         account: Some("user"),

@@ -297,46 +297,58 @@ enum Db {
     Server(Conn),
 }
 
+/// The parameters as SQLite values.
+fn lite(params: &[Param]) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value as V;
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Bool(b) => V::Integer(*b as i64),
+            Param::Int(i) => V::Integer(*i),
+            Param::Real(f) => V::Real(*f),
+            Param::Text(s) => V::Text(s.clone()),
+        })
+        .collect()
+}
+
+/// Binds `params` to a sqlx query (`query` or `query_scalar`), whatever the driver.
+macro_rules! bind_all {
+    ($q:expr, $params:expr) => {{
+        let mut q = $q;
+        for p in $params {
+            q = match p {
+                Param::Bool(b) => q.bind(*b),
+                Param::Int(i) => q.bind(*i),
+                Param::Real(f) => q.bind(*f),
+                Param::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }};
+}
+
 impl Db {
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64> {
         let fail = |e: String| Error::runtime(e);
         match self {
-            Db::Lite(c) => {
-                let values: Vec<rusqlite::types::Value> = params
-                    .iter()
-                    .map(|p| match p {
-                        Param::Bool(b) => rusqlite::types::Value::Integer(*b as i64),
-                        Param::Int(i) => rusqlite::types::Value::Integer(*i),
-                        Param::Real(f) => rusqlite::types::Value::Real(*f),
-                        Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
-                    })
-                    .collect();
-                c.execute(sql, rusqlite::params_from_iter(values))
-                    .map(|n| n as u64)
+            Db::Lite(c) => c
+                .execute(sql, rusqlite::params_from_iter(lite(params)))
+                .map(|n| n as u64)
+                .map_err(|e| fail(e.to_string())),
+            Db::Server(Conn::Pg(c)) => bind_all!(
+                sqlx_core::query::query::<sqlx_postgres::Postgres>(sql),
+                params
+            )
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| fail(e.to_string())),
+            Db::Server(Conn::My(c)) => {
+                bind_all!(sqlx_core::query::query::<sqlx_mysql::MySql>(sql), params)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected())
                     .map_err(|e| fail(e.to_string()))
-            }
-            Db::Server(conn) => {
-                macro_rules! run {
-                    ($db:ty, $c:expr) => {{
-                        let mut q = sqlx_core::query::query::<$db>(sql);
-                        for p in params {
-                            q = match p {
-                                Param::Bool(b) => q.bind(*b),
-                                Param::Int(i) => q.bind(*i),
-                                Param::Real(f) => q.bind(*f),
-                                Param::Text(s) => q.bind(s.clone()),
-                            };
-                        }
-                        q.execute(&mut *$c)
-                            .await
-                            .map(|r| r.rows_affected())
-                            .map_err(|e| fail(e.to_string()))
-                    }};
-                }
-                match conn {
-                    Conn::Pg(c) => run!(sqlx_postgres::Postgres, c),
-                    Conn::My(c) => run!(sqlx_mysql::MySql, c),
-                }
             }
         }
     }
@@ -344,39 +356,23 @@ impl Db {
     async fn count(&mut self, sql: &str, params: &[Param]) -> Result<i64> {
         let fail = |e: String| Error::runtime(e);
         match self {
-            Db::Lite(c) => {
-                let values: Vec<rusqlite::types::Value> = params
-                    .iter()
-                    .map(|p| match p {
-                        Param::Bool(b) => rusqlite::types::Value::Integer(*b as i64),
-                        Param::Int(i) => rusqlite::types::Value::Integer(*i),
-                        Param::Real(f) => rusqlite::types::Value::Real(*f),
-                        Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
-                    })
-                    .collect();
-                c.query_row(sql, rusqlite::params_from_iter(values), |r| r.get(0))
-                    .map_err(|e| fail(e.to_string()))
-            }
-            Db::Server(conn) => {
-                macro_rules! run {
-                    ($db:ty, $c:expr) => {{
-                        let mut q = sqlx_core::query_scalar::query_scalar::<$db, i64>(sql);
-                        for p in params {
-                            q = match p {
-                                Param::Bool(b) => q.bind(*b),
-                                Param::Int(i) => q.bind(*i),
-                                Param::Real(f) => q.bind(*f),
-                                Param::Text(s) => q.bind(s.clone()),
-                            };
-                        }
-                        q.fetch_one(&mut *$c).await.map_err(|e| fail(e.to_string()))
-                    }};
-                }
-                match conn {
-                    Conn::Pg(c) => run!(sqlx_postgres::Postgres, c),
-                    Conn::My(c) => run!(sqlx_mysql::MySql, c),
-                }
-            }
+            Db::Lite(c) => c
+                .query_row(sql, rusqlite::params_from_iter(lite(params)), |r| r.get(0))
+                .map_err(|e| fail(e.to_string())),
+            Db::Server(Conn::Pg(c)) => bind_all!(
+                sqlx_core::query_scalar::query_scalar::<sqlx_postgres::Postgres, i64>(sql),
+                params
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(|e| fail(e.to_string())),
+            Db::Server(Conn::My(c)) => bind_all!(
+                sqlx_core::query_scalar::query_scalar::<sqlx_mysql::MySql, i64>(sql),
+                params
+            )
+            .fetch_one(&mut *c)
+            .await
+            .map_err(|e| fail(e.to_string())),
         }
     }
 

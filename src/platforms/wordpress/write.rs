@@ -9,6 +9,7 @@
 use super::super::http::{check_url, path_of, runtime, Auth, Http, Retry};
 use super::super::write::{
     others, text, verb, Applied, Change, Container, Op, Outcome, Request, Step, Verb, Writer,
+    UPDATE_USER,
 };
 use super::super::Context;
 use super::{Site, HINTS};
@@ -40,16 +41,7 @@ pub const VERBS: &[Verb] = &[
         }),
         ..verb("set_user_role", Op::Update, &["user", "role"])
     },
-    Verb {
-        more: true,
-        change: Some(Change {
-            entity: "users",
-            param: "user",
-            column: "id",
-            after: |p| others(p, "user"),
-        }),
-        ..verb("update_user", Op::Update, &["user"])
-    },
+    UPDATE_USER,
     Verb {
         container: COURSE,
         account: Some("user"),
