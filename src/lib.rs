@@ -24,8 +24,9 @@
 //! | module | owns |
 //! |---|---|
 //! | [`cli`] | clap command line, one file per subcommand: parse arguments, call the library, render, print notes. No SQL, no computation of results |
-//! | [`report`] | the state of the systems at a run (`status`) |
+//! | [`report`] | the state of the systems at a run (`status`: the rule files' `count`s) |
 //! | [`fix`] | sync management: `plan` (violations → actions, the plan file), `apply` (stale plans, the mass-removal guard, the writers, outcomes in the audit log), `verify` (confirmed, reverted, unconfirmed), `suppress` (the command's changes) |
+//! | [`ruletest`] | rule tests (`*.tests`): the format (`parse`), checking a test file against the rules and schemas, running a test in a store of its own through `history`'s evaluation |
 //! | [`history`] | evaluating rules at a run and recording what they found (`evaluate`, `record`), evaluating the runs a question needs (`backfill`); rule diff, trend and delay as functions returning data; [`history::History`]; the suppressions an audit honours (`suppressed`) |
 //! | [`rules`] | the rule language: `ast`, `parse` (nom), `check` (returns a [`rules::check::Checked`] rule), `sql` (compiles only a checked rule), `eval` (runs it at a run); loading rule files and choosing rules |
 //! | [`collect`] | a run: which sources, one savepoint each, the run report |
@@ -36,7 +37,8 @@
 //! | [`error`], [`text`], [`time`], [`value`] | the error type and the exit codes ([`error::Exit`]), name and "did you mean" helpers, times and spans, typed values: used by every layer |
 //!
 //! The order, checked with `grep -o 'crate::[a-z_]*'` over each module's files:
-//! `cli → report → fix → history → rules → collect → platforms → store → config → output`, with
+//! `cli → report → fix → ruletest → history → rules → collect → platforms → store → config →
+//! output`, with
 //! `error`, `text`, `time` and `value` below all of them. `config` is generic over the type of
 //! a source ([`config::SourceSpec`]), so that it can hold each kind's typed settings without
 //! naming a platform: [`platforms::Config`] is the config whose sources are this build's.

@@ -57,6 +57,19 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
             errors += diags.len();
         }
     }
+    // The files' `count`s (for `status`), as rules are checked.
+    let mut counts = 0;
+    for f in &files {
+        let diags: Vec<_> = f
+            .counts
+            .iter()
+            .filter_map(|c| crate::rules::check::check_rule(c, &f.src, &schemas).err())
+            .flatten()
+            .collect();
+        eprint!("{}", f.render(&diags));
+        errors += diags.len();
+        counts += f.counts.len();
+    }
     // The rule tests beside the rule files (or given), against the rules and the schemas.
     let test_paths = if test_paths.is_empty() {
         crate::ruletest::beside(&files)
@@ -84,9 +97,15 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         );
         return Ok(Exit::Invalid);
     }
-    let tests = match tests {
-        0 => String::new(),
-        n => format!(" and {n} rule test{}", if n == 1 { "" } else { "s" }),
+    let tests = match (counts, tests) {
+        (0, 0) => String::new(),
+        (0, n) => format!(" and {n} rule test{}", if n == 1 { "" } else { "s" }),
+        (c, 0) => format!(" and {c} count{}", if c == 1 { "" } else { "s" }),
+        (c, n) => format!(
+            ", {c} count{} and {n} rule test{}",
+            if c == 1 { "" } else { "s" },
+            if n == 1 { "" } else { "s" }
+        ),
     };
     io(writeln!(
         out,

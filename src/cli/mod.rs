@@ -14,6 +14,7 @@ mod plan;
 mod query;
 mod rules;
 mod snapshots;
+mod status;
 mod suppress;
 mod test;
 mod trend;
@@ -80,6 +81,7 @@ pub enum Command {
     Log(log::Args),
     Suppress(suppress::Args),
     Test(test::Args),
+    Status(status::Args),
 }
 
 /// Runs the command and returns how it ended.
@@ -101,6 +103,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Log(a) => log::run(&cli.global, a, out),
         Command::Suppress(a) => suppress::run(&cli.global, a, out),
         Command::Test(a) => test::run_tests(&cli.global, a, out),
+        Command::Status(a) => status::run(&cli.global, a, out),
     }
 }
 

@@ -1,17 +1,23 @@
-//! What every system holds at a run: people, members, mentors, advisors, courses and groups,
-//! per system, counted over the entities as of the run. The counts of the bundled LMS samples
-//! are defined here; the `status` command will let users define their own in rule files.
+//! What every system holds at a run (`driftwatch status`): the `count`s of the rule files,
+//! each evaluated at the run like a rule (checked, compiled, run over the entities as of the
+//! run); its number is how many rows, or groups with `group by`, it ranges over. A count
+//! belongs to the system (source) of its first `for` binding, and counts of one name across
+//! systems are one column:
+//!
+//! ```text
+//! count members { for m in ssot.members where m.status = 'active' and m.role = 'member' }
+//! count members { for u in wordpress.users where u.roles in ('subscriber', 'restricted') }
+//! count people  { for t in teams.channel_members group by t.user_id }
+//! ```
 
 use crate::error::Result;
+use crate::rules::check::{check_rule, Schemas};
+use crate::rules::eval::{evaluate, At};
+use crate::rules::RuleFile;
 use crate::store::Store;
 
-/// The notions counted, in column order.
-pub const COUNTED: [&str; 6] = [
-    "people", "members", "mentors", "advisors", "courses", "groups",
-];
-
-/// What one system holds: a count per notion of [`COUNTED`]; None where the system has no
-/// such notion.
+/// What one system holds: a count per column of [`Status::counted`]; None where the system
+/// has no such count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemCounts {
     pub system: String,
@@ -19,51 +25,71 @@ pub struct SystemCounts {
 }
 
 /// What every system holds at a run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Status {
-    pub run: i64,
+    pub at: At,
+    /// The counts' names, in the order the files first define them.
+    pub counted: Vec<String>,
     pub systems: Vec<SystemCounts>,
+    /// Counts that could not be taken, and why.
+    pub notes: Vec<String>,
 }
 
-/// Each system of the LMS samples with the SQL over the as-of views that counts the notions of
-/// [`COUNTED`] (NULL where the system has no such notion).
-const LMS: &[(&str, &str)] = &[
-    ("ssot", "SELECT (SELECT count(*) FROM ssot_members WHERE status = 'active'),
-                     (SELECT count(*) FROM ssot_members WHERE status = 'active' AND role = 'member'),
-                     (SELECT count(*) FROM ssot_members WHERE status = 'active' AND role = 'mentor'),
-                     (SELECT count(*) FROM ssot_members WHERE status = 'active' AND role = 'advisor'),
-                     (SELECT count(*) FROM ssot_courses), (SELECT count(*) FROM ssot_groups)"),
-    ("entra", "SELECT (SELECT count(*) FROM entra_users WHERE account_enabled), NULL, NULL,
-                      (SELECT count(*) FROM entra_users WHERE account_enabled AND user_type = 'Guest'), NULL, NULL"),
-    ("teams", "SELECT (SELECT count(DISTINCT user_id) FROM teams_channel_members),
-                      (SELECT count(DISTINCT user_id) FROM teams_channel_members WHERE roles NOT LIKE '%owner%'),
-                      (SELECT count(DISTINCT user_id) FROM teams_channel_members WHERE roles LIKE '%owner%'),
-                      NULL, (SELECT count(*) FROM teams_channels), NULL"),
-    ("wordpress", "SELECT (SELECT count(*) FROM wordpress_users),
-                          (SELECT count(*) FROM wordpress_users WHERE roles IN ('subscriber', 'restricted')),
-                          (SELECT count(*) FROM wordpress_users WHERE roles = 'group_leader'),
-                          (SELECT count(*) FROM wordpress_users WHERE roles = 'advisor'),
-                          (SELECT count(*) FROM wordpress_courses), (SELECT count(*) FROM wordpress_groups)"),
-    ("q2a", "SELECT (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0),
-                    (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0 AND level IN (0, 10)),
-                    (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0 AND level = 20),
-                    (SELECT count(*) FROM q2a_users WHERE flags & 2 = 0 AND level = 50), NULL, NULL"),
-];
-
-/// What every system of the LMS samples holds at `run`.
-pub fn status(store: &Store, run: i64) -> Result<Status> {
-    store.create_views(run)?;
-    let mut systems = Vec::new();
-    for (system, sql) in LMS {
-        let counts = store.conn().query_row(sql, [], |r| {
-            (0..COUNTED.len())
-                .map(|i| r.get::<_, Option<i64>>(i))
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        systems.push(SystemCounts {
-            system: system.to_string(),
-            counts,
-        });
+/// Evaluates every `count` of `files` at `at`. Systems come in the order of `sources` (the
+/// config's), then any other.
+pub fn status(store: &Store, files: &[RuleFile], at: &At, sources: &[&str]) -> Result<Status> {
+    let schemas = Schemas::at_run(store, at.run)?;
+    let mut counted: Vec<String> = Vec::new();
+    let mut found: Vec<(String, String, i64)> = Vec::new();
+    let mut notes = Vec::new();
+    for f in files {
+        for c in &f.counts {
+            let name = c.name.name.clone();
+            if !counted.contains(&name) {
+                counted.push(name.clone());
+            }
+            let Some(system) = c.bindings.first().map(|b| b.source.name.clone()) else {
+                continue;
+            };
+            match check_rule(c, &f.src, &schemas) {
+                Ok(checked) => {
+                    let ev = evaluate(store, &checked, at)?;
+                    notes.extend(ev.note);
+                    found.push((system, name, ev.ranged as i64));
+                }
+                Err(diags) => notes.push(format!(
+                    "count {name} of {system} is not taken: {}",
+                    diags.first().map(|d| d.message.as_str()).unwrap_or("")
+                )),
+            }
+        }
     }
-    Ok(Status { run, systems })
+    let mut order: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    for (s, _, _) in &found {
+        if !order.contains(s) {
+            order.push(s.clone());
+        }
+    }
+    let systems = order
+        .into_iter()
+        .filter(|s| found.iter().any(|(f, _, _)| f == s))
+        .map(|system| SystemCounts {
+            counts: counted
+                .iter()
+                .map(|c| {
+                    found
+                        .iter()
+                        .find(|(s, n, _)| *s == system && n == c)
+                        .map(|f| f.2)
+                })
+                .collect(),
+            system,
+        })
+        .collect();
+    Ok(Status {
+        at: at.clone(),
+        counted,
+        systems,
+        notes,
+    })
 }

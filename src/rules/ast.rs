@@ -370,6 +370,8 @@ pub struct Rule {
     pub warn: Option<Threshold>,
     pub fail: Option<Threshold>,
     pub fix: Option<Action>,
+    /// A `count` of `driftwatch status`, not a rule: how many rows (or groups) it ranges over.
+    pub count: bool,
 }
 
 impl Rule {
@@ -392,6 +394,7 @@ impl Rule {
             warn: None,
             fail: None,
             fix: None,
+            count: false,
         }
     }
 

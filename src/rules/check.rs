@@ -500,6 +500,12 @@ impl<'a> Checker<'a> {
                 Ty::Real
             }
             "now" => Ty::Timestamp,
+            "bitand" => {
+                let whole = |t: Ty| matches!(t, Ty::Integer | Ty::Any | Ty::Null);
+                need(self, 0, whole, "whole numbers");
+                need(self, 1, whole, "whole numbers");
+                Ty::Integer
+            }
             "coalesce" => {
                 let first = tys.iter().copied().find(|t| !t.loose()).unwrap_or(Ty::Null);
                 for (a, t) in args.iter().zip(&tys) {

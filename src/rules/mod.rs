@@ -28,6 +28,8 @@ pub struct RuleFile {
     pub name: String,
     pub src: String,
     pub rules: Vec<Rule>,
+    /// The file's `count`s, for `status`: kept apart, so that no rule command sees them.
+    pub counts: Vec<Rule>,
     pub errors: Vec<Diagnostic>,
 }
 
@@ -39,12 +41,14 @@ impl RuleFile {
     }
 
     pub fn parse(path: &Path, src: String) -> RuleFile {
-        let (rules, errors) = parse::parse_file(&src);
+        let (all, errors) = parse::parse_file(&src);
+        let (counts, rules) = all.into_iter().partition(|r| r.count);
         RuleFile {
             path: path.to_path_buf(),
             name: path.display().to_string(),
             src,
             rules,
+            counts,
             errors,
         }
     }

@@ -299,6 +299,7 @@ impl<'a> Compiler<'a> {
         let a: Vec<String> = args.iter().map(|x| self.expr(x)).collect();
         match name {
             "contains" => format!("(instr({}, {}) > 0)", a[0], a[1]),
+            "bitand" => format!("({} & {})", a[0], a[1]),
             "days_between" => format!("(julianday({}) - julianday({}))", a[1], a[0]),
             "now" => {
                 let now = self.target.now();

@@ -86,6 +86,7 @@ pub const FUNCTIONS: &[(&str, usize, usize, bool)] = &[
     ("contains", 2, 2, false),
     ("days_between", 2, 2, false),
     ("now", 0, 0, false),
+    ("bitand", 2, 2, false),
     ("min", 1, 1, true),
     ("max", 1, 1, true),
     ("sum", 1, 1, true),

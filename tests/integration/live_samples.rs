@@ -185,7 +185,7 @@ fn the_lms_rules_find_the_same_on_the_live_collectors_as_on_the_json_exports() {
     assert!(
         r.code == 0
             && r.stdout.contains(
-                "12 rules in 1 file and 13 rule tests, checked against the entities declared"
+                "12 rules in 1 file, 22 counts and 13 rule tests, checked against the entities declared"
             ),
         "{}{}",
         r.stdout,

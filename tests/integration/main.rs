@@ -22,6 +22,7 @@ mod rules_errors;
 mod rules_lang;
 mod rules_samples;
 mod samples;
+mod status;
 mod store_versions;
 mod sync;
 mod sync_sql;

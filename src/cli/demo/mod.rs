@@ -14,7 +14,6 @@ use crate::history::trend::trends;
 use crate::history::{audit_with_history, History};
 use crate::output::{Format, Grid};
 use crate::platforms::Config;
-use crate::report::status::{status, COUNTED};
 use crate::rules::check::Schemas;
 use crate::rules::eval::At;
 use crate::rules::{check_files, load_files};
@@ -104,7 +103,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         return Err(Error::runtime("the demo collected fewer than two days"));
     };
     show_runs(&infos, out)?;
-    show_status(&store, last, out)?;
+    show_status(&store, &config, last, out)?;
     line(
         out,
         format!("\nWhat changed between day {} and day {DAYS}:", DAYS - 1),
@@ -173,21 +172,17 @@ fn show_runs(runs: &[RunInfo], out: &mut dyn Write) -> Result<()> {
     super::io(grid.write(Format::Table, out))
 }
 
-/// What every system holds at the last run.
-fn show_status(store: &Store, last: &At, out: &mut dyn Write) -> Result<()> {
-    let mut headers = vec!["system"];
-    headers.extend(COUNTED);
-    let mut grid = Grid::new(&headers);
-    for s in status(store, last.run)?.systems {
-        let mut row = vec![json!(s.system)];
-        row.extend(s.counts.iter().map(|c| json!(c)));
-        grid.push(row);
-    }
+/// What every system holds at the last run (the `count`s of the rule files).
+fn show_status(store: &Store, config: &Config, last: &At, out: &mut dyn Write) -> Result<()> {
+    let files = load_files(Some(config), &[])?;
+    let sources: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let status = crate::report::status(store, &files, last, &sources)?;
+    super::print_notes(&status.notes);
     line(
         out,
-        format!("\nWhat every system holds on day {DAYS} (empty: the system has no such notion):"),
+        format!("\nWhat every system holds on day {DAYS} (`driftwatch status`; empty: the system has no such count):"),
     )?;
-    super::io(grid.write(Format::Table, out))
+    super::status::write_status(&status, Format::Table, out)
 }
 
 /// The audit of the last run, and its violations.

@@ -269,14 +269,35 @@ impl<'a> P<'a> {
 
     fn rule(&self, i: &'a str) -> Res<'a, Rule> {
         let start = ws(i);
-        let (i, _) = self.kw("rule")(start)?;
+        let (i, count) = match self.kw("count")(start) {
+            Ok((i, _)) => (i, true),
+            Err(_) => (self.kw("rule")(start)?.0, false),
+        };
         let (i, name) = cut(|i| self.word(i)).parse(i)?;
         let (mut i, _) = cut(self.sym("{")).parse(i)?;
         let mut rule = Rule::new(name, Span::default());
+        rule.count = count;
         let mut seen = Vec::new();
         loop {
             if let Ok((rest, close)) = self.sym("}")(i) {
                 rule.span = Span::new(self.off(start), close.end);
+                if count {
+                    let counted = |c: &String| {
+                        ["title", "description", "for", "where", "group"].contains(&c.as_str())
+                    };
+                    if let Some(other) = seen.iter().find(|c| !counted(c)) {
+                        return Err(nom::Err::Failure(
+                            PErr::new(start, "a count's clauses")
+                                .message(format!("a count takes no `{other}` clause"))
+                                .hint("a count has `for`, `where`, `group by` (to count distinct values) and `title`"),
+                        ));
+                    }
+                    // Nothing is a violation: the count is what the rule ranges over.
+                    rule.expect = Some(Expr {
+                        kind: ExprKind::Literal(Literal::Bool(true)),
+                        span: rule.name.span,
+                    });
+                }
                 return Ok((rest, rule));
             }
             if ws(i).is_empty() {
@@ -355,12 +376,17 @@ fn parse_file_here(src: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
             }
             Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => {
                 let mut d = p.diagnostic(e);
-                if p.off(ws(i)) == d.span.start && p.kw("rule")(i).is_err() {
+                if p.off(ws(i)) == d.span.start
+                    && p.kw("rule")(i).is_err()
+                    && p.kw("count")(i).is_err()
+                {
                     d = Diagnostic::new(
                         format!("expected `rule`, found `{}`", &i[..token_len(i).max(1)]),
                         d.span,
                     )
-                    .with_hint(Some("a rule file holds rules: `rule NAME { … }`".into()));
+                    .with_hint(Some(
+                        "a rule file holds rules: `rule NAME { … }` (and counts: `count NAME { for … }`)".into(),
+                    ));
                 }
                 errors.push(d);
                 i = skip_to_next_rule(&i[i.chars().next().map_or(0, char::len_utf8)..]);
@@ -379,6 +405,10 @@ fn skip_to_next_rule(i: &str) -> &str {
         let t = rest.trim_start_matches([' ', '\t']);
         let head = t.get(..4).unwrap_or("");
         if head.eq_ignore_ascii_case("rule") && !t[4..].starts_with(is_ident_char) {
+            return t;
+        }
+        let head = t.get(..5).unwrap_or("");
+        if head.eq_ignore_ascii_case("count") && !t[5..].starts_with(is_ident_char) {
             return t;
         }
     }
