@@ -77,6 +77,7 @@
 //! calls the library, renders through [`output`] and prints notes; the computation it needs
 //! goes into the library module that owns the job.
 
+pub mod alert;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; the doc comments are the help text.
 
+mod alert;
 mod apply;
 mod audit;
 mod check;
@@ -82,6 +83,7 @@ pub enum Command {
     Suppress(suppress::Args),
     Test(test::Args),
     Status(status::Args),
+    Alert(alert::Args),
 }
 
 /// Runs the command and returns how it ended.
@@ -104,6 +106,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Suppress(a) => suppress::run(&cli.global, a, out),
         Command::Test(a) => test::run_tests(&cli.global, a, out),
         Command::Status(a) => status::run(&cli.global, a, out),
+        Command::Alert(a) => alert::run(&cli.global, a, out),
     }
 }
 

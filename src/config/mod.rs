@@ -33,6 +33,10 @@ struct Document {
     #[serde(default)]
     apply: Guards,
     #[serde(default)]
+    alerts: Vec<toml::Value>,
+    #[serde(default)]
+    receivers: toml::Table,
+    #[serde(default)]
     sources: toml::Table,
 }
 
@@ -82,6 +86,9 @@ pub struct Config<S> {
     /// The suppressions file, as written (relative to the config's folder).
     suppressions: Option<String>,
     pub guards: Guards,
+    /// `[[alerts]]` and `[receivers.NAME]` as written: the `alert` module reads them.
+    pub alerts: Vec<toml::Value>,
+    pub receivers: toml::Table,
     pub sources: Vec<S>,
 }
 
@@ -199,6 +206,8 @@ impl<S: SourceSpec> Config<S> {
             ssot: doc.ssot,
             suppressions: doc.suppressions,
             guards: doc.apply,
+            alerts: doc.alerts,
+            receivers: doc.receivers,
             sources,
         })
     }

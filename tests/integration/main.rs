@@ -1,6 +1,7 @@
 //! Integration tests: one binary. They run the real `driftwatch` executable against real
 //! SQLite files in temporary folders, and use the library where a test needs to look inside.
 
+mod alerts;
 mod collectors;
 mod common;
 mod drift;
