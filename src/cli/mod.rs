@@ -59,6 +59,14 @@ pub struct Global {
     /// Output format
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
+    /// CSV for Excel: start with a UTF-8 byte-order mark, so a double-clicked file shows
+    /// non-ASCII names
+    #[arg(long, global = true)]
+    pub bom: bool,
+    /// CSV text cells as they are: by default one beginning with = + - @ gets a leading ' so a
+    /// spreadsheet does not run it as a formula
+    #[arg(long, global = true)]
+    pub csv_raw: bool,
     /// The config, once loaded: a command reads it once.
     #[arg(skip)]
     loaded: std::cell::OnceCell<Result<Option<Config>>>,
@@ -88,6 +96,10 @@ pub enum Command {
 
 /// Runs the command and returns how it ended.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
+    crate::output::set_csv_options(crate::output::CsvOptions {
+        bom: cli.global.bom,
+        raw: cli.global.csv_raw,
+    });
     match cli.command {
         Command::Demo(a) => demo::run(&cli.global, a, out),
         Command::Collect(a) => collect::run(&cli.global, a, out),

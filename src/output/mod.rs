@@ -33,6 +33,47 @@ pub fn cell_text(v: &Json) -> String {
     }
 }
 
+/// How CSV is written for spreadsheets, set once by the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CsvOptions {
+    /// Start with a UTF-8 byte-order mark, so that a double-clicked file shows non-ASCII names
+    /// in Excel (which otherwise reads CSV in the machine's legacy code page).
+    pub bom: bool,
+    /// Write text cells as they are, even those a spreadsheet would run as a formula.
+    pub raw: bool,
+}
+
+static CSV_OPTIONS: std::sync::OnceLock<CsvOptions> = std::sync::OnceLock::new();
+
+/// Sets how this process writes CSV (once; later calls are ignored).
+pub fn set_csv_options(o: CsvOptions) {
+    let _ = CSV_OPTIONS.set(o);
+}
+
+fn csv_options() -> CsvOptions {
+    CSV_OPTIONS.get().copied().unwrap_or_default()
+}
+
+/// A text cell as CSV holds it: one that begins with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return would run as a formula when a spreadsheet opens the file (a display name such as
+/// `=HYPERLINK(…)` from a platform), so it gets a leading `'`, which spreadsheets show as
+/// text and hide (OWASP's advice). Numbers are never changed; `--csv-raw` keeps text as is.
+pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if !csv_options().raw && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// Starts a CSV output: the byte-order mark when asked for.
+fn csv_start(out: &mut dyn Write) -> io::Result<()> {
+    if csv_options().bom {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
+    Ok(())
+}
+
 /// A CSV error as the I/O error it is (keeping its kind: a closed pipe stays a closed pipe).
 fn csv_io(e: csv::Error) -> io::Error {
     match e.into_kind() {
@@ -143,10 +184,15 @@ impl Grid {
     }
 
     fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
+        csv_start(out)?;
         let mut w = csv::Writer::from_writer(out);
         w.write_record(&self.headers).map_err(csv_io)?;
         for r in &self.rows {
-            w.write_record(r.iter().map(cell_text)).map_err(csv_io)?;
+            w.write_record(r.iter().map(|v| match v {
+                Json::String(s) => csv_text(s).into_owned(),
+                other => cell_text(other),
+            }))
+            .map_err(csv_io)?;
         }
         w.flush()
     }

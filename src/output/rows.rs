@@ -19,6 +19,7 @@ pub struct RowWriter<'w> {
 impl<'w> RowWriter<'w> {
     /// CSV, its header written at once.
     pub fn csv(columns: Vec<(String, ColumnType)>, out: &'w mut dyn Write) -> io::Result<Self> {
+        super::csv_start(out)?;
         let mut w = csv::Writer::from_writer(out);
         w.write_record(columns.iter().map(|(n, _)| n))
             .map_err(super::csv_io)?;
@@ -43,7 +44,13 @@ impl<'w> RowWriter<'w> {
             Sink::Csv(w, record) => {
                 record.clear();
                 for (v, (_, ty)) in values.iter().zip(&self.columns) {
-                    record.push_field(v.render(*ty).as_bytes());
+                    let text = v.render(*ty);
+                    match (ty, v) {
+                        (ColumnType::Text, Value::Text(_)) => {
+                            record.push_field(super::csv_text(&text).as_bytes())
+                        }
+                        _ => record.push_field(text.as_bytes()),
+                    }
                 }
                 w.write_byte_record(record).map_err(super::csv_io)?;
             }

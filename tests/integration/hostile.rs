@@ -876,3 +876,35 @@ fn demo_without_a_store_says_its_store_is_temporary_instead_of_printing_its_path
         &r.stdout[..200]
     );
 }
+
+#[test]
+fn a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_escaped_and_bom_is_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::common::write(
+        d,
+        "driftwatch.toml",
+        "[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"people.csv\"\nkey = [\"id\"]\ntypes = { id = \"integer\", score = \"integer\" }\n",
+    );
+    crate::common::write(
+        d,
+        "people.csv",
+        "id,name,score\n1,\"=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",-5\n2,@SUM(A1),3\n3,Zoë -dash,4\n",
+    );
+    crate::common::ok(d, &["collect"]);
+    let csv = crate::common::ok(d, &["export", "hr.people"]);
+    assert_eq!(
+        csv,
+        "id,name,score\n1,\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",-5\n2,'@SUM(A1),3\n3,Zoë -dash,4\n"
+    );
+    let raw = crate::common::ok(d, &["export", "hr.people", "--csv-raw"]);
+    assert!(raw.contains("\n2,@SUM(A1),3\n"), "{raw}");
+    let bom = crate::common::ok(d, &["export", "hr.people", "--bom"]);
+    assert!(bom.starts_with('\u{feff}') && bom.contains("Zoë"), "{bom}");
+    // Grids (audit, findings, log …) escape their text cells the same way.
+    let q = crate::common::ok(
+        d,
+        &["query", "for p in hr.people show p.name", "--format", "csv"],
+    );
+    assert!(q.contains("'=HYPERLINK") && q.contains("'@SUM(A1)"), "{q}");
+}
