@@ -90,6 +90,9 @@ pub fn write_report(
     out: &mut dyn Write,
 ) -> Result<()> {
     match format {
+        Format::Html => Err(crate::error::Error::input(
+            "`audit` writes table, json, csv or md; html is the report's (`driftwatch report --format html`)",
+        )),
         Format::Json => {
             io(
                 serde_json::to_writer_pretty(&mut *out, &to_json(report, fixes))

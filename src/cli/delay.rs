@@ -102,6 +102,9 @@ pub fn write_delays(
     out: &mut dyn Write,
 ) -> Result<()> {
     match format {
+        Format::Html => Err(crate::error::Error::input(
+            "`delay` writes table, json, csv or md; html is the report's (`driftwatch report --format html`)",
+        )),
         Format::Json => write_json(delays, by, out),
         Format::Csv => write_csv(delays, by, out),
         Format::Table | Format::Md => write_tables(delays, format, out),

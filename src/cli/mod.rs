@@ -13,6 +13,7 @@ mod export;
 mod log;
 mod plan;
 mod query;
+mod report;
 mod rules;
 mod snapshots;
 mod status;
@@ -92,6 +93,7 @@ pub enum Command {
     Test(test::Args),
     Status(status::Args),
     Alert(alert::Args),
+    Report(report::Args),
 }
 
 /// Runs the command and returns how it ended.
@@ -119,6 +121,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Test(a) => test::run_tests(&cli.global, a, out),
         Command::Status(a) => status::run(&cli.global, a, out),
         Command::Alert(a) => alert::run(&cli.global, a, out),
+        Command::Report(a) => report::run(&cli.global, a, out),
     }
 }
 

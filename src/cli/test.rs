@@ -81,7 +81,7 @@ pub fn run_tests(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exi
         )
         .and_then(|()| io(writeln!(out))),
         Format::Table | Format::Md => write_table(&results, malformed, out),
-        Format::Csv => Err(Error::input("test writes table or json, not csv")),
+        Format::Csv | Format::Html => Err(Error::input("test writes table or json")),
     };
     let exit = if malformed > 0 {
         Exit::Invalid

@@ -45,6 +45,9 @@ pub fn write_trend(
     out: &mut dyn Write,
 ) -> Result<()> {
     match format {
+        Format::Html => Err(crate::error::Error::input(
+            "`trend` writes table, json, csv or md; html is the report's (`driftwatch report --format html`)",
+        )),
         Format::Json => {
             let doc: Vec<_> = trends
                 .iter()

@@ -1,5 +1,5 @@
 //! Rendering results: one `Grid` (headers and typed cells) written as a table (comfy-table),
-//! CSV (RFC 4180), JSON (an array of objects) or Markdown; `RowWriter` for rows streamed one at
+//! CSV (RFC 4180), JSON (an array of objects), Markdown or an HTML table; `RowWriter` for rows streamed one at
 //! a time (exports). Every command that prints rows goes through here, so the formats agree
 //! everywhere.
 
@@ -16,6 +16,7 @@ pub enum Format {
     Json,
     Csv,
     Md,
+    Html,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -156,6 +157,7 @@ impl Grid {
     pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
         match format {
             Format::Table => self.write_table(out),
+            Format::Html => self.write_html(out),
             Format::Csv => self.write_csv(out),
             Format::Json => {
                 serde_json::to_writer_pretty(&mut *out, &self.to_json())?;
@@ -195,6 +197,29 @@ impl Grid {
             .map_err(csv_io)?;
         }
         w.flush()
+    }
+
+    /// An HTML table, every cell escaped.
+    fn write_html(&self, out: &mut dyn Write) -> io::Result<()> {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        write!(out, "<table>\n<tr>")?;
+        for h in &self.headers {
+            write!(out, "<th>{}</th>", esc(h))?;
+        }
+        writeln!(out, "</tr>")?;
+        for r in &self.rows {
+            write!(out, "<tr>")?;
+            for c in r {
+                write!(out, "<td>{}</td>", esc(&cell_text(c)))?;
+            }
+            writeln!(out, "</tr>")?;
+        }
+        writeln!(out, "</table>")
     }
 
     fn write_markdown(&self, out: &mut dyn Write) -> io::Result<()> {

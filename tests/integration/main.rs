@@ -17,6 +17,7 @@ mod live_samples;
 mod live_wordpress;
 mod mocks;
 mod real_wordpress;
+mod report;
 mod rule_tests;
 mod rules_cli;
 mod rules_errors;

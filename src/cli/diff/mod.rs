@@ -122,6 +122,9 @@ fn render(
     out: &mut dyn Write,
 ) -> Result<()> {
     match format {
+        Format::Html => Err(crate::error::Error::input(
+            "`diff` writes table, json, csv or md; html is the report's (`driftwatch report --format html`)",
+        )),
         Format::Json => {
             let mut doc = json!({
                 "from": from.run,
