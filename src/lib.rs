@@ -93,3 +93,4 @@ pub mod store;
 pub mod text;
 pub mod time;
 pub mod value;
+pub mod watch;

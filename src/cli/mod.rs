@@ -20,6 +20,7 @@ mod status;
 mod suppress;
 mod test;
 mod trend;
+mod watch;
 
 use crate::config::Vars;
 use crate::error::{Error, Exit, Result};
@@ -94,6 +95,7 @@ pub enum Command {
     Status(status::Args),
     Alert(alert::Args),
     Report(report::Args),
+    Watch(watch::Args),
 }
 
 /// Runs the command and returns how it ended.
@@ -122,6 +124,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit> {
         Command::Status(a) => status::run(&cli.global, a, out),
         Command::Alert(a) => alert::run(&cli.global, a, out),
         Command::Report(a) => report::run(&cli.global, a, out),
+        Command::Watch(a) => watch::run(&cli.global, a, out),
     }
 }
 

@@ -242,6 +242,8 @@ pub struct SourceOutcome {
     pub source: String,
     pub snapshot_id: i64,
     pub result: Result<Vec<(String, EntityStats)>>,
+    /// How long the source took to collect.
+    pub seconds: f64,
 }
 
 impl RunWriter<'_> {
@@ -257,6 +259,7 @@ impl RunWriter<'_> {
         source: &str,
         collect: impl FnOnce(&mut SnapshotWriter<'_>) -> Result<()>,
     ) -> Result<SourceOutcome> {
+        let started = std::time::Instant::now();
         let attempt: Result<(i64, Vec<(String, EntityStats)>)> = (|| {
             let sp = self.tx.savepoint()?;
             sp.execute(
@@ -280,6 +283,7 @@ impl RunWriter<'_> {
                 source: source.to_string(),
                 snapshot_id,
                 result: Ok(stats),
+                seconds: started.elapsed().as_secs_f64(),
             }),
             Err(e) => {
                 self.tx.execute(
@@ -291,6 +295,7 @@ impl RunWriter<'_> {
                     source: source.to_string(),
                     snapshot_id,
                     result: Err(e),
+                    seconds: started.elapsed().as_secs_f64(),
                 })
             }
         }

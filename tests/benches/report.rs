@@ -28,7 +28,9 @@ fn report() -> Report {
     let rules = (0..RULES)
         .map(|i| RuleSummary {
             rule: format!("rule_number_{i:03}_of_the_organisation"),
-            title: Some(format!("Rule {i}: a member enrolled in a course is in its channel")),
+            title: Some(format!(
+                "Rule {i}: a member enrolled in a course is in its channel"
+            )),
             severity: ["info", "warning", "error", "critical"][i % 4].into(),
             status: ["pass", "warn", "fail"][i % 3].into(),
             violations: (i * 7 % 50) as u64,
@@ -47,15 +49,24 @@ fn report() -> Report {
         to: at(RUNS),
         status: Status {
             at: at(RUNS),
-            counted: ["people", "members", "mentors", "advisors", "courses", "groups"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            counted: [
+                "people", "members", "mentors", "advisors", "courses", "groups",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             systems: ["ssot", "entra", "teams", "wordpress", "q2a"]
                 .iter()
                 .map(|s| SystemCounts {
                     system: s.to_string(),
-                    counts: vec![Some(100_000), Some(90_000), Some(5_000), Some(500), Some(800), None],
+                    counts: vec![
+                        Some(100_000),
+                        Some(90_000),
+                        Some(5_000),
+                        Some(500),
+                        Some(800),
+                        None,
+                    ],
                 })
                 .collect(),
             notes: Vec::new(),
@@ -75,7 +86,13 @@ fn report() -> Report {
             })
             .collect(),
         subjects: (0..25)
-            .map(|i| (format!("person{i}@example.org"), 40 - i as u64, vec!["rule_number_001_of_the_organisation".into()]))
+            .map(|i| {
+                (
+                    format!("person{i}@example.org"),
+                    40 - i as u64,
+                    vec!["rule_number_001_of_the_organisation".into()],
+                )
+            })
             .collect(),
         suppressions: Vec::new(),
         applied: Vec::new(),

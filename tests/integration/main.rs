@@ -28,3 +28,4 @@ mod status;
 mod store_versions;
 mod sync;
 mod sync_sql;
+mod watch;
