@@ -66,6 +66,25 @@ pub struct Declared {
     pub untyped: Vec<String>,
 }
 
+/// Where a source's change notifications come from (Graph's): the secret that tells its own
+/// notifications apart, the public URL for subscriptions (when the config names one), and what
+/// to subscribe to.
+#[derive(Debug, Clone)]
+pub struct ChangeFeed {
+    pub client_state: crate::config::SecretString,
+    pub url: Option<String>,
+    pub resources: Vec<String>,
+}
+
+/// A subscription made for a change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub id: String,
+    pub resource: String,
+    /// When it expires (seconds since the epoch).
+    pub expires: i64,
+}
+
 /// How a kind reads one configured source.
 pub trait Reader: Debug {
     /// The source's entities.
@@ -98,6 +117,31 @@ pub trait Reader: Debug {
     /// actions are planned as `notify`.
     fn writable(&self) -> bool {
         false
+    }
+
+    /// The source's change notifications, when it has them (`watch --listen`).
+    fn change_feed(&self, _source: &str, _cx: &Context<'_>) -> Result<Option<ChangeFeed>> {
+        Ok(None)
+    }
+
+    /// Subscribes to the feed's resources; returns the subscriptions.
+    fn subscribe(
+        &self,
+        source: &str,
+        _cx: &Context<'_>,
+        _feed: &ChangeFeed,
+        _now: i64,
+    ) -> Result<Vec<Subscription>> {
+        Err(crate::error::Error::input(format!(
+            "source {source} has no change notifications"
+        )))
+    }
+
+    /// Renews subscription `id`; returns its new expiry.
+    fn renew(&self, source: &str, _cx: &Context<'_>, _id: &str, _now: i64) -> Result<i64> {
+        Err(crate::error::Error::input(format!(
+            "source {source} has no change notifications"
+        )))
     }
 
     /// The source's writer, its credentials read (only `apply` asks for one).

@@ -13,7 +13,7 @@ use crate::collect::collect_run;
 use crate::config::Vars;
 use crate::error::Result;
 use crate::history::audit_with_history;
-use crate::platforms::{Config, Context};
+use crate::platforms::{Config, Context, Subscription};
 use crate::rules::check::Schemas;
 use crate::rules::eval::At;
 use crate::rules::{check_files, load_files, Loaded};
@@ -85,25 +85,71 @@ pub fn run(store: &mut Store, config: &Config, opts: &Options, log: &mut dyn Wri
         },
         ..Default::default()
     }));
+    let (tx, events) = std::sync::mpsc::channel::<server::Event>();
+    let mut subscriptions: Vec<(String, Subscription)> = Vec::new();
     if let Some(addr) = &opts.listen {
-        let bound = server::start(addr, shared.clone())
+        let cx = Context {
+            origin: &config.origin,
+            vars: &opts.vars,
+        };
+        let mut feeds = server::Feeds {
+            states: Vec::new(),
+            events: Some(tx.clone()),
+        };
+        for s in &config.sources {
+            let Some(feed) = s.reader.change_feed(&s.name, &cx)? else {
+                continue;
+            };
+            feeds
+                .states
+                .push((s.name.clone(), feed.client_state.clone()));
+            if feed.url.is_some() {
+                match s.reader.subscribe(&s.name, &cx, &feed, crate::time::now()) {
+                    Ok(subs) => {
+                        for sub in subs {
+                            let _ = writeln!(
+                                log,
+                                "watch: subscribed to {} changes of {} (until {})",
+                                sub.resource,
+                                s.name,
+                                crate::time::format(sub.expires)
+                            );
+                            subscriptions.push((s.name.clone(), sub));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(
+                            log,
+                            "watch: note: no subscription for {}: {}",
+                            s.name,
+                            crate::config::mask(&e.message)
+                        );
+                    }
+                }
+            }
+        }
+        let bound = server::start(addr, shared.clone(), feeds)
             .map_err(|e| crate::error::Error::input(format!("--listen {addr}: {e}")))?;
         let _ = writeln!(
             log,
-            "watch: listening on http://{bound} (/healthz, /metrics, /)"
+            "watch: listening on http://{bound} (/healthz, /metrics, /, /graph/notifications)"
         );
     }
+    drop(tx);
     let mut durations: BTreeMap<String, f64> = BTreeMap::new();
     let mut rules: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut done = 0;
     let mut next = Instant::now();
+    // Sources a change notification named, collected again at once (after the debounce).
+    let mut only: Vec<String> = Vec::new();
     loop {
         if STOP.load(Ordering::SeqCst) {
             let _ = writeln!(log, "watch: stopped by a signal after {done} cycle(s)");
             return Ok(());
         }
         let started = Instant::now();
-        let outcome = cycle(store, config, opts, &mut durations, &mut rules, log);
+        let outcome = cycle(store, config, opts, &only, &mut durations, &mut rules, log);
+        let triggered = !std::mem::take(&mut only).is_empty();
         let ok = match &outcome {
             Ok((line, collected)) => {
                 let _ = writeln!(log, "watch: {line}");
@@ -128,9 +174,25 @@ pub fn run(store: &mut Store, config: &Config, opts: &Options, log: &mut dyn Wri
                 p.report = html;
             }
         }
-        done += 1;
+        if !triggered {
+            done += 1;
+        }
         if opts.cycles.is_some_and(|n| done >= n) {
             return Ok(());
+        }
+        renew(config, opts, &mut subscriptions, log);
+        if triggered {
+            // A notification's cycle leaves the schedule as it was.
+            wait(
+                &events,
+                next,
+                &mut only,
+                &mut subscriptions,
+                config,
+                opts,
+                log,
+            );
+            continue;
         }
         // The next start; ticks a long cycle ran past are skipped, with a note.
         next = match &opts.schedule {
@@ -152,8 +214,96 @@ pub fn run(store: &mut Store, config: &Config, opts: &Options, log: &mut dyn Wri
                 Instant::now() + Duration::from_secs((at - now).max(1) as u64)
             }
         };
-        while Instant::now() < next && !STOP.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100).min(next - Instant::now()));
+        wait(
+            &events,
+            next,
+            &mut only,
+            &mut subscriptions,
+            config,
+            opts,
+            log,
+        );
+    }
+}
+
+/// How long notifications are gathered before the sources they name are collected.
+const DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// Waits until `next` or a change notification (then gathers more for [`DEBOUNCE`] into
+/// `only`); returns whether one came. A reauthorization is done at once.
+fn wait(
+    events: &std::sync::mpsc::Receiver<server::Event>,
+    next: Instant,
+    only: &mut Vec<String>,
+    subscriptions: &mut [(String, Subscription)],
+    config: &Config,
+    opts: &Options,
+    log: &mut dyn Write,
+) -> bool {
+    let mut until = next;
+    let mut changed = false;
+    while !STOP.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        match events.recv_timeout((until - now).min(Duration::from_millis(100))) {
+            Ok(server::Event::Changed(source)) => {
+                if !only.contains(&source) {
+                    only.push(source);
+                }
+                if !changed {
+                    changed = true;
+                    until = until.min(Instant::now() + DEBOUNCE);
+                }
+            }
+            Ok(server::Event::Reauthorize(source, id)) => {
+                for (_, sub) in subscriptions
+                    .iter_mut()
+                    .filter(|(s, sub)| *s == source && sub.id == id)
+                {
+                    sub.expires = 0;
+                }
+                renew(config, opts, subscriptions, log);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep((until - Instant::now()).min(Duration::from_millis(100)));
+            }
+        }
+    }
+    changed
+}
+
+/// Renews the subscriptions that have less than half of their two days left.
+fn renew(
+    config: &Config,
+    opts: &Options,
+    subscriptions: &mut [(String, Subscription)],
+    log: &mut dyn Write,
+) {
+    let now = crate::time::now();
+    let cx = Context {
+        origin: &config.origin,
+        vars: &opts.vars,
+    };
+    for (source, sub) in subscriptions
+        .iter_mut()
+        .filter(|(_, s)| s.expires - now < 86_400)
+    {
+        let Ok(s) = config.source(source) else {
+            continue;
+        };
+        match s.reader.renew(source, &cx, &sub.id, now) {
+            Ok(expires) => sub.expires = expires,
+            Err(e) => {
+                let _ = writeln!(
+                    log,
+                    "watch: note: renewing the subscription to {} of {source}: {}",
+                    sub.resource,
+                    crate::config::mask(&e.message)
+                );
+            }
         }
     }
 }
@@ -164,11 +314,12 @@ fn cycle(
     store: &mut Store,
     config: &Config,
     opts: &Options,
+    only: &[String],
     durations: &mut BTreeMap<String, f64>,
     counted: &mut BTreeMap<String, (String, u64)>,
     log: &mut dyn Write,
 ) -> Result<(String, bool)> {
-    let report = collect_run(store, config, &opts.vars, &[], None)?;
+    let report = collect_run(store, config, &opts.vars, only, None)?;
     for o in &report.outcomes {
         durations.insert(o.source.clone(), o.seconds);
     }
@@ -185,7 +336,11 @@ fn cycle(
     let files = rule_files(config)?;
     let schemas = Schemas::at_run(store, at.run)?.with_declared(Some(config));
     let loaded = check_files(&files, &schemas);
-    let rules: Vec<&Loaded<'_>> = loaded.iter().collect();
+    // After a notification, the rules that read the sources it named; else every rule.
+    let rules: Vec<&Loaded<'_>> = loaded
+        .iter()
+        .filter(|l| only.is_empty() || l.rule.sources().iter().any(|s| only.iter().any(|o| o == s)))
+        .collect();
     let audit = audit_with_history(store, Some(config), &files, &rules, &at, None)?;
     *counted = audit
         .rules
@@ -203,7 +358,12 @@ fn cycle(
     store.log(vec![e])?;
     let alerts = crate::alert::run(store, config, &files, &at, false, log)?;
     let mut line = format!(
-        "run {} at {}: {} issues, {} alert(s) firing, {} notification(s) sent{}",
+        "{}run {} at {}: {} issues, {} alert(s) firing, {} notification(s) sent{}",
+        if only.is_empty() {
+            String::new()
+        } else {
+            format!("changed {}: ", only.join(", "))
+        },
         at.run,
         at.taken_at,
         audit.total_issues(),

@@ -216,3 +216,138 @@ fn killing_watch_during_a_collection_leaves_the_store_as_it_was() {
         r.stderr
     );
 }
+
+/// POSTs `body` to `path` on `addr`: (status code, content type, body).
+fn post(addr: &str, path: &str, body: &str) -> (u16, String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let ctype = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Type: "))
+        .unwrap_or("")
+        .to_string();
+    (
+        code,
+        ctype,
+        text.split_once("\r\n\r\n")
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_graph_change_notification_recollects_only_its_source_after_the_validation_handshake() {
+    let server = crate::mocks::Server::start();
+    server.graph_token("t1");
+    server.mount(
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path("/v1.0/subscriptions"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(201).set_body_json(serde_json::json!({
+                "id": "sub-1", "resource": "users", "expirationDateTime": "2099-01-01T00:00:00Z"})),
+            ),
+    );
+    server.mount(
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path("/v1.0/users"))
+            .respond_with(server.graph_page(&[serde_json::json!({"id": "u1", "mail": "a@x.org", "accountEnabled": true, "userType": "Member"})], None)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        &format!(
+            "[sources.hr]\nkind = \"csv\"\n[sources.hr.entities.people]\npath = \"people.csv\"\nkey = [\"id\"]\n{}\
+             [sources.entra.notifications]\nurl = \"https://driftwatch.example.org/graph/notifications\"\nclient_state = {{ env = \"DW_TEST_CLIENT_STATE\" }}\n",
+            server.graph_config("entra", &["users"], "")
+        ),
+    );
+    write(d, "people.csv", "id,name\n1,a\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+        .current_dir(d)
+        .args(["watch", "--every", "1h", "--listen", "127.0.0.1:0"])
+        .env("DW_TEST_GRAPH_SECRET", crate::mocks::GRAPH_SECRET)
+        .env("DW_TEST_CLIENT_STATE", "s3cret-state")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = String::new();
+    for _ in 0..5 {
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        if let Some(a) = line.split("http://").nth(1) {
+            addr = a.split_whitespace().next().unwrap().to_string();
+            break;
+        }
+        assert!(
+            line.contains("subscribed to users changes of entra"),
+            "{line}"
+        );
+    }
+    wait_for(&addr, "/healthz", 200);
+    let subscribe = server
+        .rt
+        .block_on(server.server.received_requests())
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == "/v1.0/subscriptions")
+        .expect("watch subscribed");
+    let body: Json = serde_json::from_slice(&subscribe.body).unwrap();
+    assert_eq!(
+        body["notificationUrl"],
+        "https://driftwatch.example.org/graph/notifications"
+    );
+    assert_eq!(body["resource"], "users");
+    // Graph's handshake: the token back as text.
+    let (code, ctype, echoed) = post(
+        &addr,
+        "/graph/notifications?validationToken=Validation%3A%20Testing%20client%20application",
+        "",
+    );
+    assert_eq!(
+        (code, echoed.as_str()),
+        (200, "Validation: Testing client application")
+    );
+    assert!(ctype.starts_with("text/plain"));
+    // A forged notification is refused; a real one is accepted and collects entra alone.
+    let change = |state: &str| {
+        format!("{{\"value\":[{{\"subscriptionId\":\"sub-1\",\"clientState\":\"{state}\",\"changeType\":\"updated\",\"resource\":\"Users/u1\",\"tenantId\":\"t\"}}]}}")
+    };
+    assert_eq!(
+        post(&addr, "/graph/notifications", &change("forged")).0,
+        403
+    );
+    assert_eq!(
+        post(&addr, "/graph/notifications", &change("s3cret-state")).0,
+        202
+    );
+    let until = Instant::now() + Duration::from_secs(60);
+    let runs = loop {
+        let runs: Json =
+            serde_json::from_str(&crate::common::ok(d, &["snapshots", "--format", "json"]))
+                .unwrap();
+        if runs.as_array().unwrap().len() >= 2 {
+            break runs;
+        }
+        assert!(
+            Instant::now() < until,
+            "no collection after the notification"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let second: Vec<&str> = runs[1]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(second, ["entra"], "{runs:#}");
+    signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+}

@@ -5,6 +5,7 @@
 //! `concurrency` at a time. A page that is not a Graph page (malformed, truncated, no `value`)
 //! fails the source, so a half-read list never looks like removed members.
 
+pub mod notify;
 pub mod write;
 
 use super::http::{check_url, origin, path_of, runtime, segment, Auth, Http, Retry};
@@ -47,6 +48,10 @@ pub const KIND: Kind = Kind {
                 .write
                 .map(|w| write::parse(w, &format!("{key}.write"), origin))
                 .transpose()?,
+            notifications: s
+                .notifications
+                .map(|n| notify::parse(n, &format!("{key}.notifications"), origin))
+                .transpose()?,
         }))
     },
 };
@@ -65,6 +70,7 @@ struct Settings {
     teams: Option<Vec<String>>,
     entities: Option<toml::Value>,
     write: Option<toml::Value>,
+    notifications: Option<toml::Value>,
 }
 
 /// A graph source. Strings are as written: `${NAME}` is expanded when it is collected.
@@ -82,6 +88,8 @@ pub struct GraphReader {
     entities: Vec<(&'static Spec, EntityConfig)>,
     /// `[sources.NAME.write]`: the credentials that may write, when given.
     write: Option<write::Credentials>,
+    /// `[sources.NAME.notifications]`: Graph change notifications, when given.
+    notifications: Option<notify::Notifications>,
 }
 
 const MEMBER_FIELDS: &[Field] = &[
@@ -230,6 +238,24 @@ impl Reader for GraphReader {
 
     fn writer(&self, source: &str, cx: &Context<'_>) -> Result<Box<dyn super::write::Writer>> {
         self.make_writer(source, cx)
+    }
+
+    fn change_feed(&self, source: &str, cx: &Context<'_>) -> Result<Option<super::ChangeFeed>> {
+        self.feed(source, cx)
+    }
+
+    fn subscribe(
+        &self,
+        source: &str,
+        cx: &Context<'_>,
+        feed: &super::ChangeFeed,
+        now: i64,
+    ) -> Result<Vec<super::Subscription>> {
+        self.subscribe_all(source, cx, feed, now)
+    }
+
+    fn renew(&self, source: &str, cx: &Context<'_>, id: &str, now: i64) -> Result<i64> {
+        self.renew_one(source, cx, id, now)
     }
 
     fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
