@@ -49,7 +49,9 @@ pub fn backfill(
     let mut evaluated = store
         .conn()
         .prepare("SELECT 1 FROM evaluations WHERE rule = ?1 AND run_id = ?2")?;
+    let bar = crate::output::progress(runs.len() as u64, "evaluating earlier runs");
     for at in runs {
+        bar.inc(1);
         let mut missing = Vec::new();
         for l in rules {
             if !evaluated.exists(params![l.name(), at.run])? {
@@ -78,6 +80,7 @@ pub fn backfill(
             }
         }
     }
+    bar.finish_and_clear();
     Ok(Backfilled { skipped, notes })
 }
 

@@ -92,7 +92,9 @@ pub fn audit(
     let mut times = RunTimes::default();
     let mut reports = Vec::new();
     let mut notes = Vec::new();
+    let bar = crate::output::progress(rules.len() as u64, "evaluating rules");
     for l in rules {
+        bar.inc(1);
         let rule = l.rule;
         let mut report = RuleReport {
             name: rule.name.name.clone(),
@@ -148,6 +150,7 @@ pub fn audit(
         }
         reports.push(report);
     }
+    bar.finish_and_clear();
     if let Some(s) = subject {
         if reports.iter().all(|r| r.violations.is_empty()) {
             // A typo in --subject would otherwise read as "everything passes".

@@ -34,6 +34,17 @@ pub fn cell_text(v: &Json) -> String {
     }
 }
 
+/// A progress bar on standard error for `len` steps of `what`, on a terminal only: pipes and cron
+/// get none.
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) || len < 2 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_message(what.to_string());
+    bar
+}
+
 /// How CSV is written for spreadsheets, set once by the command line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CsvOptions {
