@@ -181,39 +181,29 @@ pub fn run(store: &mut Store, config: &Config, opts: &Options, log: &mut dyn Wri
             return Ok(());
         }
         renew(config, opts, &mut subscriptions, log);
-        if triggered {
-            // A notification's cycle leaves the schedule as it was.
-            wait(
-                &events,
-                next,
-                &mut only,
-                &mut subscriptions,
-                config,
-                opts,
-                log,
-            );
-            continue;
+        // The next start (a notification's cycle leaves the schedule as it was); ticks a long
+        // cycle ran past are skipped, with a note.
+        if !triggered {
+            next = match &opts.schedule {
+                Schedule::Every(d) => {
+                    let mut n = next + *d;
+                    let mut skipped = 0;
+                    while n <= Instant::now() {
+                        n += *d;
+                        skipped += 1;
+                    }
+                    if skipped > 0 {
+                        let _ = writeln!(log, "watch: note: the cycle took {:.1?}, longer than the interval; {skipped} cycle(s) skipped", started.elapsed());
+                    }
+                    n
+                }
+                Schedule::Cron(c) => {
+                    let now = crate::time::now();
+                    let at = c.next_after(now).unwrap_or(now + 86_400);
+                    Instant::now() + Duration::from_secs((at - now).max(1) as u64)
+                }
+            };
         }
-        // The next start; ticks a long cycle ran past are skipped, with a note.
-        next = match &opts.schedule {
-            Schedule::Every(d) => {
-                let mut n = next + *d;
-                let mut skipped = 0;
-                while n <= Instant::now() {
-                    n += *d;
-                    skipped += 1;
-                }
-                if skipped > 0 {
-                    let _ = writeln!(log, "watch: note: the cycle took {:.1?}, longer than the interval; {skipped} cycle(s) skipped", started.elapsed());
-                }
-                n
-            }
-            Schedule::Cron(c) => {
-                let now = crate::time::now();
-                let at = c.next_after(now).unwrap_or(now + 86_400);
-                Instant::now() + Duration::from_secs((at - now).max(1) as u64)
-            }
-        };
         wait(
             &events,
             next,

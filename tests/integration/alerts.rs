@@ -253,17 +253,7 @@ fn a_bad_alert_config_is_named() {
 /// seven runs collected first.
 #[test]
 fn a_replay_of_the_seven_lms_days_gives_exactly_the_live_notifications() {
-    let lms = crate::common::repo().join("samples/lms");
-    let sample = std::fs::read_to_string(lms.join("driftwatch.toml"))
-        .unwrap()
-        .replace("day-${day}/", &format!("{}/day-${{day}}/", lms.display()))
-        .replace(
-            "../../queries/lms.rules",
-            crate::common::repo()
-                .join("queries/lms.rules")
-                .to_str()
-                .unwrap(),
-        );
+    let sample = crate::common::lms_config();
     let alerts = "\n[[alerts]]\nname = \"guests\"\nrules = [\"guest_*\"]\nwhen = \"violations > 0\"\nto = [\"out\"]\nrepeat = \"3d\"\n\
         [[alerts]]\nname = \"teams-new\"\ntags = [\"teams\"]\nwhen = \"new > 1\"\nto = [\"out\"]\n\
         [[alerts]]\nname = \"errors-growing\"\nseverity = \"error\"\nwhen = \"growth > 1 over 2\"\nto = [\"out\"]\n\

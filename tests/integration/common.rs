@@ -123,3 +123,16 @@ pub fn lms_store(
     }
     store
 }
+
+/// The LMS sample config with absolute paths (its day folders, the shipped rules), so that it
+/// works from any folder.
+pub fn lms_config() -> String {
+    let lms = repo().join("samples/lms");
+    std::fs::read_to_string(lms.join("driftwatch.toml"))
+        .unwrap()
+        .replace("day-${day}/", &format!("{}/day-${{day}}/", lms.display()))
+        .replace(
+            "../../queries/lms.rules",
+            repo().join("queries/lms.rules").to_str().unwrap(),
+        )
+}

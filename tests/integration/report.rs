@@ -2,20 +2,13 @@
 //! `diff`, `trend` and `delay`; the CSV and Markdown carry the same; the HTML is one
 //! self-contained file that headless Chromium renders, with the JSON's totals in its DOM.
 
-use crate::common::{ok, repo, write};
+use crate::common::{ok, write};
 use serde_json::Value as Json;
 use std::path::Path;
 
 /// The LMS samples' seven days collected into a store of `d`; returns the config's path.
 fn seven_days(d: &Path) -> String {
-    let lms = repo().join("samples/lms");
-    let config = std::fs::read_to_string(lms.join("driftwatch.toml"))
-        .unwrap()
-        .replace("day-${day}/", &format!("{}/day-${{day}}/", lms.display()))
-        .replace(
-            "../../queries/lms.rules",
-            repo().join("queries/lms.rules").to_str().unwrap(),
-        );
+    let config = crate::common::lms_config();
     write(d, "driftwatch.toml", &config);
     for day in 1..=7 {
         ok(

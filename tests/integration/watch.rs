@@ -1,7 +1,7 @@
 //! `driftwatch watch`: cycles on an interval, `/healthz` and `/metrics` (equal to `audit`),
 //! a clean SIGTERM, and a kill during a collection leaving the store as it was.
 
-use crate::common::{repo, write};
+use crate::common::write;
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader, Read, Write as _};
 use std::path::Path;
@@ -9,14 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn lms_config(d: &Path) {
-    let lms = repo().join("samples/lms");
-    let config = std::fs::read_to_string(lms.join("driftwatch.toml"))
-        .unwrap()
-        .replace("day-${day}/", &format!("{}/day-${{day}}/", lms.display()))
-        .replace(
-            "../../queries/lms.rules",
-            repo().join("queries/lms.rules").to_str().unwrap(),
-        );
+    let config = crate::common::lms_config();
     write(d, "driftwatch.toml", &config);
 }
 
