@@ -149,6 +149,7 @@ impl Schemas {
             name: e.name.clone(),
             table: String::new(),
             key: e.key.clone(),
+            since: vec![0; declared.columns.len()],
             columns: declared.columns,
         });
     }

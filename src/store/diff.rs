@@ -82,10 +82,11 @@ fn diff_entity(
     a: Option<i64>,
     b: Option<i64>,
 ) -> Result<Vec<RowChange>> {
-    let cols: Vec<String> = entity.columns.iter().map(|c| quote(&c.name)).collect();
     // -1 is no snapshot: nothing is visible at it.
     let (a, b) = (a.unwrap_or(-1), b.unwrap_or(-1));
     let (in_a, in_b) = (visible_at("?1"), visible_at("?2"));
+    // Each version as the snapshot it is visible at sees it (a column is NULL before it appeared).
+    let cols = entity.select("", &format!("(CASE WHEN {in_a} THEN ?1 ELSE ?2 END)"));
     let sql = format!(
         "SELECT _key, _hash, {in_a} AS in_a, {} FROM {} WHERE {in_a} != {in_b}",
         cols.join(", "),

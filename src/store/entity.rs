@@ -6,6 +6,13 @@
 //! then for each incoming row inserts it (new key), closes and re-inserts it (changed hash) or
 //! leaves it alone, and at the end closes the keys it did not see. Storage grows with churn,
 //! not with the number of snapshots.
+//!
+//! A column that appears in a later snapshot is added to the table and recorded with that
+//! snapshot (`entity_columns.since_snapshot`). A row whose other columns did not change gets
+//! the new column's value filled into its open version, instead of a new version: the column
+//! costs its own size, not a copy of every row. Reads as of an earlier snapshot see the column as
+//! NULL (`EntitySchema::select`), and rules are checked against the columns each snapshot
+//! collected, so the filled values never show before the column existed.
 
 use crate::error::{Error, Result};
 use crate::text::check_column_name;
@@ -182,6 +189,12 @@ pub struct EntityWriter<'a> {
     occurrences: HashMap<i64, u32>,
     insert: Statement<'a>,
     close: Statement<'a>,
+    /// Sets the new columns (and the hash) of an open row version in place.
+    fill: Option<Statement<'a>>,
+    /// Incoming indices of the columns new in this snapshot.
+    new: Vec<usize>,
+    /// How many columns were recorded before this snapshot.
+    before: usize,
     key_buf: String,
     hash_buf: Vec<u8>,
     /// Nothing was open when the snapshot began: every row is new (see `OpenRows::unchecked`).
@@ -206,8 +219,9 @@ pub(crate) fn visible_as(qualifier: &str, snapshot: &str) -> String {
 }
 
 /// Creates the entity's table on its first snapshot, or checks the incoming columns against
-/// the recorded ones and adds the new ones (older versions read NULL). Returns the entity id,
-/// its table and the table position of each incoming column.
+/// the recorded ones and adds the new ones (a read before this snapshot sees them as NULL).
+/// Returns the entity id, its table, the table position of each incoming column, and how many
+/// columns were recorded before this snapshot (positions from there on are new).
 fn record_schema(
     conn: &Connection,
     snapshot_id: i64,
@@ -215,7 +229,7 @@ fn record_schema(
     entity: &str,
     key: &[String],
     columns: &[Column],
-) -> Result<(i64, String, Vec<usize>)> {
+) -> Result<(i64, String, Vec<usize>, usize)> {
     let label = format!("{source}.{entity}");
     let (entity_id, table, mut recorded) = match super::read::entity_schema(conn, source, entity)? {
         Some(schema) => {
@@ -241,6 +255,7 @@ fn record_schema(
             (conn.last_insert_rowid(), table, Vec::new())
         }
     };
+    let before = recorded.len();
     let mut positions = Vec::with_capacity(columns.len());
     for c in columns {
         match recorded.iter().position(|r| r.name == c.name) {
@@ -267,7 +282,7 @@ fn record_schema(
             }
         }
     }
-    Ok((entity_id, table, positions))
+    Ok((entity_id, table, positions, before))
 }
 
 /// The keys and hashes of the rows the entity's last snapshot left open.
@@ -326,8 +341,33 @@ impl<'a> EntityWriter<'a> {
             })?;
             key_index.push(i);
         }
-        let (entity_id, table, positions) =
+        let (entity_id, table, positions, before) =
             record_schema(conn, snapshot_id, source, entity, key, columns)?;
+        // Columns new in this snapshot, as (incoming index, name): their values are filled
+        // into the open row versions whose other columns did not change.
+        let new: Vec<(usize, &str)> = positions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| before > 0 && **p >= before)
+            .map(|(i, _)| (i, columns[i].name.as_str()))
+            .collect();
+        let fill = if new.is_empty() {
+            None
+        } else {
+            let sets: Vec<String> = new
+                .iter()
+                .enumerate()
+                .map(|(n, (_, name))| format!("{} = ?{}", quote(name), n + 1))
+                .collect();
+            Some(conn.prepare(&format!(
+                "UPDATE {} SET {}, _hash = ?{} WHERE rowid = ?{}",
+                quote(&table),
+                sets.join(", "),
+                new.len() + 1,
+                new.len() + 2
+            ))?)
+        };
+        let new: Vec<usize> = new.into_iter().map(|(i, _)| i).collect();
         let open = load_open_rows(conn, &table, &label)?;
         let fresh = open.rows.is_empty();
         let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
@@ -359,6 +399,9 @@ impl<'a> EntityWriter<'a> {
             occurrences: HashMap::default(),
             insert,
             close,
+            fill,
+            new,
+            before,
             key_buf: String::new(),
             hash_buf: Vec::new(),
             fresh,
@@ -429,6 +472,30 @@ impl<'a> EntityWriter<'a> {
                 row.seen = true;
                 if row.hash == hash {
                     return Ok(());
+                }
+                // Only a column new in this snapshot differs (its cells were NULL, which the
+                // hash leaves out): fill it into the open version instead of copying the row.
+                if let Some(fill) = &mut self.fill {
+                    let before = self.before;
+                    let old = row_hash(
+                        self.positions
+                            .iter()
+                            .copied()
+                            .zip(values.iter())
+                            .filter(|(p, _)| *p < before),
+                        &mut self.hash_buf,
+                    );
+                    if old == row.hash && row.rowid > 0 {
+                        let n = self.new.len();
+                        for (k, &i) in self.new.iter().enumerate() {
+                            fill.raw_bind_parameter(k + 1, &values[i])?;
+                        }
+                        fill.raw_bind_parameter(n + 1, hash)?;
+                        fill.raw_bind_parameter(n + 2, row.rowid)?;
+                        fill.raw_execute()?;
+                        row.hash = hash;
+                        return Ok(());
+                    }
                 }
                 self.close.execute((self.snapshot_id, row.rowid))?;
                 row.hash = hash;

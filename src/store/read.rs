@@ -14,24 +14,53 @@ pub struct EntitySchema {
     pub table: String,
     pub key: Vec<String>,
     pub columns: Vec<Column>,
+    /// The snapshot each column first appeared in, in column order. A column's values are
+    /// filled into the row versions open when it appeared (not copied into new versions), so a
+    /// read as of an earlier snapshot shows it as NULL ([`EntitySchema::select`]).
+    pub since: Vec<i64>,
 }
 
 impl EntitySchema {
     pub fn label(&self) -> String {
         format!("{}.{}", self.source, self.name)
     }
+
+    /// The columns as a read at snapshot `at` (a SQL expression or parameter) sees them,
+    /// qualified with `q` (`"a".` or empty): NULL before a column appeared.
+    pub fn select(&self, q: &str, at: &str) -> Vec<String> {
+        self.columns
+            .iter()
+            .zip(&self.since)
+            .map(|(c, since)| {
+                let col = format!("{q}{}", quote(&c.name));
+                // Columns of the first snapshot need no test.
+                if self.since.first().is_none_or(|first| since <= first) {
+                    col
+                } else {
+                    format!(
+                        "CASE WHEN {at} >= {since} THEN {col} END AS {}",
+                        quote(&c.name)
+                    )
+                }
+            })
+            .collect()
+    }
 }
 
-pub(crate) fn load_columns(conn: &Connection, entity_id: i64) -> Result<Vec<Column>> {
+/// The columns with the snapshot each first appeared in.
+fn load_columns_since(conn: &Connection, entity_id: i64) -> Result<Vec<(Column, i64)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT name, type FROM entity_columns WHERE entity_id = ?1 ORDER BY position",
+        "SELECT name, type, since_snapshot FROM entity_columns WHERE entity_id = ?1 ORDER BY position",
     )?;
     let cols = stmt
         .query_map([entity_id], |r| {
             let ty: String = r.get(1)?;
-            Ok(Column::new(
-                r.get::<_, String>(0)?,
-                ColumnType::parse(&ty).unwrap_or(ColumnType::Text),
+            Ok((
+                Column::new(
+                    r.get::<_, String>(0)?,
+                    ColumnType::parse(&ty).unwrap_or(ColumnType::Text),
+                ),
+                r.get(2)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -44,6 +73,7 @@ const SELECT_ENTITIES: &str = "SELECT id, source, name, table_name, key_columns 
 fn schema_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<EntitySchema> {
     let id: i64 = r.get(0)?;
     let key_json: String = r.get(4)?;
+    let (columns, since) = load_columns_since(conn, id)?.into_iter().unzip();
     Ok(EntitySchema {
         id,
         source: r.get(1)?,
@@ -51,7 +81,8 @@ fn schema_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<EntitySch
         table: r.get(3)?,
         key: serde_json::from_str(&key_json)
             .map_err(|e| Error::runtime(format!("store: bad key list {key_json:?}: {e}")))?,
-        columns: load_columns(conn, id)?,
+        columns,
+        since,
     })
 }
 
@@ -285,9 +316,9 @@ impl super::Store {
         snapshot: i64,
         mut each: impl FnMut(&[Value]) -> Result<()>,
     ) -> Result<()> {
-        let cols: Vec<String> = entity.columns.iter().map(|c| quote(&c.name)).collect();
-        let order = if entity.key.is_empty() {
-            cols.clone()
+        let cols: Vec<String> = entity.select("", "?1");
+        let order: Vec<String> = if entity.key.is_empty() {
+            entity.columns.iter().map(|c| quote(&c.name)).collect()
         } else {
             entity.key.iter().map(|k| quote(k)).collect()
         };
@@ -319,11 +350,13 @@ impl super::Store {
             self.conn
                 .execute_batch(&format!("DROP VIEW IF EXISTS temp.{}", quote(&view)))?;
             // The snapshot id is the store's own integer; a view cannot take parameters.
-            let visible = match self.snapshot_for(&e, run_id)? {
-                Some(s) => visible_at(&s.id.to_string()),
-                None => "0".to_string(),
+            let snap = self.snapshot_for(&e, run_id)?.map_or(0, |s| s.id);
+            let visible = if snap > 0 {
+                visible_at(&snap.to_string())
+            } else {
+                "0".to_string()
             };
-            let cols: Vec<String> = e.columns.iter().map(|c| quote(&c.name)).collect();
+            let cols: Vec<String> = e.select("", &snap.to_string());
             self.conn.execute_batch(&format!(
                 "CREATE TEMP VIEW {} AS SELECT {} FROM main.{} WHERE {visible}",
                 quote(&view),

@@ -65,11 +65,27 @@ fn row(i: usize, day: usize, every: usize) -> String {
 }
 
 fn write_csv(path: &Path, rows: usize, day: usize, every: usize) {
+    write_csv_with(path, rows, day, every, false)
+}
+
+/// As `write_csv`, with a seventh column (`dept`, a value for every row) when `extra`.
+fn write_csv_with(path: &Path, rows: usize, day: usize, every: usize, extra: bool) {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    w.write_all(b"id,email,name,amount,score,team\n").unwrap();
+    w.write_all(if extra {
+        b"id,email,name,amount,score,team,dept\n".as_slice()
+    } else {
+        b"id,email,name,amount,score,team\n".as_slice()
+    })
+    .unwrap();
     for i in 0..rows {
-        w.write_all(row(i, day, every).as_bytes()).unwrap();
+        let line = row(i, day, every);
+        if extra {
+            let line = line.trim_end();
+            writeln!(w, "{line},dept-{}", i % 17).unwrap();
+        } else {
+            w.write_all(line.as_bytes()).unwrap();
+        }
     }
 }
 
@@ -140,8 +156,9 @@ fn baseline_sqlite3_import_1m_rows() {
     import_baseline();
 }
 
-/// 30 daily snapshots of 100,000 rows with 1% churn; returns (file size with all, with the first).
-fn storage() -> (u64, u64, PathBuf, PathBuf) {
+/// 30 daily snapshots of 100,000 rows with 1% churn (from day `column_from` on, with a new
+/// column holding a value in every row); returns (file size with all, with the first).
+fn storage(column_from: Option<usize>) -> (u64, u64, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap().keep();
     std::fs::write(
         dir.join("driftwatch.toml"),
@@ -154,7 +171,14 @@ fn storage() -> (u64, u64, PathBuf, PathBuf) {
     std::fs::copy(dir.join("driftwatch.toml"), f.path("driftwatch.toml")).unwrap();
     let (one, all) = (f.path("one.db"), f.path("all.db"));
     for day in 1..=DAYS {
-        write_csv(&f.path(&format!("day-{day}.csv")), STORAGE_ROWS, day, 100);
+        let extra = column_from.is_some_and(|c| day >= c);
+        write_csv_with(
+            &f.path(&format!("day-{day}.csv")),
+            STORAGE_ROWS,
+            day,
+            100,
+            extra,
+        );
         if day == 1 {
             collect(&f, &one, day, day as i64);
         }
@@ -237,12 +261,19 @@ fn main() {
     println!("  ingest 1M rows, empty store:       {r:.2}x  ({a:.2?} vs {baseline} {b:.2?}; target <= 1.5x)");
     let (r, a, b) = ratio(3, prepare_second, ingest_second, import_baseline);
     println!("  ingest 1M rows, 1% changed:        {r:.2}x  ({a:.2?} vs {baseline} {b:.2?}; target <= 1.5x)");
-    let (all, one, store, plain) = storage();
+    let (all, one, store, plain) = storage(None);
     println!(
         "  storage, 30 days of 100k rows, 1% churn: {:.2}x  ({:.1} MiB vs {:.1} MiB for the first day alone; target <= 2x)",
         all as f64 / one as f64,
         all as f64 / 1048576.0,
         one as f64 / 1048576.0
+    );
+    let (all_c, one_c, _, _) = storage(Some(20));
+    println!(
+        "  the same with a column added on day 20: {:.2}x  ({:.1} MiB vs {:.1} MiB; target <= 2x)",
+        all_c as f64 / one_c as f64,
+        all_c as f64 / 1048576.0,
+        one_c as f64 / 1048576.0
     );
     assert_eq!(read_as_of_first_run(&store), read_plain(&plain));
     let (r, a, b) = ratio(

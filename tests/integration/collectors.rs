@@ -108,7 +108,7 @@ fn a_bad_sqlite_query_and_a_missing_database_are_input_errors() {
 }
 
 #[test]
-fn a_column_added_later_reads_empty_in_older_runs_and_keeps_its_place() {
+fn a_column_added_later_reads_empty_in_older_runs_and_is_filled_in_place_not_copied() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "driftwatch.toml", "[sources.s]\nkind = \"json\"\n[sources.s.entities.m]\npath = \"m-${n}.json\"\nrecords = \"value\"\nkey = [\"id\"]\n");
@@ -138,9 +138,46 @@ fn a_column_added_later_reads_empty_in_older_runs_and_keeps_its_place() {
             .lines()
             .last()
             .unwrap()
-            .contains(",s,complete,2,0,2,0,"),
-        "both rows changed: {snaps}"
+            .contains(",s,complete,2,0,1,0,"),
+        "only b changed; a got its new column in place: {snaps}"
     );
+    // Three row versions: a (its y filled in place), b before and after; not a copy of a.
+    let store = rusqlite::Connection::open(d.join("driftwatch.db")).unwrap();
+    let versions: i64 = store
+        .query_row("SELECT count(*) FROM e_s__m", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(versions, 3);
+    // The data diff sees b's change only; a query at run 1 cannot name y, at run 2 it can.
+    let diff = ok(
+        d,
+        &[
+            "diff", "--from", "1", "--to", "2", "--data", "--format", "json",
+        ],
+    );
+    let diff: serde_json::Value = serde_json::from_str(&diff).unwrap();
+    assert_eq!(diff["data"][0]["changed"], 1, "{diff}");
+    let at2 = ok(
+        d,
+        &[
+            "query",
+            "--at",
+            "2",
+            "for m in s.m where m.y = 'new' show m.id",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(at2.contains("\na\n"), "{at2}");
+    let r = crate::common::run(
+        d,
+        &[
+            "query",
+            "--at",
+            "1",
+            "for m in s.m where m.y = 'new' show m.id",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stdout);
 }
 
 #[test]
