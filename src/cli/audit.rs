@@ -383,7 +383,7 @@ pub fn compact_grid(report: &AuditReport) -> Grid {
     g
 }
 
-/// The JSON contract of DESIGN.md.
+/// The JSON contract of `audit --format json` (the README shows it).
 pub fn to_json(report: &AuditReport, fixes: &Fixes) -> Json {
     let snapshots: serde_json::Map<String, Json> = report
         .snapshots

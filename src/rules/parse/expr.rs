@@ -1,5 +1,5 @@
 //! Expressions: `or` over `and` over `not` over comparisons over sums over terms, as in
-//! DESIGN.md's grammar.
+//! the grammar of the README's Rules section.
 
 use super::super::ast::*;
 use super::token::*;
