@@ -152,14 +152,54 @@ pub fn evaluate(store: &Store, checked: &Checked<'_>, at: &At) -> Result<Evaluat
 
 /// Runs a compiled rule and reads its rows.
 pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluation> {
-    let (rule, outputs) = (checked.rule, &checked.outputs);
     let mut stmt = store.conn().prepare(&c.sql)?;
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
     let (ranged, gathered): (i64, String) = stmt
         .query_row(rusqlite::params_from_iter(params), |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
-    let rows: Vec<Vec<Json>> = serde_json::from_str(&gathered)
+    read_violations(checked, c, ranged, &gathered)
+}
+
+/// Evaluates a rule at two runs in one pass (`sql::compile_pair`), when it can be: None for a
+/// rule that needs a pass of its own at each run. Nothing is recorded.
+pub fn evaluate_pair(
+    store: &Store,
+    checked: &Checked<'_>,
+    a: &At,
+    b: &At,
+) -> Result<Option<(Evaluation, Evaluation)>> {
+    let (ta, tb) = (
+        RunTarget::for_rule(store, checked, a)?,
+        RunTarget::for_rule(store, checked, b)?,
+    );
+    let Some(c) = super::sql::compile_pair(checked, &ta, &tb) else {
+        return Ok(None);
+    };
+    for ix in &c.indexes {
+        store.conn().execute_batch(&ix.create_sql())?;
+    }
+    let mut stmt = store.conn().prepare(&c.sql)?;
+    let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
+    let (ra, ga, rb, gb): (i64, String, i64, String) = stmt
+        .query_row(rusqlite::params_from_iter(params), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    Ok(Some((
+        read_violations(checked, &c, ra, &ga)?,
+        read_violations(checked, &c, rb, &gb)?,
+    )))
+}
+
+/// The violations gathered as JSON by a compiled rule, in key order.
+fn read_violations(
+    checked: &Checked<'_>,
+    c: &Compiled,
+    ranged: i64,
+    gathered: &str,
+) -> Result<Evaluation> {
+    let (rule, outputs) = (checked.rule, &checked.outputs);
+    let rows: Vec<Vec<Json>> = serde_json::from_str(gathered)
         .map_err(|e| Error::runtime(format!("rule {}: reading its violations: {e}", rule.name)))?;
     let ty = |t: Option<&super::types::Ty>| t.map_or(ColumnType::Text, |t| t.column_type());
     let names = rule.show_names();

@@ -102,7 +102,119 @@ pub fn compile(checked: &Checked<'_>, target: &dyn Target) -> Compiled {
     c.rule(checked.rule)
 }
 
+/// Compiles a rule for two runs at once, when it ranges over one entity without `group by`: one
+/// scan of the row versions visible at either run, each run's `where`, `expect` and outputs
+/// tested on the same row, so a rule diff between two runs not yet evaluated costs about one
+/// pass instead of two. The statement returns four columns: rows ranged over and violations
+/// (as JSON) at `a`, then the same at `b`. None for the rules it does not serve.
+pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Option<Compiled> {
+    let rule = checked.rule;
+    if rule.bindings.len() != 1 || !rule.group_by.is_empty() {
+        return None;
+    }
+    let mut c = Compiler {
+        checked,
+        target: a,
+        params: Vec::new(),
+        scope: Vec::new(),
+        indexes: BTreeSet::new(),
+    };
+    let binding = &rule.bindings[0];
+    let (item, vis_a) = c.table_item(binding);
+    c.target = b;
+    let (_, vis_b) = c.table_item(binding);
+    c.scope.push((&binding.alias.name, c.schema(binding)));
+    if let Some(w) = &rule.filter {
+        c.join_indexes(rule, w);
+    }
+    let mut columns = Vec::new();
+    let mut shape = (0, false, 0, 0);
+    for (n, t) in [(0, a), (1, b)] {
+        c.target = t;
+        let vis = if n == 0 { &vis_a } else { &vis_b };
+        let ok = match &rule.filter {
+            Some(w) => format!("({vis} AND {})", c.expr(w)),
+            None => vis.clone(),
+        };
+        let expect = rule.expect.as_ref().map_or("1".to_string(), |e| c.expr(e));
+        let outputs = c.outputs(rule);
+        shape = (
+            outputs.0.len(),
+            outputs.1.is_some(),
+            outputs.2.len(),
+            outputs.3.len(),
+        );
+        let mut all = outputs.0;
+        all.extend(outputs.1);
+        all.extend(outputs.2);
+        all.extend(outputs.3);
+        columns.push((ok, expect, all));
+    }
+    let mut select = Vec::new();
+    let mut outer = Vec::new();
+    for (n, (ok, expect, outs)) in columns.iter().enumerate() {
+        select.push(format!("{ok} AS _ok{n}"));
+        select.push(format!("{expect} AS _ex{n}"));
+        let names: Vec<String> = (0..outs.len()).map(|i| format!("_o{n}_{i}")).collect();
+        for (o, name) in outs.iter().zip(&names) {
+            select.push(format!("{o} AS {name}"));
+        }
+        outer.push(format!(
+            "count(*) FILTER (WHERE _ok{n}), json_group_array(json_array({})) FILTER (WHERE _ok{n} AND NOT coalesce(_ex{n}, 0))",
+            names.join(", ")
+        ));
+    }
+    // `LIMIT -1` keeps SQLite from flattening the inner query into the outer one, which would
+    // evaluate each run's `where` and `expect` once per aggregate instead of once per row.
+    let sql = format!(
+        "SELECT {}\nFROM (SELECT {}\n  FROM {item}\n  WHERE {vis_a} OR {vis_b}\n  LIMIT -1)",
+        outer.join(",\n       "),
+        select.join(", ")
+    );
+    Some(Compiled {
+        sql,
+        params: std::mem::take(&mut c.params),
+        indexes: without_prefixes(std::mem::take(&mut c.indexes)),
+        key_len: shape.0,
+        has_subject: shape.1,
+        show_len: shape.2,
+        fix_len: shape.3,
+    })
+}
+
 impl<'a> Compiler<'a> {
+    /// A rule's outputs under the current target: its key, subject, shown and fix values.
+    fn outputs(
+        &mut self,
+        rule: &'a Rule,
+    ) -> (Vec<String>, Option<String>, Vec<String>, Vec<String>) {
+        let keys: Vec<String> = if !rule.key.is_empty() {
+            rule.key.iter().map(|k| self.expr(k)).collect()
+        } else {
+            let mut keys = Vec::new();
+            for b in &rule.bindings {
+                let schema = self.schema(b);
+                let alias = quote(&b.alias.name);
+                if schema.key.is_empty() {
+                    keys.push(format!("{alias}._key"));
+                }
+                for k in &schema.key {
+                    keys.push(format!("{alias}.{}", quote(k)));
+                }
+            }
+            keys
+        };
+        let subject = rule.subject.as_ref().map(|s| self.expr(s));
+        let show: Vec<String> = rule.show.iter().map(|n| self.expr(&n.expr)).collect();
+        let fix: Vec<String> = rule
+            .fix
+            .iter()
+            .flat_map(|f| f.exprs())
+            .map(|e| self.expr(e))
+            .collect();
+        (keys, subject, show, fix)
+    }
+
     fn schema(&self, b: &Binding) -> &'a EntitySchema {
         self.checked.entity(b)
     }

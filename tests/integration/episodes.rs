@@ -591,3 +591,49 @@ fn lms_delays_are_the_lags_of_the_drift_list() {
     assert_eq!(subjects("new"), changed(&|d| d.first == 7));
     assert_eq!(subjects("resolved"), changed(&|d| d.last == 6));
 }
+
+/// The one-pass evaluation of a rule at two runs finds, at each, exactly what evaluating it at
+/// that run alone finds: the rows ranged over and every violation with its fields and fix.
+#[test]
+fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
+    use driftwatch::rules::check::Schemas;
+    use driftwatch::rules::eval::{evaluate, evaluate_pair, At};
+    use driftwatch::rules::{check_files, RuleFile};
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::common::lms_store(&dir.path().join("s.db"), 1..=7, &[]);
+    let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
+    let file = RuleFile::load(&crate::common::repo().join("queries/lms.rules")).unwrap();
+    // Rules over one entity (the pair's case), with exists, now() and fixes among them, and a
+    // rule the pair does not serve (it joins), which says so.
+    let extra = RuleFile::parse(
+        std::path::Path::new("x.rules"),
+        "rule recent_member { for m in ssot.members where m.joined_at > now() - 300d expect m.status = 'active' show since = m.joined_at }\n".into(),
+    );
+    let files = [file, extra];
+    let schemas = Schemas::at_run(&store, 7).unwrap();
+    let loaded = check_files(&files, &schemas);
+    let mut paired = 0;
+    for l in &loaded {
+        let checked = l.outcome.as_ref().unwrap();
+        for (a, b) in [(&runs[0], &runs[6]), (&runs[2], &runs[3])] {
+            match evaluate_pair(&store, checked, a, b).unwrap() {
+                Some((ea, eb)) => {
+                    paired += 1;
+                    for (e, at) in [(ea, a), (eb, b)] {
+                        let alone = evaluate(&store, checked, at).unwrap();
+                        assert_eq!(e.ranged, alone.ranged, "{} at run {}", l.name(), at.run);
+                        assert_eq!(
+                            e.violations,
+                            alone.violations,
+                            "{} at run {}",
+                            l.name(),
+                            at.run
+                        );
+                    }
+                }
+                None => assert!(l.rule.bindings.len() > 1, "{} is over one entity", l.name()),
+            }
+        }
+    }
+    assert!(paired >= 6, "{paired}");
+}
