@@ -88,6 +88,18 @@ struct Compiler<'a> {
     params: Vec<Param>,
     scope: Vec<(&'a str, &'a EntitySchema)>,
     indexes: BTreeSet<IndexSpec>,
+    /// Compiling for two runs (`compile_pair`): the runs, which one is being compiled, and the
+    /// `exists` probes both share.
+    pair: Option<Pair<'a>>,
+}
+
+/// Two runs compiled together. An `exists` whose filter reads the same at both runs is probed
+/// once for both: `(SELECT max(visible at a) | max(visible at b) << 1 …)` as a column of the
+/// scan, and each run tests its bit.
+struct Pair<'a> {
+    runs: [&'a dyn Target; 2],
+    side: usize,
+    shared: Vec<String>,
 }
 
 /// Compiles a rule that passed the checker.
@@ -98,6 +110,7 @@ pub fn compile(checked: &Checked<'_>, target: &dyn Target) -> Compiled {
         params: Vec::new(),
         scope: Vec::new(),
         indexes: BTreeSet::new(),
+        pair: None,
     };
     c.rule(checked.rule)
 }
@@ -118,6 +131,11 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         params: Vec::new(),
         scope: Vec::new(),
         indexes: BTreeSet::new(),
+        pair: Some(Pair {
+            runs: [a, b],
+            side: 0,
+            shared: Vec::new(),
+        }),
     };
     let binding = &rule.bindings[0];
     let (item, vis_a) = c.table_item(binding);
@@ -131,6 +149,9 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     let mut shape = (0, false, 0, 0);
     for (n, t) in [(0, a), (1, b)] {
         c.target = t;
+        if let Some(p) = &mut c.pair {
+            p.side = n;
+        }
         let vis = if n == 0 { &vis_a } else { &vis_b };
         let ok = match &rule.filter {
             Some(w) => format!("({vis} AND {})", c.expr(w)),
@@ -164,10 +185,19 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
             names.join(", ")
         ));
     }
-    // `LIMIT -1` keeps SQLite from flattening the inner query into the outer one, which would
-    // evaluate each run's `where` and `expect` once per aggregate instead of once per row.
+    // `LIMIT -1` keeps SQLite from flattening the inner queries into the outer one, which
+    // would evaluate each run's `where` and `expect` once per aggregate instead of once per
+    // row. The innermost scan is named as the binding, so the expressions read its columns and
+    // the shared probes (`_x0` …) alike.
+    let shared = c.pair.take().map(|p| p.shared).unwrap_or_default();
+    let alias = quote(&binding.alias.name);
+    let probes: String = shared
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| format!(", {sql} AS _x{i}"))
+        .collect();
     let sql = format!(
-        "SELECT {}\nFROM (SELECT {}\n  FROM {item}\n  WHERE {vis_a} OR {vis_b}\n  LIMIT -1)",
+        "SELECT {}\nFROM (SELECT {}\n  FROM (SELECT {alias}.*{probes}\n    FROM {item}\n    WHERE {vis_a} OR {vis_b}\n    LIMIT -1) AS {alias}\n  LIMIT -1)",
         outer.join(",\n       "),
         select.join(", ")
     );
@@ -365,6 +395,9 @@ impl<'a> Compiler<'a> {
             }
             ExprKind::Binary(op, l, r) => self.binary(*op, l, r),
             ExprKind::Exists { binding, filter } => {
+                if let Some(bit) = self.shared_exists(binding, filter.as_deref()) {
+                    return bit;
+                }
                 format!(
                     "EXISTS ({})",
                     self.subquery(binding, filter.as_deref(), "1")
@@ -388,6 +421,54 @@ impl<'a> Compiler<'a> {
             Literal::Duration(s) => self.param(Value::Integer(*s), "duration in seconds"),
             Literal::Null => "NULL".into(),
         }
+    }
+
+    /// In a pair, at the scan's own level: an `exists` probed once for both runs, when its
+    /// filter reads the same at both (no `now()`, no nested binding). Returns this run's test.
+    fn shared_exists(&mut self, b: &'a Binding, filter: Option<&'a Expr>) -> Option<String> {
+        let (runs, side) = match &self.pair {
+            Some(p) if self.scope.len() == 1 => (p.runs, p.side),
+            _ => return None,
+        };
+        let schema = self.schema(b);
+        let mut filters = Vec::new();
+        let mut vis = Vec::new();
+        let mut item = String::new();
+        for t in runs {
+            self.target = t;
+            let (it, v) = self.table_item(b);
+            item = it;
+            vis.push(v);
+            self.scope.push((&b.alias.name, schema));
+            filters.push(filter.map(|f| self.expr(f)));
+            self.scope.pop();
+        }
+        self.target = runs[side];
+        if filters[0] != filters[1] {
+            return None;
+        }
+        if let Some(f) = filter {
+            let outer: Vec<&str> = self.scope.iter().map(|s| s.0).collect();
+            self.want_index(&b.alias.name, schema, f, &outer);
+        }
+        let cond = filters[0]
+            .as_ref()
+            .map(|f| format!(" AND {f}"))
+            .unwrap_or_default();
+        let sql = format!(
+            "(SELECT max({0}) | (max({1}) << 1) FROM {item} WHERE ({0} OR {1}){cond})",
+            vis[0], vis[1]
+        );
+        let shared = &mut self.pair.as_mut().expect("in a pair").shared;
+        let i = match shared.iter().position(|s| *s == sql) {
+            Some(i) => i,
+            None => {
+                shared.push(sql);
+                shared.len() - 1
+            }
+        };
+        let alias = quote(&self.scope[0].0.to_string());
+        Some(format!("(coalesce({alias}._x{i}, 0) & {} != 0)", side + 1))
     }
 
     fn subquery(&mut self, b: &'a Binding, filter: Option<&'a Expr>, what: &str) -> String {
