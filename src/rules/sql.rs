@@ -467,7 +467,7 @@ impl<'a> Compiler<'a> {
                 shared.len() - 1
             }
         };
-        let alias = quote(&self.scope[0].0.to_string());
+        let alias = quote(self.scope[0].0);
         Some(format!("(coalesce({alias}._x{i}, 0) & {} != 0)", side + 1))
     }
 
