@@ -171,24 +171,16 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         all.extend(outputs.3);
         columns.push((ok, expect, all));
     }
-    let mut select = Vec::new();
     let mut outer = Vec::new();
-    for (n, (ok, expect, outs)) in columns.iter().enumerate() {
-        select.push(format!("{ok} AS _ok{n}"));
-        select.push(format!("{expect} AS _ex{n}"));
-        let names: Vec<String> = (0..outs.len()).map(|i| format!("_o{n}_{i}")).collect();
-        for (o, name) in outs.iter().zip(&names) {
-            select.push(format!("{o} AS {name}"));
-        }
+    for (ok, expect, outs) in &columns {
         outer.push(format!(
-            "count(*) FILTER (WHERE _ok{n}), json_group_array(json_array({})) FILTER (WHERE _ok{n} AND NOT coalesce(_ex{n}, 0))",
-            names.join(", ")
+            "count(*) FILTER (WHERE {ok}), json_group_array(json_array({})) FILTER (WHERE {ok} AND NOT coalesce({expect}, 0))",
+            outs.join(", ")
         ));
     }
-    // `LIMIT -1` keeps SQLite from flattening the inner queries into the outer one, which
-    // would evaluate each run's `where` and `expect` once per aggregate instead of once per
-    // row. The innermost scan is named as the binding, so the expressions read its columns and
-    // the shared probes (`_x0` …) alike.
+    // The scan is a co-routine of its own (`LIMIT -1` keeps SQLite from flattening it), named
+    // as the binding: each row's shared probes (`_x0` …) are computed once, and each run's
+    // `where` and `expect` test their bits; the outputs are made for violations only.
     let shared = c.pair.take().map(|p| p.shared).unwrap_or_default();
     let alias = quote(&binding.alias.name);
     let probes: String = shared
@@ -196,10 +188,35 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         .enumerate()
         .map(|(i, sql)| format!(", {sql} AS _x{i}"))
         .collect();
+    // Rows that pass neither run's `where` are left out before they are probed, when the
+    // `where`s need no probe of their own.
+    let (ok_a, ok_b) = (&columns[0].0, &columns[1].0);
+    let scan = if ok_a.contains("._x") || ok_b.contains("._x") {
+        format!("{vis_a} OR {vis_b}")
+    } else {
+        format!("{ok_a} OR {ok_b}")
+    };
+    // The scan carries only the columns the rule reads (and the row's key and visibility).
+    let schema = c.schema(binding);
+    let mut carried: Vec<String> = vec!["_key".into(), "_from".into(), "_to".into()];
+    carried.extend(schema.key.iter().cloned());
+    for e in rule.exprs() {
+        e.walk(&mut |x| {
+            if let ExprKind::Field { alias: a, field } = &x.kind {
+                if a.name == binding.alias.name && !carried.contains(&field.name) {
+                    carried.push(field.name.clone());
+                }
+            }
+        });
+    }
+    let carried: Vec<String> = carried
+        .iter()
+        .map(|col| format!("{alias}.{}", quote(col)))
+        .collect();
     let sql = format!(
-        "SELECT {}\nFROM (SELECT {}\n  FROM (SELECT {alias}.*{probes}\n    FROM {item}\n    WHERE {vis_a} OR {vis_b}\n    LIMIT -1) AS {alias}\n  LIMIT -1)",
+        "SELECT {}\nFROM (SELECT {}{probes}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1) AS {alias}",
         outer.join(",\n       "),
-        select.join(", ")
+        carried.join(", ")
     );
     Some(Compiled {
         sql,
