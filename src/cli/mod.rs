@@ -33,7 +33,9 @@ use std::path::{Path, PathBuf};
 /// Keeps a source-of-truth database and the platforms that mirror it in agreement.
 ///
 /// Collectors snapshot every source into one SQLite store; rules (text files in a small
-/// language) say what must agree, and `audit` reports what does not, at any run. Exit codes:
+/// language) say what must agree, and `audit` reports what does not, at any run. `plan` and
+/// `apply` correct it (every operation in the audit log, `log`); `alert`, `report` and `watch`
+/// tell the people who run the systems. Exit codes:
 /// 0 fine, 1 a rule is at `fail`, 2 invalid input (usage, config, rule files, data files),
 /// 3 runtime failure (store, file system).
 #[derive(Debug, Parser)]
