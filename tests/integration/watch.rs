@@ -232,7 +232,8 @@ fn post(addr: &str, path: &str, body: &str) -> (u16, String, String) {
 }
 
 #[test]
-fn a_graph_change_notification_recollects_only_its_source_after_the_validation_handshake() {
+fn a_graph_change_notification_recollects_only_its_source_and_a_lifecycle_one_renews_the_subscription(
+) {
     let server = crate::mocks::Server::start();
     server.graph_token("t1");
     server.mount(
@@ -241,6 +242,14 @@ fn a_graph_change_notification_recollects_only_its_source_after_the_validation_h
             .respond_with(
                 wiremock::ResponseTemplate::new(201).set_body_json(serde_json::json!({
                 "id": "sub-1", "resource": "users", "expirationDateTime": "2099-01-01T00:00:00Z"})),
+            ),
+    );
+    server.mount(
+        wiremock::Mock::given(wiremock::matchers::method("PATCH"))
+            .and(wiremock::matchers::path("/v1.0/subscriptions/sub-1"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "id": "sub-1", "expirationDateTime": "2099-01-02T00:00:00Z"})),
             ),
     );
     server.mount(
