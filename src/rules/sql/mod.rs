@@ -122,13 +122,16 @@ pub fn compile(checked: &Checked<'_>, target: &dyn Target) -> Compiled {
 }
 
 impl<'a> Compiler<'a> {
-    /// A rule's outputs under the current target: its key, subject, shown and fix values.
+    /// A rule's outputs under the current target: its key (the `key` clause, else the `group
+    /// by`, else the bindings' keys), subject, shown and fix values.
     fn outputs(
         &mut self,
         rule: &'a Rule,
     ) -> (Vec<String>, Option<String>, Vec<String>, Vec<String>) {
         let keys: Vec<String> = if !rule.key.is_empty() {
             rule.key.iter().map(|k| self.expr(k)).collect()
+        } else if !rule.group_by.is_empty() {
+            rule.group_by.iter().map(|g| self.expr(g)).collect()
         } else {
             let mut keys = Vec::new();
             for b in &rule.bindings {
@@ -199,32 +202,7 @@ impl<'a> Compiler<'a> {
             conds.push(self.expr(w));
             self.join_indexes(rule, w);
         }
-        let keys: Vec<String> = if !rule.key.is_empty() {
-            rule.key.iter().map(|k| self.expr(k)).collect()
-        } else if !rule.group_by.is_empty() {
-            rule.group_by.iter().map(|g| self.expr(g)).collect()
-        } else {
-            let mut keys = Vec::new();
-            for b in &rule.bindings {
-                let schema = self.schema(b);
-                let alias = quote(&b.alias.name);
-                if schema.key.is_empty() {
-                    keys.push(format!("{alias}._key"));
-                }
-                for k in &schema.key {
-                    keys.push(format!("{alias}.{}", quote(k)));
-                }
-            }
-            keys
-        };
-        let subject = rule.subject.as_ref().map(|s| self.expr(s));
-        let show: Vec<String> = rule.show.iter().map(|n| self.expr(&n.expr)).collect();
-        let fix: Vec<String> = rule
-            .fix
-            .iter()
-            .flat_map(|f| f.exprs())
-            .map(|e| self.expr(e))
-            .collect();
+        let (keys, subject, show, fix) = self.outputs(rule);
         let expect = rule.expect.as_ref().map(|e| self.expr(e));
         let groups: Vec<String> = rule.group_by.iter().map(|g| self.expr(g)).collect();
 
