@@ -125,8 +125,13 @@ pub fn guard(store: &Store, config: &Config, plan: &Plan, guards: &Guards) -> Re
         }
     }
     let mut refused = Vec::new();
+    let latest = store.resolve_run("latest").ok().map(|(run, _)| run);
     for ((source, entity, by), removed) in per {
-        let Some(size) = members(store, &source, entity, &by)? else {
+        let Some(size) = latest
+            .map(|run| members(store, run, &source, entity, &by))
+            .transpose()?
+            .flatten()
+        else {
             continue;
         };
         let share = removed.len() as f64 / size.max(1) as f64;
@@ -151,17 +156,15 @@ pub fn guard(store: &Store, config: &Config, plan: &Plan, guards: &Guards) -> Re
     Ok(refused)
 }
 
-/// How many rows of `source.entity` the latest snapshot holds where each column has its value.
+/// How many rows of `source.entity` hold each column's value, as of `run` (the latest).
 fn members(
     store: &Store,
+    run: i64,
     source: &str,
     entity: &str,
     by: &[(&str, String)],
 ) -> Result<Option<u64>> {
     let Some(schema) = store.entity(source, entity)? else {
-        return Ok(None);
-    };
-    let Some(run) = store.runs()?.last().map(|r| r.id) else {
         return Ok(None);
     };
     let Some(snap) = store.snapshot_for(&schema, run)? else {

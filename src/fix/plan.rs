@@ -199,7 +199,19 @@ pub fn plan(
     rules: &[&Loaded<'_>],
     at: &At,
 ) -> Result<Planned> {
-    let mut audit = audit_with_history(store, Some(config), files, rules, at, None)?;
+    let audit = audit_with_history(store, Some(config), files, rules, at, None)?;
+    from_audit(store, config, rules, at, audit)
+}
+
+/// Plans the fixes of an audit already made of `rules` at `at` (its violations become the
+/// actions; the plan keeps its counts).
+pub fn from_audit(
+    store: &Store,
+    config: &Config,
+    rules: &[&Loaded<'_>],
+    at: &At,
+    mut audit: AuditReport,
+) -> Result<Planned> {
     let mut notes = audit.notes.clone();
     let mut actions: Vec<Action> = Vec::new();
     // Actions by a 128-bit hash of (source, verb, parameters).
@@ -458,17 +470,15 @@ impl<'a> Maker<'a> {
         let mut params = Map::new();
         match self.template {
             Template::Platform { .. } => {
+                let lists = self.verb.map_or(&[][..], |v| v.lists);
                 for (i, n) in names.iter().enumerate() {
                     let mut v = value(i);
-                    if n == "roles" {
+                    if lists.contains(&n.as_str()) {
                         v = Json::Array(
-                            crate::platforms::write::list(
-                                &Map::from_iter([("roles".to_string(), v)]),
-                                "roles",
-                            )
-                            .into_iter()
-                            .map(Json::from)
-                            .collect(),
+                            crate::platforms::write::list_value(&v)
+                                .into_iter()
+                                .map(Json::from)
+                                .collect(),
                         );
                     }
                     params.insert(n.clone(), v);

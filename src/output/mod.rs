@@ -45,6 +45,14 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Text as HTML shows it: `&`, `<`, `>` and `"` escaped.
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// How CSV is written for spreadsheets, set once by the command line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CsvOptions {
@@ -212,12 +220,7 @@ impl Grid {
 
     /// An HTML table, every cell escaped.
     fn write_html(&self, out: &mut dyn Write) -> io::Result<()> {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
+        let esc = escape_html;
         write!(out, "<table>\n<tr>")?;
         for h in &self.headers {
             write!(out, "<th>{}</th>", esc(h))?;

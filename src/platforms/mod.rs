@@ -146,9 +146,7 @@ pub trait Reader: Debug {
 
     /// The source's writer, its credentials read (only `apply` asks for one).
     fn writer(&self, source: &str, _cx: &Context<'_>) -> Result<Box<dyn Writer>> {
-        Err(crate::error::Error::input(format!(
-            "source {source} is never written: it has no [sources.{source}.write] table"
-        )))
+        Err(write::not_writable(source))
     }
 }
 

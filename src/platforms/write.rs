@@ -63,6 +63,9 @@ pub struct Verb {
     pub account: Option<&'static str>,
     /// What the action changes, so that the plan shows it before → after.
     pub change: Option<Change>,
+    /// Parameters that take a list (a JSON array in the plan; a text in the rule is split on
+    /// commas).
+    pub lists: &'static [&'static str],
 }
 
 /// The members of a group, channel or course in the snapshot: the entity that lists them and
@@ -114,6 +117,7 @@ pub const fn verb(name: &'static str, op: Op, params: &'static [&'static str]) -
         container: None,
         account: None,
         change: None,
+        lists: &[],
     }
 }
 
@@ -200,6 +204,13 @@ impl Applied {
     }
 }
 
+/// The error for a source that has no write credentials: it is never written.
+pub fn not_writable(source: &str) -> crate::error::Error {
+    crate::error::Error::input(format!(
+        "source {source} is never written: it has no [sources.{source}.write] table"
+    ))
+}
+
 /// Writes one source's actions.
 pub trait Writer {
     /// Applies `steps` (all of this source's executable actions, adds before removes) and
@@ -222,12 +233,17 @@ pub fn text(params: &Map<String, Json>, name: &str) -> Result<String> {
 
 /// A list parameter (Teams `roles`): a JSON array, or a text split on commas.
 pub fn list(params: &Map<String, Json>, name: &str) -> Vec<String> {
-    match params.get(name) {
-        Some(Json::Array(a)) => a
+    params.get(name).map(list_value).unwrap_or_default()
+}
+
+/// A value as a list: a JSON array's items, or a text split on commas.
+pub fn list_value(value: &Json) -> Vec<String> {
+    match value {
+        Json::Array(a) => a
             .iter()
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
             .collect(),
-        Some(Json::String(s)) => s
+        Json::String(s) => s
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())

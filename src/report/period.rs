@@ -5,7 +5,7 @@
 
 use super::status::{status, Status};
 use crate::error::{Error, Result};
-use crate::fix::plan::{plan, Action};
+use crate::fix::plan::{from_audit, Action};
 use crate::history::delay::{by_platform, delays, percentile};
 use crate::history::diff::{rule_diffs, Change};
 use crate::history::trend::trends;
@@ -234,7 +234,8 @@ pub fn report(
             a
         })
         .collect();
-    let planned = plan(store, config, files, rules, to)?;
+    // What `plan` would do, from the audit already made (not a second evaluation).
+    let planned = from_audit(store, config, rules, to, audit.clone())?;
     let recommended_total = planned.plan.actions.len();
     let mut recommended = planned.plan.actions;
     recommended.truncate(LISTED);

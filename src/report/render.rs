@@ -192,7 +192,7 @@ fn delay_bars(r: &Report) -> String {
             svg,
             "<text x=\"0\" y=\"{:.1}\" font-size=\"12\">{}</text>",
             y + 13.0,
-            minijinja_escape(&d.platform)
+            crate::output::escape_html(&d.platform)
         );
         for (v, class, off) in [
             (d.max_hours, "max", 0.0),
@@ -207,13 +207,6 @@ fn delay_bars(r: &Report) -> String {
     }
     svg.push_str("</svg>");
     svg
-}
-
-fn minijinja_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn html(r: &Report, out: &mut dyn Write) -> Result<()> {

@@ -153,15 +153,29 @@ pub fn run(test: &Test, rules: &[RuleFile], schemas: &Schemas) -> Result<Outcome
         runs.push(At { run: id, taken_at });
     }
     let mut failures = Vec::new();
-    for (i, e) in expects {
-        let at = &runs[i];
-        let schemas = Schemas::at_run(&store, at.run)?;
-        let loaded = check_files(rules, &schemas);
+    // The rule evaluated once at each snapshot an expectation is about, as `audit` does.
+    let mut audited: BTreeMap<usize, crate::history::RuleReport> = BTreeMap::new();
+    for &(i, _) in &expects {
+        if audited.contains_key(&i) {
+            continue;
+        }
+        let schemas = Schemas::at_run(&store, runs[i].run)?;
+        let file = rules
+            .iter()
+            .find(|f| f.rules.iter().any(|r| r.name.name == test.rule))
+            .expect("the rule was found above");
+        let loaded = check_files(std::slice::from_ref(file), &schemas);
         let Some(l) = loaded.iter().find(|l| l.name() == test.rule) else {
             continue;
         };
-        let report = audit_with_history(&store, None, rules, &[l], at, None)?;
-        let r = &report.rules[0];
+        let mut report = audit_with_history(&store, None, rules, &[l], &runs[i], None)?;
+        audited.insert(i, report.rules.remove(0));
+    }
+    for (i, e) in expects {
+        let at = &runs[i];
+        let Some(r) = audited.get(&i) else {
+            continue;
+        };
         if let Some(err) = &r.error {
             failures.push(message(format!("the rule could not run: {err}")));
             continue;

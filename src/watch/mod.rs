@@ -368,7 +368,7 @@ fn cycle(
         line.push_str(&format!("; collection failed for {}", failed.join(", ")));
     }
     if opts.plan || opts.apply {
-        let planned = crate::fix::plan::plan(store, config, &files, &rules, &at)?;
+        let planned = crate::fix::plan::from_audit(store, config, &rules, &at, audit.clone())?;
         let path = store
             .path()
             .with_file_name(format!("plan-run-{}.json", at.run));

@@ -463,3 +463,41 @@ fn an_applied_action_is_confirmed_when_its_violation_goes_and_reverted_when_it_c
     let detailed = run(d, &["audit", "--detailed"]).stdout;
     assert!(detailed.contains("reverted (plan"), "{detailed}");
 }
+
+#[test]
+fn a_plan_edited_to_write_a_source_without_write_credentials_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    peerquest(d);
+    // The same sample, without its [sources.ssot.write] table.
+    let config = std::fs::read_to_string(d.join("driftwatch.toml")).unwrap();
+    write(
+        d,
+        "driftwatch.toml",
+        &config.replace("[sources.ssot.write]", ""),
+    );
+    ok(d, &["collect"]);
+    ok(d, &["plan", "--out", "plan.json"]);
+    let text = std::fs::read_to_string(d.join("plan.json")).unwrap();
+    assert!(text.contains("\"op\":\"notify\""), "{text}");
+    // Someone turns the notifications into writes by hand.
+    write(
+        d,
+        "plan.json",
+        &text.replace(
+            "\"op\":\"notify\",\"platform\":\"ssot\",\"verb\":\"insert\"",
+            "\"op\":\"insert\",\"platform\":\"ssot\",\"verb\":\"insert\"",
+        ),
+    );
+    let r = run(d, &["apply", "plan.json"]);
+    assert!(
+        r.code == 3 && r.stdout.contains("is never written"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(
+        ssot(d, "SELECT count(*) FROM quests_questparticipant"),
+        ["8"]
+    );
+}

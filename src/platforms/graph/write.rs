@@ -64,6 +64,7 @@ pub const VERBS: &[Verb] = &[
         )
     },
     Verb {
+        lists: &["roles"],
         change: Some(Change {
             entity: "channel_members",
             param: "membership",
@@ -142,9 +143,7 @@ pub fn parse(value: toml::Value, key: &str, origin: &Origin) -> Result<Credentia
 impl super::GraphReader {
     pub(super) fn make_writer(&self, source: &str, cx: &Context<'_>) -> Result<Box<dyn Writer>> {
         let Some(w) = &self.write else {
-            return Err(crate::error::Error::input(format!(
-                "source {source} has no [sources.{source}.write] table"
-            )));
+            return Err(super::super::write::not_writable(source));
         };
         let e = self.expand(source, cx)?;
         let key = |k: &str| format!("sources.{source}.{k}");

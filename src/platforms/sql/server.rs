@@ -156,11 +156,10 @@ impl Reader for ServerReader {
         cx: &Context<'_>,
     ) -> Result<Box<dyn crate::platforms::write::Writer>> {
         let key = |k: &str| format!("sources.{source}.{k}");
-        let w = self.write.as_ref().ok_or_else(|| {
-            Error::input(format!(
-                "source {source} has no [sources.{source}.write] table"
-            ))
-        })?;
+        let w = self
+            .write
+            .as_ref()
+            .ok_or_else(|| crate::platforms::write::not_writable(source))?;
         let url = match &w.url {
             Some(u) => cx.expand(u, &key("write.url"))?,
             None => cx.expand(&self.url, &key("url"))?,

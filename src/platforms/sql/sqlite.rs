@@ -94,7 +94,12 @@ impl Reader for SqliteReader {
         source: &str,
         cx: &Context<'_>,
     ) -> Result<Box<dyn crate::platforms::write::Writer>> {
-        let path = match self.write.as_ref().and_then(|w| w.path.as_deref()) {
+        // A source without a write table is never written, whatever a plan file says.
+        let w = self
+            .write
+            .as_ref()
+            .ok_or_else(|| crate::platforms::write::not_writable(source))?;
+        let path = match w.path.as_deref() {
             Some(p) => cx.path(p, &format!("sources.{source}.write.path"))?,
             None => self.path(source, cx)?,
         };

@@ -83,9 +83,7 @@ pub fn parse(value: toml::Value, key: &str, origin: &Origin) -> Result<Credentia
 impl super::WordpressReader {
     pub(super) fn make_writer(&self, source: &str, cx: &Context<'_>) -> Result<Box<dyn Writer>> {
         let Some(w) = &self.write else {
-            return Err(Error::input(format!(
-                "source {source} has no [sources.{source}.write] table"
-            )));
+            return Err(super::super::write::not_writable(source));
         };
         let key = |k: &str| format!("sources.{source}.{k}");
         let url = cx.expand(&self.url, &key("url"))?;
