@@ -17,7 +17,7 @@ fn label(v: &str) -> String {
 /// The metrics; `rules` is each rule's severity and counted violations at the latest cycle.
 pub fn render(
     store: &Store,
-    durations: &BTreeMap<String, f64>,
+    durations: &BTreeMap<String, (f64, bool)>,
     rules: &BTreeMap<String, (String, u64)>,
 ) -> Result<String> {
     let conn = store.conn();
@@ -66,11 +66,25 @@ pub fn render(
         "gauge",
         "How long a source's last collection took.",
     );
-    for (source, secs) in durations {
+    for (source, (secs, _)) in durations {
         let _ = writeln!(
             out,
             "driftwatch_collect_duration_seconds{{source=\"{}\"}} {secs:.3}",
             label(source)
+        );
+    }
+    head(
+        &mut out,
+        "driftwatch_collect_success",
+        "gauge",
+        "Whether a source's last collection completed (1) or failed (0).",
+    );
+    for (source, (_, ok)) in durations {
+        let _ = writeln!(
+            out,
+            "driftwatch_collect_success{{source=\"{}\"}} {}",
+            label(source),
+            *ok as u8
         );
     }
     head(

@@ -136,7 +136,7 @@ pub fn run(store: &mut Store, config: &Config, opts: &Options, log: &mut dyn Wri
         );
     }
     drop(tx);
-    let mut durations: BTreeMap<String, f64> = BTreeMap::new();
+    let mut durations: BTreeMap<String, (f64, bool)> = BTreeMap::new();
     let mut rules: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut done = 0;
     let mut next = Instant::now();
@@ -305,13 +305,13 @@ fn cycle(
     config: &Config,
     opts: &Options,
     only: &[String],
-    durations: &mut BTreeMap<String, f64>,
+    durations: &mut BTreeMap<String, (f64, bool)>,
     counted: &mut BTreeMap<String, (String, u64)>,
     log: &mut dyn Write,
 ) -> Result<(String, bool)> {
     let report = collect_run(store, config, &opts.vars, only, None)?;
     for o in &report.outcomes {
-        durations.insert(o.source.clone(), o.seconds);
+        durations.insert(o.source.clone(), (o.seconds, o.result.is_ok()));
     }
     let failed: Vec<&str> = report
         .outcomes

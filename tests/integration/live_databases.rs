@@ -161,40 +161,22 @@ impl TempDb {
     /// The first column of the first row of `sql`, as text (NULL as None).
     pub(crate) fn text(&self, sql: &str) -> Option<String> {
         let url = self.url();
+        // The same for both drivers; their types differ, so a macro writes it twice.
+        macro_rules! scalar {
+            ($options:ty, $db:ty) => {{
+                let mut c = <$options>::from_str(&url).unwrap().connect().await.unwrap();
+                let v = sqlx_core::query_scalar::query_scalar::<$db, Option<String>>(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+                c.close().await.unwrap();
+                v
+            }};
+        }
         self.rt.block_on(async {
             match self.kind {
-                Kind::Postgres => {
-                    let mut c = sqlx_postgres::PgConnectOptions::from_str(&url)
-                        .unwrap()
-                        .connect()
-                        .await
-                        .unwrap();
-                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<
-                        sqlx_postgres::Postgres,
-                        Option<String>,
-                    >(sql)
-                    .fetch_one(&mut c)
-                    .await
-                    .unwrap();
-                    c.close().await.unwrap();
-                    v
-                }
-                Kind::Mysql => {
-                    let mut c = sqlx_mysql::MySqlConnectOptions::from_str(&url)
-                        .unwrap()
-                        .connect()
-                        .await
-                        .unwrap();
-                    let v: Option<String> = sqlx_core::query_scalar::query_scalar::<
-                        sqlx_mysql::MySql,
-                        Option<String>,
-                    >(sql)
-                    .fetch_one(&mut c)
-                    .await
-                    .unwrap();
-                    c.close().await.unwrap();
-                    v
-                }
+                Kind::Postgres => scalar!(sqlx_postgres::PgConnectOptions, sqlx_postgres::Postgres),
+                Kind::Mysql => scalar!(sqlx_mysql::MySqlConnectOptions, sqlx_mysql::MySql),
             }
         })
     }

@@ -122,6 +122,12 @@ fn watch_serves_healthz_and_metrics_that_equal_audit_and_stops_cleanly_on_sigter
             )),
             "{metrics}"
         );
+        assert!(
+            metrics.contains(&format!(
+                "driftwatch_collect_success{{source=\"{source}\"}} 1"
+            )),
+            "{metrics}"
+        );
     }
     assert!(metrics.contains("# TYPE driftwatch_rule_violations gauge"));
     let (code, html) = get(&addr, "/");
