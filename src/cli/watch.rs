@@ -13,7 +13,8 @@ use std::io::Write;
 /// store as it was (a collection is one transaction). With --listen (loopback when only a port
 /// is given): `/healthz` (200 while the last cycle succeeded and is not overdue, else 503),
 /// `/metrics` (Prometheus text: driftwatch_rule_violations, driftwatch_source_last_success_
-/// timestamp_seconds, driftwatch_collect_duration_seconds, driftwatch_alerts_sent_total,
+/// timestamp_seconds, driftwatch_collect_duration_seconds, driftwatch_collect_success,
+/// driftwatch_alerts_sent_total,
 /// driftwatch_apply_actions_total) and `/` (the latest daily report). --apply applies each
 /// cycle's plan with the guards, never with --yes.
 #[derive(Debug, clap::Args)]
