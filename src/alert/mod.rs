@@ -52,13 +52,15 @@ struct Verdict {
     labels: serde_json::Map<String, Json>,
 }
 
-/// Evaluates every alert of `config` at `at`, records the state, and sends what is due. With
+/// Evaluates every alert of `config` at `at`, records the state, and sends what is due. `made`
+/// is an audit the caller already made at `at`, used when it covers the alerts' rules. With
 /// `dry_run` nothing is sent or recorded: the report says what would be.
 pub fn run(
     store: &Store,
     config: &Config,
     files: &[RuleFile],
     at: &At,
+    made: Option<&crate::history::AuditReport>,
     dry_run: bool,
     stdout: &mut dyn std::io::Write,
 ) -> Result<Report> {
@@ -80,15 +82,33 @@ pub fn run(
         .iter()
         .filter(|l| alerts.iter().any(|a| picks(a, l)))
         .collect();
-    let audit = audit_with_history(store, Some(config), files, &chosen, at, None)?;
-    report.notes.extend(audit.notes.iter().cloned());
+    // The audit the caller made at this run when it covers the rules (`watch`), else one of
+    // the chosen rules.
+    let covered = made.filter(|m| {
+        m.at.run == at.run
+            && chosen
+                .iter()
+                .all(|l| m.rules.iter().any(|r| r.name == l.name()))
+    });
+    let own;
+    let audited: Vec<&RuleReport> = match covered {
+        Some(m) => chosen
+            .iter()
+            .filter_map(|l| m.rules.iter().find(|r| r.name == l.name()))
+            .collect(),
+        None => {
+            own = audit_with_history(store, Some(config), files, &chosen, at, None)?;
+            report.notes.extend(own.notes.iter().cloned());
+            own.rules.iter().collect()
+        }
+    };
     let mut due = Vec::new();
     for a in &alerts {
         let rules: Vec<&RuleReport> = chosen
             .iter()
-            .zip(&audit.rules)
+            .zip(&audited)
             .filter(|(l, _)| picks(a, l))
-            .map(|(_, r)| r)
+            .map(|(_, r)| *r)
             .collect();
         let v = verdict(store, config, a, &rules, at)?;
         if v.firing {

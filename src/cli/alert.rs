@@ -32,7 +32,15 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let files = load_files(Some(config), &[])?;
     let (store, _, at) = open_at(global, Some(config), &args.at)?;
     let mut printed = Vec::new();
-    let report = crate::alert::run(&store, config, &files, &at, args.dry_run, &mut printed)?;
+    let report = crate::alert::run(
+        &store,
+        config,
+        &files,
+        &at,
+        None,
+        args.dry_run,
+        &mut printed,
+    )?;
     super::print_notes(&report.notes);
     let format = global.format(Format::Table);
     let written = if format == Format::Json {

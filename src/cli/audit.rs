@@ -59,7 +59,13 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         Exit::Ok if syntax_errors > 0 => Exit::Invalid,
         exit => exit,
     };
-    let fixes = crate::fix::verify::by_violation(&store)?;
+    // The applied actions' verification shows in the detailed table, JSON and CSV only.
+    let format = global.format(Format::Table);
+    let fixes = if args.detailed || matches!(format, Format::Json | Format::Csv) {
+        crate::fix::verify::by_violation(&store)?
+    } else {
+        Default::default()
+    };
     let mut entry = crate::store::log::Entry::new("audit", &super::actor(None));
     entry.outcome = Some(format!(
         "run {}: {} issues",
@@ -67,15 +73,8 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         report.total_issues()
     ));
     store.log(vec![entry]).ok();
-    let written = write_report(
-        &report,
-        global.format(Format::Table),
-        args.detailed,
-        syntax_errors,
-        &fixes,
-        out,
-    )
-    .and_then(|()| super::io(out.flush()));
+    let written = write_report(&report, format, args.detailed, syntax_errors, &fixes, out)
+        .and_then(|()| super::io(out.flush()));
     super::verdict(exit, written)
 }
 

@@ -35,7 +35,7 @@ pub fn run(global: &Global, args: Args, stdout: &mut dyn Write) -> Result<Exit> 
     let loaded = check_files(&files, &schemas);
     let rules: Vec<_> = loaded.iter().collect();
     report_errors(&files, &rules);
-    let r = report(&store, config, &files, &rules, args.period, &at)?;
+    let r = report(&store, config, &files, &rules, args.period, &at, None)?;
     super::print_notes(&r.notes);
     let format = global.format(Format::Html);
     let mut buf = Vec::new();

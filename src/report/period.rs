@@ -9,7 +9,7 @@ use crate::fix::plan::{from_audit, Action};
 use crate::history::delay::{by_platform, delays, percentile};
 use crate::history::diff::{rule_diffs, Change};
 use crate::history::trend::trends;
-use crate::history::{audit_with_history, History};
+use crate::history::{audit_with_history, AuditReport, History};
 use crate::platforms::Config;
 use crate::rules::eval::At;
 use crate::rules::{Loaded, RuleFile};
@@ -100,7 +100,8 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-/// The report for the `period` ending at `to`.
+/// The report for the `period` ending at `to`; `made` is an audit of `rules` at `to` the caller
+/// already has (`watch`), else one is made.
 pub fn report(
     store: &Store,
     config: &Config,
@@ -108,6 +109,7 @@ pub fn report(
     rules: &[&Loaded<'_>],
     period: Period,
     to: &At,
+    made: Option<AuditReport>,
 ) -> Result<Report> {
     let runs = store.runs()?;
     let end = crate::time::parse(&to.taken_at)
@@ -126,7 +128,15 @@ pub fn report(
         .map(At::from)
         .collect();
     let h = History::new(store, Some(config), files, rules.to_vec());
-    let audit = audit_with_history(store, Some(config), files, rules, to, None)?;
+    // An audit the caller made of the same rules at the same run, else one now.
+    let audit = match made.filter(|m| {
+        m.at.run == to.run
+            && m.rules.len() == rules.len()
+            && m.rules.iter().zip(rules).all(|(r, l)| r.name == l.name())
+    }) {
+        Some(m) => m,
+        None => audit_with_history(store, Some(config), files, rules, to, None)?,
+    };
     let mut notes = audit.notes.clone();
     let diffs = rule_diffs(&h, &from, to)?;
     let trend = trends(&h, &in_period)?;

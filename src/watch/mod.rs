@@ -150,10 +150,12 @@ pub fn run(store: &mut Store, config: &Config, opts: &Options, log: &mut dyn Wri
         let started = Instant::now();
         let outcome = cycle(store, config, opts, &only, &mut durations, &mut rules, log);
         let triggered = !std::mem::take(&mut only).is_empty();
-        let ok = match &outcome {
-            Ok((line, collected)) => {
+        let mut made = None;
+        let ok = match outcome {
+            Ok((line, collected, audit)) => {
                 let _ = writeln!(log, "watch: {line}");
-                *collected
+                made = audit;
+                collected
             }
             Err(e) => {
                 let _ = writeln!(
@@ -170,7 +172,7 @@ pub fn run(store: &mut Store, config: &Config, opts: &Options, log: &mut dyn Wri
             if let Ok(m) = metrics::render(store, &durations, &rules) {
                 p.metrics = m;
             }
-            if let Ok(html) = latest_report(store, config) {
+            if let Ok(html) = latest_report(store, config, made) {
                 p.report = html;
             }
         }
@@ -308,7 +310,7 @@ fn cycle(
     durations: &mut BTreeMap<String, (f64, bool)>,
     counted: &mut BTreeMap<String, (String, u64)>,
     log: &mut dyn Write,
-) -> Result<(String, bool)> {
+) -> Result<(String, bool, Option<crate::history::AuditReport>)> {
     let report = collect_run(store, config, &opts.vars, only, None)?;
     for o in &report.outcomes {
         durations.insert(o.source.clone(), (o.seconds, o.result.is_ok()));
@@ -346,7 +348,7 @@ fn cycle(
     let mut e = Entry::new("watch", &crate::store::log::default_actor());
     e.outcome = Some(format!("run {}: {} issues", at.run, audit.total_issues()));
     store.log(vec![e])?;
-    let alerts = crate::alert::run(store, config, &files, &at, false, log)?;
+    let alerts = crate::alert::run(store, config, &files, &at, Some(&audit), false, log)?;
     let mut line = format!(
         "{}run {} at {}: {} issues, {} alert(s) firing, {} notification(s) sent{}",
         if only.is_empty() {
@@ -413,7 +415,9 @@ fn cycle(
             }
         }
     }
-    Ok((line, failed.is_empty()))
+    // The report of a full cycle reads the same audit; one after a notification reads some rules.
+    let full = only.is_empty().then_some(audit);
+    Ok((line, failed.is_empty(), full))
 }
 
 /// The config's rule files; none is fine for a watch that only collects and alerts on sources.
@@ -426,7 +430,11 @@ fn rule_files(config: &Config) -> Result<Vec<crate::rules::RuleFile>> {
 }
 
 /// The daily report at the latest run, as HTML, for `/`.
-fn latest_report(store: &Store, config: &Config) -> Result<String> {
+fn latest_report(
+    store: &Store,
+    config: &Config,
+    made: Option<crate::history::AuditReport>,
+) -> Result<String> {
     let (run, taken_at) = store.resolve_run("latest")?;
     let at = At { run, taken_at };
     let files = rule_files(config)?;
@@ -440,6 +448,7 @@ fn latest_report(store: &Store, config: &Config) -> Result<String> {
         &rules,
         crate::report::period::Period::Daily,
         &at,
+        made,
     )?;
     let mut out = Vec::new();
     crate::report::render::write(&r, crate::output::Format::Html, &mut out)?;
