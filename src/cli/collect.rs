@@ -24,6 +24,10 @@ pub struct Args {
     /// Set ${K} in the config (repeatable); the environment is used for names not given
     #[arg(long = "var", value_name = "K=V")]
     pub vars: Vec<String>,
+    /// Read every source whole, even where it could read only what changed since the last
+    /// collection (Graph users and groups, through delta queries)
+    #[arg(long)]
+    pub full: bool,
 }
 
 pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
@@ -47,7 +51,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
             path.display()
         )
     });
-    let report = collect_run(&mut store, config, &vars, &args.sources, at)?;
+    let report = collect_run(&mut store, config, &vars, &args.sources, at, args.full)?;
     let mut grid = Grid::new(&[
         "source", "snapshot", "status", "rows", "added", "changed", "removed", "error",
     ]);
@@ -83,6 +87,11 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     let warnings = report.warnings();
     for w in &warnings {
         eprintln!("driftwatch: warning: {w}");
+    }
+    for o in &report.outcomes {
+        for n in &o.notes {
+            eprintln!("driftwatch: note: {n}");
+        }
     }
     super::log_notes(&store, "collect", &warnings);
     let format = global.format(Format::Table);

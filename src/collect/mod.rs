@@ -96,13 +96,16 @@ pub fn check<'c>(
     Ok(selected)
 }
 
-/// Collects `sources` (all of the config's when empty) as one run at `taken_at` (default now).
+/// Collects `sources` (all of the config's when empty) as one run at `taken_at` (default now);
+/// `full` reads every source whole, where it would otherwise read only what changed (Graph's
+/// delta queries).
 pub fn collect_run(
     store: &mut Store,
     config: &Config,
     vars: &Vars,
     sources: &[String],
     taken_at: Option<Epoch>,
+    full: bool,
 ) -> Result<RunReport> {
     let selected = check(config, vars, sources, store.path())?;
     let cx = Context {
@@ -110,6 +113,9 @@ pub fn collect_run(
         vars,
     };
     let mut run = store.begin_run(taken_at)?;
+    if full {
+        run.read_everything();
+    }
     let mut outcomes = Vec::new();
     for source in selected {
         outcomes.push(run.collect_source(&source.name, |out| {
@@ -140,7 +146,11 @@ pub fn collect_run(
                 }
                 .into(),
             );
-            e.error = o.result.as_ref().err().map(|e| e.message.clone());
+            e.error = match &o.result {
+                Err(e) => Some(e.message.clone()),
+                Ok(_) if !o.notes.is_empty() => Some(o.notes.join("; ")),
+                Ok(_) => None,
+            };
             e
         })
         .collect();

@@ -48,6 +48,15 @@ pub enum Auth {
     },
 }
 
+/// An answer that was not a success: its status, the service's error code, and the whole
+/// message (`GET /path: 410 Gone: code: message`).
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: Option<String>,
+    pub message: String,
+}
+
 /// A response: its status, headers and body.
 pub struct Response {
     pub headers: reqwest::header::HeaderMap,
@@ -90,11 +99,34 @@ pub struct Http {
 /// How long a source's collection may take in all, unless its config says (`deadline`).
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
-/// The path and query of a URL, for messages.
+/// The path and query of a URL, for messages. A state token in the query (Graph's
+/// `$deltatoken` and `$skiptoken`) is shown as `…`: it reads the tenant's changes, and it is
+/// kept in the store alone.
 pub fn path_of(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
+            Some(q) => {
+                let shown: Vec<String> = q
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((k, v))
+                            if v != "latest"
+                                && [
+                                    "$deltatoken",
+                                    "%24deltatoken",
+                                    "$skiptoken",
+                                    "%24skiptoken",
+                                ]
+                                .iter()
+                                .any(|t| k.eq_ignore_ascii_case(t)) =>
+                        {
+                            format!("{k}=…")
+                        }
+                        _ => pair.to_string(),
+                    })
+                    .collect();
+                format!("{}?{}", u.path(), shown.join("&"))
+            }
             None => u.path().to_string(),
         },
         Err(_) => url.to_string(),
@@ -292,15 +324,28 @@ impl Http {
     /// GETs `url`, retrying what can be retried. Any other failure is an error that names the
     /// request.
     pub async fn get(&self, url: &str) -> Result<Response> {
+        self.get_answer(url)
+            .await?
+            .map_err(|refused| Error::runtime(refused.message))
+    }
+
+    /// GETs `url` as `get` does, but hands an answer that is not a success back as a
+    /// [`Refusal`] instead of failing, to a caller that has a way out of it (a delta link that
+    /// expired is read whole instead).
+    pub async fn get_answer(&self, url: &str) -> Result<std::result::Result<Response, Refusal>> {
         let (status, resp) = self.send(reqwest::Method::GET, url, None).await?;
         if !status.is_success() {
             let what = format!("GET {}", path_of(url));
-            return Err(Error::runtime(self.failure(&what, status, &resp.body)));
+            return Ok(Err(Refusal {
+                status: status.as_u16(),
+                code: service_error(&resp.body).0,
+                message: self.failure(&what, status, &resp.body),
+            }));
         }
         self.progress.inc(1);
         self.progress
             .set_message(format!("{} pages", self.progress.position()));
-        Ok(resp)
+        Ok(Ok(resp))
     }
 
     /// "GET /path: 404 Not Found: code: message (hint)", for an answer that is not a success.

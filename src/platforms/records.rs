@@ -6,7 +6,7 @@ use super::{Declared, EntityConfig};
 use crate::config::Origin;
 use crate::error::{Error, Result};
 use crate::store::{Column, SnapshotWriter};
-use crate::value::ColumnType;
+use crate::value::{ColumnType, Value};
 use serde_json::Value as Json;
 
 /// A column: its name, where it is in a record (`a.b`, or `$name` for a value of the request
@@ -181,21 +181,27 @@ pub fn write_records(
         w.reserve(records.len());
         let mut values = Vec::with_capacity(columns.len());
         for (n, r) in records.iter().enumerate() {
-            values.clear();
-            for f in spec.fields {
-                let v = r.get(f.path).unwrap_or(&Json::Null);
-                let v = f.ty.from_json(v).map_err(|m| {
-                    Error::runtime(format!(
-                        "{source}.{}: record {}, field `{}`: {m}",
-                        spec.name,
-                        n + 1,
-                        f.name
-                    ))
-                })?;
-                values.push(v);
-            }
+            spec.values(source, r, n as u64 + 1, &mut values)?;
             w.row(&values, n as u64 + 1)?;
         }
         Ok(())
     })
+}
+
+impl Spec {
+    /// The row of record number `n` (for messages), in the entity's column order.
+    pub fn values(&self, source: &str, r: &Record, n: u64, values: &mut Vec<Value>) -> Result<()> {
+        values.clear();
+        for f in self.fields {
+            let v = r.get(f.path).unwrap_or(&Json::Null);
+            let v = f.ty.from_json(v).map_err(|m| {
+                Error::runtime(format!(
+                    "{source}.{}: record {n}, field `{}`: {m}",
+                    self.name, f.name
+                ))
+            })?;
+            values.push(v);
+        }
+        Ok(())
+    }
 }

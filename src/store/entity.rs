@@ -199,6 +199,11 @@ pub struct EntityWriter<'a> {
     hash_buf: Vec<u8>,
     /// Nothing was open when the snapshot began: every row is new (see `OpenRows::unchecked`).
     fresh: bool,
+    /// A patch (a delta collection): rows not given stay as they are, and only `remove`
+    /// closes one.
+    patch: bool,
+    /// How many rows were open when the snapshot began.
+    open_before: i64,
     stats: EntityStats,
 }
 
@@ -316,6 +321,7 @@ impl<'a> EntityWriter<'a> {
         entity: &str,
         key: &[String],
         columns: &[Column],
+        patch: bool,
     ) -> Result<EntityWriter<'a>> {
         let label = format!("{source}.{entity}");
         for (i, c) in columns.iter().enumerate() {
@@ -370,6 +376,7 @@ impl<'a> EntityWriter<'a> {
         let new: Vec<usize> = new.into_iter().map(|(i, _)| i).collect();
         let open = load_open_rows(conn, &table, &label)?;
         let fresh = open.rows.is_empty();
+        let open_before = open.rows.len() as i64;
         let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
         let marks: Vec<String> = (1..=columns.len() + 3).map(|i| format!("?{i}")).collect();
         let insert = conn.prepare(&format!(
@@ -405,6 +412,8 @@ impl<'a> EntityWriter<'a> {
             key_buf: String::new(),
             hash_buf: Vec::new(),
             fresh,
+            patch,
+            open_before,
             stats: EntityStats::default(),
         })
     }
@@ -510,6 +519,30 @@ impl<'a> EntityWriter<'a> {
         self.insert_version(values, hash)
     }
 
+    /// Closes the open row whose key columns are `key` (a patch's removal), if there is one;
+    /// a removal of a row that is not there (a replayed removal) changes nothing.
+    pub fn remove(&mut self, key: &[Value]) -> Result<()> {
+        debug_assert!(self.patch, "only a patch names its removals");
+        encode_key(key.iter(), &mut self.key_buf);
+        let key_hash = xxh3_64(self.key_buf.as_bytes());
+        let Some(i) = self.open.find(&self.key_buf, key_hash) else {
+            return Ok(());
+        };
+        let row = &mut self.open.rows[i];
+        if row.seen {
+            return Err(Error::input(format!(
+                "{}: key {} = {} is both given and removed in one patch",
+                self.label,
+                self.key_names.join(", "),
+                self.key_buf.replace('\u{1f}', ", ")
+            )));
+        }
+        row.seen = true;
+        self.close.execute((self.snapshot_id, row.rowid))?;
+        self.stats.removed += 1;
+        Ok(())
+    }
+
     fn insert_version(&mut self, values: &[Value], hash: i64) -> Result<()> {
         let n = values.len();
         for (i, v) in values.iter().enumerate() {
@@ -533,10 +566,15 @@ impl<'a> EntityWriter<'a> {
                 key.replace('\u{1f}', ", ")
             )));
         }
-        for row in &self.open.rows {
-            if !row.seen {
-                self.close.execute((self.snapshot_id, row.rowid))?;
-                self.stats.removed += 1;
+        if self.patch {
+            // Rows the patch did not name are as they were.
+            self.stats.rows = self.open_before + self.stats.added - self.stats.removed;
+        } else {
+            for row in &self.open.rows {
+                if !row.seen {
+                    self.close.execute((self.snapshot_id, row.rowid))?;
+                    self.stats.removed += 1;
+                }
             }
         }
         let s = self.stats;

@@ -20,7 +20,7 @@ pub use suppressions::Suppression;
 
 use crate::error::{Error, Result};
 use crate::time::{self, Epoch};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -150,6 +150,7 @@ impl Store {
             tx,
             run_id,
             taken_at: at,
+            full: false,
         })
     }
 }
@@ -234,6 +235,7 @@ pub struct RunWriter<'s> {
     tx: rusqlite::Transaction<'s>,
     run_id: i64,
     taken_at: String,
+    full: bool,
 }
 
 /// What became of one source in a run.
@@ -244,11 +246,19 @@ pub struct SourceOutcome {
     pub result: Result<Vec<(String, EntityStats)>>,
     /// How long the source took to collect.
     pub seconds: f64,
+    /// What the user should know about how it was collected (a delta read that fell back to
+    /// a full read …).
+    pub notes: Vec<String>,
 }
 
 impl RunWriter<'_> {
     pub fn taken_at(&self) -> &str {
         &self.taken_at
+    }
+
+    /// Reads every source whole, ignoring delta links (`collect --full`).
+    pub fn read_everything(&mut self) {
+        self.full = true;
     }
 
     /// Collects one source under a savepoint. `collect` writes the source's entities through
@@ -260,6 +270,7 @@ impl RunWriter<'_> {
         collect: impl FnOnce(&mut SnapshotWriter<'_>) -> Result<()>,
     ) -> Result<SourceOutcome> {
         let started = std::time::Instant::now();
+        let mut notes = Vec::new();
         let attempt: Result<(i64, Vec<(String, EntityStats)>)> = (|| {
             let sp = self.tx.savepoint()?;
             sp.execute(
@@ -272,8 +283,12 @@ impl RunWriter<'_> {
                 snapshot_id,
                 source: source.to_string(),
                 stats: Vec::new(),
+                full: self.full,
+                notes: Vec::new(),
             };
-            collect(&mut writer)?;
+            let collected = collect(&mut writer);
+            notes = std::mem::take(&mut writer.notes);
+            collected?;
             let stats = std::mem::take(&mut writer.stats);
             sp.commit()?;
             Ok((snapshot_id, stats))
@@ -284,6 +299,7 @@ impl RunWriter<'_> {
                 snapshot_id,
                 result: Ok(stats),
                 seconds: started.elapsed().as_secs_f64(),
+                notes,
             }),
             Err(e) => {
                 self.tx.execute(
@@ -296,6 +312,7 @@ impl RunWriter<'_> {
                     snapshot_id,
                     result: Err(e),
                     seconds: started.elapsed().as_secs_f64(),
+                    notes,
                 })
             }
         }
@@ -318,6 +335,8 @@ pub struct SnapshotWriter<'a> {
     snapshot_id: i64,
     source: String,
     stats: Vec<(String, EntityStats)>,
+    full: bool,
+    notes: Vec<String>,
 }
 
 impl SnapshotWriter<'_> {
@@ -336,6 +355,78 @@ impl SnapshotWriter<'_> {
         columns: &[Column],
         rows: impl FnOnce(&mut EntityWriter<'_>) -> Result<()>,
     ) -> Result<()> {
+        self.entity(entity, key, columns, false, rows)
+    }
+
+    /// Writes one entity as a patch of its open rows (a delta collection): the rows given are
+    /// upserted, `EntityWriter::remove` closes a row, and every other row stays as it was.
+    /// Only for an entity whose `delta_link` is current: its open rows are then the state the
+    /// changes apply to.
+    pub fn patch_entity(
+        &mut self,
+        entity: &str,
+        key: &[String],
+        columns: &[Column],
+        rows: impl FnOnce(&mut EntityWriter<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.entity(entity, key, columns, true, rows)
+    }
+
+    /// Whether this collection reads everything (`collect --full`).
+    pub fn full(&self) -> bool {
+        self.full
+    }
+
+    /// The delta link where `entity` resumes, when there is one for this `request` and the
+    /// entity's open rows are still those of the snapshot it was recorded with (and the
+    /// collection is not `--full`).
+    pub fn delta_link(&self, entity: &str, request: &str) -> Result<Option<String>> {
+        if self.full {
+            return Ok(None);
+        }
+        let found: Option<(String, String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT request, link, snapshot_id FROM delta_links WHERE source = ?1 AND entity = ?2",
+                (&self.source, entity),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((recorded, link, snapshot)) = found else {
+            return Ok(None);
+        };
+        let last: Option<i64> = self.conn.query_row(
+            "SELECT max(se.snapshot_id) FROM snapshot_entities se JOIN entities e ON e.id = se.entity_id WHERE e.source = ?1 AND e.name = ?2",
+            (&self.source, entity),
+            |r| r.get(0),
+        )?;
+        Ok((recorded == request && last == Some(snapshot)).then_some(link))
+    }
+
+    /// Records where the next delta collection of `entity` resumes: the state this snapshot
+    /// records. Rolled back with the snapshot when it fails.
+    pub fn set_delta_link(&self, entity: &str, request: &str, link: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO delta_links (source, entity, request, link, snapshot_id) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (source, entity) DO UPDATE SET request = excluded.request, link = excluded.link, snapshot_id = excluded.snapshot_id",
+            (&self.source, entity, request, link, self.snapshot_id),
+        )?;
+        Ok(())
+    }
+
+    /// A note about this collection for the user (a delta link that expired …).
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    fn entity(
+        &mut self,
+        entity: &str,
+        key: &[String],
+        columns: &[Column],
+        patch: bool,
+        rows: impl FnOnce(&mut EntityWriter<'_>) -> Result<()>,
+    ) -> Result<()> {
         if self.stats.iter().any(|(e, _)| e == entity) {
             return Err(Error::input(format!(
                 "entity {}.{entity} is collected twice in one snapshot",
@@ -349,6 +440,7 @@ impl SnapshotWriter<'_> {
             entity,
             key,
             columns,
+            patch,
         )?;
         rows(&mut writer)?;
         let stats = writer.finish()?;

@@ -311,7 +311,7 @@ fn cycle(
     counted: &mut BTreeMap<String, (String, u64)>,
     log: &mut dyn Write,
 ) -> Result<(String, bool, Option<crate::history::AuditReport>)> {
-    let report = collect_run(store, config, &opts.vars, only, None)?;
+    let report = collect_run(store, config, &opts.vars, only, None, false)?;
     for o in &report.outcomes {
         durations.insert(o.source.clone(), (o.seconds, o.result.is_ok()));
     }

@@ -84,7 +84,7 @@ fn main() {
     for run in 0..3 {
         let mut store = Store::open(&dir.path().join(format!("s{run}.db"))).unwrap();
         let t = Instant::now();
-        let report = collect_run(&mut store, &config, &Vars::default(), &[], None).unwrap();
+        let report = collect_run(&mut store, &config, &Vars::default(), &[], None, false).unwrap();
         times.push(t.elapsed());
         assert!(
             report.first_failure().is_none(),

@@ -67,7 +67,7 @@ fn fixture() -> &'static Fixture {
         for day in 1..=2 {
             write_csvs(dir.path(), day);
             let at = i64::from(day) * 86_400;
-            let report = collect_run(&mut store, &config, &Vars::default(), &[], Some(at)).unwrap();
+            let report = collect_run(&mut store, &config, &Vars::default(), &[], Some(at), false).unwrap();
             assert!(report.first_failure().is_none());
         }
         let f = Fixture { dir };

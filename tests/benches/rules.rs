@@ -86,7 +86,7 @@ fn fixture() -> &'static Fixture {
         .unwrap();
         let config = Config::load(&dir.path().join("driftwatch.toml")).unwrap();
         let mut store = Store::open(&dir.path().join("store.db")).unwrap();
-        let report = collect_run(&mut store, &config, &Vars::default(), &[], Some(86_400)).unwrap();
+        let report = collect_run(&mut store, &config, &Vars::default(), &[], Some(86_400), false).unwrap();
         assert!(report.first_failure().is_none());
         baseline_db(dir.path());
         let mut f = Fixture {

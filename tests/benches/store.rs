@@ -93,7 +93,7 @@ fn collect(f: &Fixture, store: &Path, n: usize, day: i64) {
     let config = Config::load(&f.path("driftwatch.toml")).unwrap();
     let vars = Vars([("n".to_string(), n.to_string())].into_iter().collect());
     let mut s = Store::open(store).unwrap();
-    let report = collect_run(&mut s, &config, &vars, &[], Some(day * 86_400)).unwrap();
+    let report = collect_run(&mut s, &config, &vars, &[], Some(day * 86_400), false).unwrap();
     assert!(report.first_failure().is_none());
 }
 

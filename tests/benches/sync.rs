@@ -91,7 +91,15 @@ fn plan_against_audit() {
         .unwrap();
     let config = Config::load(&d.join("driftwatch.toml")).unwrap();
     let mut store = Store::open(&d.join("store.db")).unwrap();
-    let report = collect_run(&mut store, &config, &Vars::default(), &[], Some(86_400)).unwrap();
+    let report = collect_run(
+        &mut store,
+        &config,
+        &Vars::default(),
+        &[],
+        Some(86_400),
+        false,
+    )
+    .unwrap();
     assert!(report.first_failure().is_none());
     drop(store);
     // The indexes and the history of the run, made once.

@@ -114,7 +114,8 @@ pub fn lms_store(
         let vars = Vars([("day".to_string(), day.to_string())].into_iter().collect());
         let at = driftwatch::time::parse(&format!("2026-11-{day:02}T06:00:00Z"));
         let report =
-            driftwatch::collect::collect_run(&mut store, &config, &vars, &sources, at).unwrap();
+            driftwatch::collect::collect_run(&mut store, &config, &vars, &sources, at, false)
+                .unwrap();
         assert!(
             report.first_failure().is_none(),
             "day {day}: {:?}",

@@ -53,6 +53,13 @@ pub struct State {
     pub fail_enroll: BTreeSet<i64>,
     /// Paths (prefixes) whose writes fail with 403 Forbidden.
     pub forbid: Vec<String>,
+    /// Every read received: `path?query`.
+    pub reads: Vec<String>,
+    /// The delta links issued (`$deltatoken=N` is the state at the N-th link); see
+    /// `fake_delta`.
+    pub delta: crate::fake_delta::Links,
+    /// The second page of a delta round is not a Graph page.
+    pub break_delta_page: bool,
     next_id: u64,
 }
 
@@ -137,6 +144,17 @@ impl State {
         s
     }
 
+    /// The Entra groups as Graph lists them.
+    pub fn group_objects(&self) -> Vec<Json> {
+        self.groups
+            .keys()
+            .map(|g| {
+                json!({"id": g, "displayName": g, "mail": null, "mailEnabled": false,
+                       "securityEnabled": true, "groupTypes": []})
+            })
+            .collect()
+    }
+
     fn user(&self, id: &str) -> Option<&Json> {
         self.users.iter().find(|u| u["id"].as_str() == Some(id))
     }
@@ -182,7 +200,7 @@ struct Responder {
     base: String,
 }
 
-fn graph_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
+pub fn graph_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status)
         .set_body_json(json!({"error": {"code": code, "message": message}}))
 }
@@ -231,6 +249,10 @@ impl wiremock::Respond for Responder {
                 "access_token": format!("tok-{}", s.tokens)}));
         }
         let write = method != "GET";
+        if !write && seg.first() == Some(&"v1.0") {
+            let q = r.url.query().map(|q| format!("?{q}")).unwrap_or_default();
+            s.reads.push(format!("{}{}", r.url.path(), decode(&q)));
+        }
         if write {
             let shown = if r.body.is_empty() {
                 String::new()
@@ -320,7 +342,7 @@ impl wiremock::Respond for Responder {
 }
 
 /// A page of `items` at `path`: `PAGE` a page by `$skiptoken`, nextLink to this server.
-fn graph_page(
+pub fn graph_page(
     items: &[Json],
     base: &str,
     path: &str,
@@ -365,6 +387,9 @@ fn graph(
     let path = seg.join("/");
     match (method, seg) {
         ("GET", ["users"]) => graph_page(&s.users.clone(), base, &path, query),
+        ("GET", [entity @ ("users" | "groups"), "delta"]) => {
+            crate::fake_delta::respond(s, entity, base, query)
+        }
         ("GET", ["users", id]) => match s.user(id) {
             Some(u) => ResponseTemplate::new(200).set_body_json(u),
             None => graph_error(404, "Request_ResourceNotFound", "Resource does not exist."),
@@ -385,17 +410,7 @@ fn graph(
             s.deleted_users.push(id.to_string());
             ResponseTemplate::new(204)
         }
-        ("GET", ["groups"]) => {
-            let groups: Vec<Json> = s
-                .groups
-                .keys()
-                .map(|g| {
-                    json!({"id": g, "displayName": g, "mail": null, "mailEnabled": false,
-                                "securityEnabled": true, "groupTypes": []})
-                })
-                .collect();
-            graph_page(&groups, base, &path, query)
-        }
+        ("GET", ["groups"]) => graph_page(&s.group_objects(), base, &path, query),
         ("GET", ["groups", g, "members"]) => {
             let members: Vec<Json> = s
                 .groups

@@ -46,6 +46,7 @@ fn users_csv(ids: &[usize]) -> String {
 
 /// Users 1–3 on page 1, an empty page 2, users 4–5 on page 3; `$top` other than 999 refused.
 fn mount_users(s: &Server, page: impl Fn(usize) -> Option<ResponseTemplate>) {
+    s.graph_delta_stateless();
     let users = |r: std::ops::RangeInclusive<usize>| r.map(user).collect::<Vec<_>>();
     let pages = [
         s.graph_page(&users(1..=3), Some("/v1.0/users?$skiptoken=p2")),
@@ -96,9 +97,15 @@ fn graph_users_follow_next_links_through_an_empty_page_into_an_exact_snapshot() 
         users_csv(&[1, 2, 3, 4, 5])
     );
     let reqs = s.requests();
-    assert_eq!(reqs.len(), 4, "{reqs:#?}");
+    assert_eq!(reqs.len(), 5, "{reqs:#?}");
     assert_eq!(reqs[0], format!("POST /{TENANT}/oauth2/v2.0/token"));
-    assert!(reqs[1].contains("$select=id,userPrincipalName,mail,displayName,accountEnabled,userType,externalUserState,createdDateTime") && reqs[1].contains("$top=999"), "{}", reqs[1]);
+    // A delta link of the present state first (for the next collection), then the list.
+    assert!(
+        reqs[1].contains("/v1.0/users/delta?") && reqs[1].ends_with("$deltatoken=latest"),
+        "{}",
+        reqs[1]
+    );
+    assert!(reqs[2].contains("$select=id,userPrincipalName,mail,displayName,accountEnabled,userType,externalUserState,createdDateTime") && reqs[2].contains("$top=999"), "{}", reqs[2]);
     assert_no_secret(d, &[&r.stdout, &r.stderr]);
 }
 
@@ -434,7 +441,7 @@ fn a_token_that_expires_within_a_minute_is_renewed_before_each_use() {
     let reqs = s.requests();
     let tokens = reqs.iter().filter(|q| q.starts_with("POST")).count();
     let pages = reqs.iter().filter(|q| q.starts_with("GET")).count();
-    assert_eq!((tokens, pages), (3, 3), "{reqs:#?}");
+    assert_eq!((tokens, pages), (4, 4), "{reqs:#?}");
 }
 
 #[test]

@@ -4,10 +4,12 @@
 mod alerts;
 mod collectors;
 mod common;
+mod delta;
 mod drift;
 mod episodes;
 mod errors;
 mod failures;
+mod fake_delta;
 mod fake_platforms;
 mod grace;
 mod hostile;

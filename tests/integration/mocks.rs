@@ -51,8 +51,10 @@ impl Server {
             .collect()
     }
 
-    /// Answers the OAuth2 token request with `token` (any number of times).
+    /// Answers the OAuth2 token request with `token` (any number of times), and Graph's delta
+    /// queries as `graph_delta_stateless` does.
     pub fn graph_token(&self, token: &str) {
+        self.graph_delta_stateless();
         self.mount(
             Mock::given(method("POST"))
                 .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
@@ -61,6 +63,32 @@ impl Server {
                     "access_token": token
                 }))),
         );
+    }
+
+    /// Graph's delta queries of users and groups, as a service that keeps no state: a link of
+    /// the present state (`$deltatoken=latest`, which a full read starts with) is given, and
+    /// following it is answered 410 Gone, so that every collection reads whole. (The stateful
+    /// fake, `fake_platforms`, answers the changes.)
+    pub fn graph_delta_stateless(&self) {
+        for entity in ["users", "groups"] {
+            self.mount(
+                Mock::given(method("GET"))
+                    .and(path(format!("/v1.0/{entity}/delta")))
+                    .and(wiremock::matchers::query_param("$deltatoken", "latest"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                        "value": [],
+                        "@odata.deltaLink": format!("{}/v1.0/{entity}/delta?$deltatoken=gone", self.uri())
+                    }))),
+            );
+            self.mount(
+                Mock::given(method("GET"))
+                    .and(path(format!("/v1.0/{entity}/delta")))
+                    .and(wiremock::matchers::query_param("$deltatoken", "gone"))
+                    .respond_with(ResponseTemplate::new(410).set_body_json(
+                        json!({"error": {"code": "resyncRequired", "message": "Resync required."}}),
+                    )),
+            );
+        }
     }
 
     /// A Graph page: `value`, and `@odata.nextLink` to `next` (a path and query on this server).

@@ -47,7 +47,8 @@ types = { person_id = "integer" }
     let mut store = Store::open(&dir.join("s.db")).unwrap();
     let at = driftwatch::time::parse("2026-11-10T12:00:00Z");
     let report =
-        driftwatch::collect::collect_run(&mut store, &config, &Vars::default(), &[], at).unwrap();
+        driftwatch::collect::collect_run(&mut store, &config, &Vars::default(), &[], at, false)
+            .unwrap();
     assert!(report.first_failure().is_none());
     store
 }

@@ -136,7 +136,7 @@ fn collect_days(store: &mut Store, config: &Config) -> Result<()> {
         let text = format!("2026-11-{day:02}T06:00:00Z");
         let at = crate::time::parse(&text)
             .ok_or_else(|| Error::runtime(format!("not a time: {text}")))?;
-        let report = collect_run(store, config, &vars, &[], Some(at))?;
+        let report = collect_run(store, config, &vars, &[], Some(at), false)?;
         if let Some(e) = report.first_failure() {
             return Err(Error {
                 kind: e.kind,

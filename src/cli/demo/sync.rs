@@ -107,7 +107,7 @@ fn audit_round(
     out: &mut dyn Write,
     when: &str,
 ) -> Result<u64> {
-    let report = collect_run(store, config, &Vars::default(), &[], None)?;
+    let report = collect_run(store, config, &Vars::default(), &[], None, false)?;
     if let Some(e) = report.first_failure() {
         return Err(e.clone());
     }

@@ -5,10 +5,11 @@
 //! `concurrency` at a time. A page that is not a Graph page (malformed, truncated, no `value`)
 //! fails the source, so a half-read list never looks like removed members.
 
+mod delta;
 pub mod notify;
 pub mod write;
 
-use super::http::{check_url, origin, path_of, runtime, segment, Auth, Http, Retry};
+use super::http::{check_url, origin, path_of, runtime, segment, Auth, Http, Refusal, Retry};
 use super::records::{f, fan_out, listed_entities, write_records, Field, Record, Spec};
 use super::{at_least_one, Context, Declared, EntityConfig, Kind, Reader};
 use crate::config::{Origin, Secret};
@@ -186,6 +187,7 @@ struct Graph {
 
 /// The expanded settings a collection uses.
 struct Expanded {
+    tenant: String,
     client_id: String,
     base: String,
     token_url: String,
@@ -202,6 +204,7 @@ impl GraphReader {
         let token_url =
             setting("token_url", &self.token_url, DEFAULT_TOKEN)?.replace("{tenant}", &tenant);
         Ok(Expanded {
+            tenant,
             client_id: cx.expand(&self.client_id, &key("client_id"))?,
             base: base.trim_end_matches('/').to_string(),
             token_url,
@@ -260,10 +263,13 @@ impl Reader for GraphReader {
 
     fn collect(&self, source: &str, cx: &Context<'_>, out: &mut SnapshotWriter<'_>) -> Result<()> {
         let Expanded {
+            tenant,
             client_id,
             base,
             token_url,
         } = self.expand(source, cx)?;
+        // Whose changes a delta link follows: another tenant, app or service starts afresh.
+        let identity = format!("{base} tenant={tenant} client={client_id}");
         let key = |k: &str| format!("sources.{source}.{k}");
         check_url(&base, &key("base_url"))?;
         check_url(&token_url, &key("token_url"))?;
@@ -284,6 +290,10 @@ impl Reader for GraphReader {
         let rt = runtime()?;
         let result = rt.block_on(async {
             for (spec, entity) in &self.entities {
+                if let Some(t) = delta::tracked(&entity.name) {
+                    g.collect_tracked(source, spec, t, &identity, out).await?;
+                    continue;
+                }
                 let records = g.entity(&entity.name).await?;
                 write_records(out, source, spec, &records)?;
             }
@@ -423,37 +433,60 @@ impl Graph {
 
     /// Every record of a Graph list: the first page at `path`, then each `@odata.nextLink`.
     async fn list(&self, path: &str) -> Result<Vec<Json>> {
-        let mut url = format!("{}{path}", self.base);
         let mut out = Vec::new();
+        self.walk(&format!("{}{path}", self.base), |values| out.extend(values))
+            .await?
+            .map_err(|refused| Error::runtime(refused.message))?;
+        Ok(out)
+    }
+
+    /// Follows a Graph list from `url`: each page's `value` goes to `take`, then the page's
+    /// `@odata.nextLink` is followed until a page has none. Returns the last page's
+    /// `@odata.deltaLink` (the end of a delta round), or the service's refusal of a page.
+    async fn walk(
+        &self,
+        url: &str,
+        mut take: impl FnMut(Vec<Json>),
+    ) -> Result<std::result::Result<Option<String>, Refusal>> {
+        let mut url = url.to_string();
         for page in 1.. {
             let what = format!("GET {} (page {page})", path_of(&url));
-            let mut doc = self.http.get(&url).await?.json(&what)?;
+            let mut doc = match self.http.get_answer(&url).await? {
+                Ok(r) => r.json(&what)?,
+                Err(refused) => return Ok(Err(refused)),
+            };
             let Some(Json::Array(values)) = doc.get_mut("value").map(Json::take) else {
                 return Err(Error::runtime(format!(
                     "{what}: not a Graph page (no `value` array); the snapshot is not recorded"
                 )));
             };
-            out.extend(values);
-            match doc.get("@odata.nextLink") {
-                None | Some(Json::Null) => return Ok(out),
-                Some(Json::String(next)) => {
-                    // The token goes only to the service it is for.
-                    if origin(next) != origin(&self.base) {
-                        return Err(Error::runtime(format!(
-                            "{what}: @odata.nextLink leads to another host ({}); refusing to follow it",
-                            origin(next)
-                        )));
-                    }
-                    url = next.clone();
-                }
-                Some(other) => {
-                    return Err(Error::runtime(format!(
-                        "{what}: @odata.nextLink is not a link: {other}"
-                    )))
-                }
+            take(values);
+            match self.link(&doc, "@odata.nextLink", &what)? {
+                Some(next) => url = next,
+                None => return Ok(Ok(self.link(&doc, "@odata.deltaLink", &what)?)),
             }
         }
         unreachable!("the page loop returns")
+    }
+
+    /// A page's link `name`, if it has one; a link to another host is refused: the token goes
+    /// only to the service it is for.
+    fn link(&self, doc: &Json, name: &str, what: &str) -> Result<Option<String>> {
+        match doc.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(link)) => {
+                if origin(link) != origin(&self.base) {
+                    return Err(Error::runtime(format!(
+                        "{what}: {name} leads to another host ({}); refusing to follow it",
+                        origin(link)
+                    )));
+                }
+                Ok(Some(link.clone()))
+            }
+            Some(other) => Err(Error::runtime(format!(
+                "{what}: {name} is not a link: {other}"
+            ))),
+        }
     }
 }
 
