@@ -34,7 +34,7 @@ struct Tenant {
 fn user(i: usize, name: &str) -> Json {
     json!({"id": format!("{i:08}-0000-4000-8000-000000000000"), "userPrincipalName": format!("user{i}@contoso.example"),
            "mail": format!("user{i}@contoso.example"), "displayName": name, "accountEnabled": true,
-           "userType": if i % 10 == 0 { "Guest" } else { "Member" }, "externalUserState": null,
+           "userType": if i.is_multiple_of(10) { "Guest" } else { "Member" }, "externalUserState": null,
            "createdDateTime": "2024-01-01T00:00:00Z"})
 }
 
