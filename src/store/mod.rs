@@ -20,6 +20,7 @@ pub use suppressions::Suppression;
 
 use crate::error::{Error, Result};
 use crate::time::{self, Epoch};
+use crate::value::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -329,6 +330,15 @@ impl RunWriter<'_> {
     }
 }
 
+/// Which rows of an entity `SnapshotWriter::rows` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// The entity as it stands: as last collected, with what this snapshot wrote of it.
+    Open,
+    /// The versions this snapshot opened or closed.
+    ChangedNow,
+}
+
 /// Writes the entities of one source's snapshot.
 pub struct SnapshotWriter<'a> {
     conn: &'a Connection,
@@ -412,6 +422,31 @@ impl SnapshotWriter<'_> {
             (&self.source, entity, request, link, self.snapshot_id),
         )?;
         Ok(())
+    }
+
+    /// The rows of `entity` of this source, as `which` says, with `columns` (in that order).
+    /// Empty when the entity has no snapshot yet. A delta collection reads here the state its
+    /// changes apply to, and what this snapshot changed of another entity.
+    pub fn rows(&self, entity: &str, columns: &[&str], which: Rows) -> Result<Vec<Vec<Value>>> {
+        let Some(schema) = read::entity_schema(self.conn, &self.source, entity)? else {
+            return Ok(Vec::new());
+        };
+        let list: Vec<String> = columns.iter().map(|c| entity::quote(c)).collect();
+        let filter = match which {
+            Rows::Open => "_to IS NULL".to_string(),
+            Rows::ChangedNow => format!("_from = {0} OR _to = {0}", self.snapshot_id),
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM {} WHERE {filter}",
+            list.join(", "),
+            entity::quote(&schema.table)
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            (0..columns.len())
+                .map(|i| r.get_ref(i).map(Value::from_sql))
+                .collect::<rusqlite::Result<Vec<Value>>>()
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// A note about this collection for the user (a delta link that expired …).

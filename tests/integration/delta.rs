@@ -1,7 +1,8 @@
 //! Graph delta collection: a history collected through delta links equals, snapshot for
 //! snapshot, the history full reads record, over a scripted history of changes on the stateful
 //! fake — users changed, added, removed and added again, groups added and removed, links that
-//! expire (410 Gone, 400 `syncStateNotFound`), a collection that fails half way.
+//! expire (410 Gone, 400 `syncStateNotFound`), a collection that fails half way; group
+//! members added and removed, a group removed, a nested group, a member renamed.
 
 use crate::fake_platforms::{run, Fake, State};
 use serde_json::json;
@@ -13,7 +14,8 @@ fn setup(fake: &Fake) -> tempfile::TempDir {
         dir.path().join("driftwatch.toml"),
         format!(
             "store = \"store.db\"\n{}",
-            fake.server.graph_config("entra", &["users", "groups"], "")
+            fake.server
+                .graph_config("entra", &["group_members", "users", "groups"], "")
         ),
     )
     .unwrap();
@@ -38,11 +40,32 @@ fn set(fake: &Fake, user: usize, field: &str, value: serde_json::Value) {
     fake.with(|s| s.users[user][field] = value);
 }
 
+fn id(s: &State, user: usize) -> String {
+    s.users[user]["id"].as_str().unwrap().to_string()
+}
+
+/// Removes user `i`, from its groups too (as Entra does); returns it.
+fn remove_user(s: &mut State, i: usize) -> serde_json::Value {
+    let gone = s.users.remove(i);
+    for members in s.groups.values_mut() {
+        members.retain(|m| gone["id"] != m.as_str());
+    }
+    gone
+}
+
+/// Users 10–15 in `grp-a`; `grp-nested` holds `grp-a` and user 16.
+fn tenant() -> State {
+    let mut s = State::from_sample(&crate::common::repo().join("samples/lms/day-1"));
+    let a = (10..16).map(|i| id(&s, i)).collect();
+    s.groups.insert("grp-a".into(), a);
+    let nested = vec!["grp-a".to_string(), id(&s, 16)];
+    s.groups.insert("grp-nested".into(), nested);
+    s
+}
+
 #[test]
 fn a_delta_collected_history_equals_what_full_reads_record_snapshot_for_snapshot() {
-    let fake = Fake::start(State::from_sample(
-        &crate::common::repo().join("samples/lms/day-1"),
-    ));
+    let fake = Fake::start(tenant());
     let (delta, full) = (setup(&fake), setup(&fake));
     let day = |n: u32| format!("2026-03-{n:02}T06:00:00Z");
     // Each step changes the tenant, then both stores collect it as of the same time. `expect`
@@ -61,12 +84,17 @@ fn a_delta_collected_history_equals_what_full_reads_record_snapshot_for_snapshot
                 u["userPrincipalName"] = json!("new1@contoso.example");
                 s.users.push(u);
                 s.groups.insert("grp-new".into(), Vec::new());
+                s.groups.get_mut("grp-a").unwrap().push("new-user-1".into());
+                // A member of grp-a renamed: its membership row takes the new name.
+                s.users[11]["displayName"] = json!("Member Renamed");
             });
         }),
         ("delta", |f| {
             f.with(|s| {
-                s.users.remove(4);
+                remove_user(s, 4);
                 s.groups.remove("grp-staff");
+                let gone = id(s, 12);
+                s.groups.get_mut("grp-a").unwrap().retain(|m| *m != gone);
             });
         }),
         ("full", |f| {
@@ -79,7 +107,15 @@ fn a_delta_collected_history_equals_what_full_reads_record_snapshot_for_snapshot
                     .push(gone["id"].as_str().unwrap().to_string());
             });
         }),
-        ("delta", |f| set(f, 6, "userType", json!("Guest"))),
+        ("delta", |f| {
+            set(f, 6, "userType", json!("Guest"));
+            f.with(|s| {
+                let joins = id(s, 13);
+                s.groups.get_mut("grp-nested").unwrap().push(joins);
+                // A user of the nested group renamed: the group is read whole.
+                s.users[16]["displayName"] = json!("Nested Renamed");
+            });
+        }),
         ("full", |f| {
             f.with(|s| {
                 s.delta.expire_before = s.delta.issued();
@@ -93,7 +129,7 @@ fn a_delta_collected_history_equals_what_full_reads_record_snapshot_for_snapshot
         ("delta", |f| {
             // Removed in one round, back with a change in the next.
             f.with(|s| {
-                let gone = s.users.remove(9);
+                let gone = remove_user(s, 9);
                 s.deleted_users.push(serde_json::to_string(&gone).unwrap());
             });
         }),
@@ -132,6 +168,22 @@ fn a_delta_collected_history_equals_what_full_reads_record_snapshot_for_snapshot
             "delta" => {
                 assert!(followed && !listed, "step {}: {reads:#?}", i + 1);
                 assert!(d_err.is_empty(), "step {}: {d_err}", i + 1);
+                // Group members by the group delta: only the group with a nested group
+                // (whose members' names no delta tracks) is listed.
+                let groups: Vec<String> = fake
+                    .with(|s| s.reads[before..between].to_vec())
+                    .into_iter()
+                    .filter(|r| r.starts_with("/v1.0/groups"))
+                    .collect();
+                assert!(
+                    groups
+                        .iter()
+                        .any(|r| r.starts_with("/v1.0/groups/delta?$deltatoken="))
+                        && !groups.iter().any(|r| r.starts_with("/v1.0/groups?")
+                            || r.starts_with("/v1.0/groups/grp-a/")),
+                    "step {}: {groups:#?}",
+                    i + 1
+                );
             }
             _ => assert!(listed, "step {}: {reads:#?}", i + 1),
         }
@@ -153,7 +205,7 @@ fn a_delta_collected_history_equals_what_full_reads_record_snapshot_for_snapshot
         );
     }
     for run_id in 1..=steps.len() {
-        for entity in ["entra.users", "entra.groups"] {
+        for entity in ["entra.users", "entra.groups", "entra.group_members"] {
             let args = ["export", entity, "--at", &run_id.to_string()];
             assert_eq!(
                 ok(delta.path(), &args).0,
@@ -180,9 +232,7 @@ fn a_delta_collected_history_equals_what_full_reads_record_snapshot_for_snapshot
 
 #[test]
 fn a_delta_collection_that_fails_half_way_keeps_the_store_and_its_link() {
-    let fake = Fake::start(State::from_sample(
-        &crate::common::repo().join("samples/lms/day-1"),
-    ));
+    let fake = Fake::start(tenant());
     let dir = setup(&fake);
     ok(dir.path(), &["collect", "--at", "2026-03-01T06:00:00Z"]);
     // Enough changes for two pages; the second page is malformed: the collection fails.
@@ -192,7 +242,6 @@ fn a_delta_collection_that_fails_half_way_keeps_the_store_and_its_link() {
         }
     });
     let before = ok(dir.path(), &["export", "entra.users"]).0;
-    let issued = fake.with(|s| s.delta.issued());
     fake.with(|s| s.break_delta_page = true);
     let r = run(dir.path(), &["collect", "--at", "2026-03-02T06:00:00Z"]);
     assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -208,7 +257,8 @@ fn a_delta_collection_that_fails_half_way_keeps_the_store_and_its_link() {
     let from = fake.with(|s| s.reads.len());
     ok(dir.path(), &["collect", "--at", "2026-03-03T06:00:00Z"]);
     let reads = user_reads(&fake, from);
-    let resumed = format!("/v1.0/users/delta?$deltatoken={}", issued - 2);
+    // Users are collected first: theirs is the first link issued.
+    let resumed = "/v1.0/users/delta?$deltatoken=0".to_string();
     assert!(
         reads.iter().any(|r| r == &resumed),
         "{resumed} not in {reads:#?}"

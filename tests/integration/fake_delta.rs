@@ -3,6 +3,10 @@
 //! link was issued; following it lists what differs now, `PAGE` a page by `$skiptoken`: each
 //! added or changed object whole, each removed one as `{"id", "@removed": {"reason":
 //! "deleted"}}`, and, as the service may, the first change once more at the end (a replay).
+//! A group round with `$select=members` (its links remember it) gives instead the groups whose
+//! members changed, with `members@delta` (added members, removed ones with `@removed`), each
+//! group's members spread over several objects of the same group, two at a time, as Graph
+//! spreads them over pages.
 //! `$deltatoken=latest` answers no objects and a link of the present state; no token starts a
 //! round that lists everything. Links issued before `expire_before` answer `expired_with`:
 //! 410 Gone with a `Location`, or 400 `syncStateNotFound`.
@@ -27,16 +31,90 @@ impl Links {
     }
 }
 
+/// The entity's objects by id; a group's members (ids) under `_members`.
 fn current(s: &State, entity: &str) -> BTreeMap<String, Json> {
     let objects = if entity == "users" {
         s.users.clone()
     } else {
         s.group_objects()
+            .into_iter()
+            .map(|mut g| {
+                g["_members"] = json!(s.groups[g["id"].as_str().unwrap()]);
+                g
+            })
+            .collect()
     };
     objects
         .into_iter()
         .map(|o| (o["id"].as_str().unwrap().to_string(), o))
         .collect()
+}
+
+/// A group's `members@delta` entries for members `ids`, `removed` or not.
+fn member_entries(s: &State, ids: &[&Json], removed: bool) -> Vec<Json> {
+    ids.iter()
+        .map(|id| {
+            let ty = if s.groups.contains_key(id.as_str().unwrap()) {
+                "group"
+            } else {
+                "user"
+            };
+            let mut m = json!({"@odata.type": format!("#microsoft.graph.{ty}"), "id": id});
+            if removed {
+                m["@removed"] = json!({"reason": "deleted"});
+            }
+            m
+        })
+        .collect()
+}
+
+/// What changed between `then` and `now`: objects whole (without `_members`), or, for a
+/// members round, the groups with their `members@delta`, two members an object.
+fn changes(
+    s: &State,
+    members: bool,
+    then: &BTreeMap<String, Json>,
+    now: &BTreeMap<String, Json>,
+) -> Vec<Json> {
+    let empty = json!([]);
+    let mut out = Vec::new();
+    for (id, o) in now {
+        let was = then.get(id);
+        if members {
+            let list = |o: Option<&Json>| -> Vec<Json> {
+                o.map(|o| o["_members"].as_array().unwrap().clone())
+                    .unwrap_or_default()
+            };
+            let (before, after) = (list(was), list(Some(o)));
+            let added: Vec<&Json> = after.iter().filter(|m| !before.contains(m)).collect();
+            let gone: Vec<&Json> = before.iter().filter(|m| !after.contains(m)).collect();
+            let mut entries = member_entries(s, &added, false);
+            entries.extend(member_entries(s, &gone, true));
+            if was.is_none() && entries.is_empty() {
+                out.push(json!({"id": id, "members@delta": empty}));
+            }
+            for part in entries.chunks(2) {
+                out.push(json!({"id": id, "members@delta": part}));
+            }
+        } else {
+            let strip = |o: &Json| {
+                let mut o = o.clone();
+                if let Some(m) = o.as_object_mut() {
+                    m.remove("_members");
+                }
+                o
+            };
+            if was.map(strip) != Some(strip(o)) {
+                out.push(strip(o));
+            }
+        }
+    }
+    out.extend(
+        then.keys()
+            .filter(|id| !now.contains_key(*id))
+            .map(|id| json!({"id": id, "@removed": {"reason": "deleted"}})),
+    );
+    out
 }
 
 pub fn respond(
@@ -46,9 +124,16 @@ pub fn respond(
     query: &BTreeMap<String, String>,
 ) -> wiremock::ResponseTemplate {
     let now = current(s, entity);
-    let changes: Vec<Json> = match query.get("$deltatoken").map(String::as_str) {
-        Some("latest") => Vec::new(),
-        None => now.values().cloned().collect(),
+    let kind = match query.get("$select") {
+        Some(select) if select.split(',').any(|p| p == "members") => "group_members",
+        _ => entity,
+    };
+    let (kind, changes): (String, Vec<Json>) = match query.get("$deltatoken").map(String::as_str) {
+        Some("latest") => (kind.to_string(), Vec::new()),
+        None => (
+            kind.to_string(),
+            changes(s, kind == "group_members", &BTreeMap::new(), &now),
+        ),
         Some(token) => {
             let n: usize = token.parse().unwrap();
             if n < s.delta.expire_before {
@@ -63,22 +148,12 @@ pub fn respond(
                     )
                 };
             }
-            let (was_entity, then) = &s.delta.states[n];
-            assert_eq!(was_entity, entity, "a link of another entity");
-            let mut changes: Vec<Json> = now
-                .iter()
-                .filter(|(id, o)| then.get(*id) != Some(*o))
-                .map(|(_, o)| o.clone())
-                .collect();
-            changes.extend(
-                then.keys()
-                    .filter(|id| !now.contains_key(*id))
-                    .map(|id| json!({"id": id, "@removed": {"reason": "deleted"}})),
-            );
+            let (kind, then) = &s.delta.states[n];
+            let mut changes = changes(s, kind == "group_members", then, &now);
             if let Some(first) = changes.first().cloned() {
                 changes.push(first);
             }
-            changes
+            (kind.clone(), changes)
         }
     };
     let at: usize = query
@@ -92,7 +167,7 @@ pub fn respond(
         // Not the last page: a nextLink that carries the round on.
         return graph_page(&changes, base, &format!("{entity}/delta"), query);
     }
-    s.delta.states.push((entity.to_string(), now));
+    s.delta.states.push((kind, now));
     let token = s.delta.states.len() - 1;
     let page = &changes[at.min(changes.len())..];
     wiremock::ResponseTemplate::new(200).set_body_json(json!({

@@ -155,6 +155,20 @@ impl State {
             .collect()
     }
 
+    /// A group member as `/groups/{id}/members` lists it: the user, or the (nested) group,
+    /// with its `@odata.type`.
+    pub fn directory_object(&self, id: &str) -> Json {
+        let (ty, mut o) = match self.user(id) {
+            Some(u) => ("user", u.clone()),
+            None => match self.group_objects().into_iter().find(|g| g["id"] == id) {
+                Some(g) => ("group", g),
+                None => ("user", json!({"id": id})),
+            },
+        };
+        o["@odata.type"] = json!(format!("#microsoft.graph.{ty}"));
+        o
+    }
+
     fn user(&self, id: &str) -> Option<&Json> {
         self.users.iter().find(|u| u["id"].as_str() == Some(id))
     }
@@ -418,7 +432,7 @@ fn graph(
                 .cloned()
                 .unwrap_or_default()
                 .iter()
-                .map(|id| json!({"@odata.type": "#microsoft.graph.user", "id": id}))
+                .map(|id| s.directory_object(id))
                 .collect();
             graph_page(&members, base, &path, query)
         }

@@ -70,25 +70,29 @@ impl Graph {
                     patch(out, source, spec, changes)?;
                     return out.set_delta_link(t.entity, &request, &next);
                 }
-                Err(refused) => out.note(format!(
-                    "{source}.{}: the service no longer knows where its changes resume ({}); read whole instead",
-                    t.entity, refused.message
-                )),
+                Err(refused) => out.note(expired_note(source, t.entity, &refused)),
             }
         }
-        let (latest, changes) = self
-            .round(&format!("{}{}&$deltatoken=latest", self.base, t.delta))
-            .await?
-            .map_err(|refused| Error::runtime(refused.message))?;
-        if !changes.is_empty() {
-            return Err(Error::runtime(format!(
-                "GET {}: a delta link of the present state came with changes; the snapshot is not recorded",
-                t.delta
-            )));
-        }
+        let latest = self.latest(t.delta).await?;
         let records = self.list(t.list).await?;
         write_records(out, source, spec, &Record::all(records, &[]))?;
         out.set_delta_link(t.entity, &request, &latest)
+    }
+
+    /// A delta link of the present state for the delta query `delta` (`$deltatoken=latest`),
+    /// asked before a full read so that no change made during the read is missed.
+    pub(super) async fn latest(&self, delta: &str) -> Result<String> {
+        let url = format!("{}{delta}&$deltatoken=latest", self.base);
+        let mut any = false;
+        let end = self.walk(&url, |values| any |= !values.is_empty()).await?;
+        match end {
+            Ok(Some(link)) if !any => Ok(link),
+            Ok(Some(_)) => Err(Error::runtime(format!(
+                "GET {delta}: a delta link of the present state came with changes; the snapshot is not recorded"
+            ))),
+            Ok(None) => Err(no_delta_link(&url)),
+            Err(refused) => Err(Error::runtime(refused.message)),
+        }
     }
 
     /// Follows a delta round from `url` to its end: the changes, and the link where the next
@@ -119,22 +123,36 @@ impl Graph {
         }
         match end {
             Ok(Some(link)) => Ok(Ok((link, changes))),
-            Ok(None) => Err(Error::runtime(format!(
-                "GET {}: the delta round ended without an @odata.deltaLink; the snapshot is not recorded",
-                crate::platforms::http::path_of(url)
-            ))),
-            Err(refused)
-                if refused.status == 410
-                    || refused
-                        .code
-                        .as_deref()
-                        .is_some_and(|c| c.eq_ignore_ascii_case("syncStateNotFound")) =>
-            {
-                Ok(Err(refused))
-            }
+            Ok(None) => Err(no_delta_link(url)),
+            Err(refused) if expired(&refused) => Ok(Err(refused)),
             Err(refused) => Err(Error::runtime(refused.message)),
         }
     }
+}
+
+/// Whether the service refused a delta link because it no longer knows it: 410 Gone, or
+/// `syncStateNotFound` (after about 7 days).
+pub(super) fn expired(refused: &Refusal) -> bool {
+    refused.status == 410
+        || refused
+            .code
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("syncStateNotFound"))
+}
+
+pub(super) fn no_delta_link(url: &str) -> Error {
+    Error::runtime(format!(
+        "GET {}: the delta round ended without an @odata.deltaLink; the snapshot is not recorded",
+        crate::platforms::http::path_of(url)
+    ))
+}
+
+/// The note for a delta link the service no longer knows.
+pub(super) fn expired_note(source: &str, entity: &str, refused: &Refusal) -> String {
+    format!(
+        "{source}.{entity}: the service no longer knows where its changes resume ({}); read whole instead",
+        refused.message
+    )
 }
 
 /// Writes one round's changes as a patch of the entity's open rows.

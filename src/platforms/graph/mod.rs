@@ -6,6 +6,7 @@
 //! fails the source, so a half-read list never looks like removed members.
 
 mod delta;
+mod membership;
 pub mod notify;
 pub mod write;
 
@@ -289,7 +290,16 @@ impl Reader for GraphReader {
         };
         let rt = runtime()?;
         let result = rt.block_on(async {
-            for (spec, entity) in &self.entities {
+            // Users first: a delta collection of group members takes their names from them.
+            let users = self.entities.iter().any(|(s, _)| s.name == "users");
+            let mut entities: Vec<_> = self.entities.iter().collect();
+            entities.sort_by_key(|(s, _)| s.name != "users");
+            for (spec, entity) in entities {
+                if spec.name == "group_members" {
+                    g.collect_group_members(source, spec, &identity, users, out)
+                        .await?;
+                    continue;
+                }
                 if let Some(t) = delta::tracked(&entity.name) {
                     g.collect_tracked(source, spec, t, &identity, out).await?;
                     continue;
