@@ -6,7 +6,8 @@
 //!   and records their episodes), and when both have (one SQL statement over the episodes);
 //! - the data diff between the two runs.
 //!
-//! Target: each at most 2× the audit. `cargo bench --bench history`.
+//! Targets: the cold rule diff at most 1.5× the audit (both runs in one pass, `compile_pair`),
+//! the others at most 2×. `cargo bench --bench history`.
 
 use driftwatch::collect::collect_run;
 use driftwatch::config::{Config, Vars};
@@ -177,17 +178,17 @@ fn main() {
     let ma = median(a);
     let ratio = |x: Duration| x.as_secs_f64() / ma.as_secs_f64();
     let (mc, mw, md) = (median(cold), median(warm), median(d));
-    println!("ratios against one audit of the rule at one run ({ma:.2?}), median of {n} interleaved runs; target <= 2x:");
+    println!("ratios against one audit of the rule at one run ({ma:.2?}), median of {n} interleaved runs:");
     println!(
-        "  rule diff, neither run evaluated yet: {:.2}x ({mc:.2?})",
+        "  rule diff, neither run evaluated yet: {:.2}x ({mc:.2?})  (target <= 1.5x)",
         ratio(mc)
     );
     println!(
-        "  rule diff, both runs in history:      {:.3}x ({mw:.2?})",
+        "  rule diff, both runs in history:      {:.3}x ({mw:.2?})  (target <= 2x)",
         ratio(mw)
     );
     println!(
-        "  data diff:                            {:.2}x ({md:.2?})",
+        "  data diff:                            {:.2}x ({md:.2?})  (target <= 2x)",
         ratio(md)
     );
 }

@@ -603,11 +603,14 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
     let store = crate::common::lms_store(&dir.path().join("s.db"), 1..=7, &[]);
     let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
     let file = RuleFile::load(&crate::common::repo().join("queries/lms.rules")).unwrap();
-    // Rules over one entity (the pair's case), with exists, now() and fixes among them, and a
-    // rule the pair does not serve (it joins), which says so.
+    // Rules over one entity (the pair's case), with exists (in `expect`, negated, and in
+    // `where`), now() and fixes among them, and a rule the pair does not serve (it joins),
+    // which says so.
     let extra = RuleFile::parse(
         std::path::Path::new("x.rules"),
-        "rule recent_member { for m in ssot.members where m.joined_at > now() - 300d expect m.status = 'active' show since = m.joined_at }\n".into(),
+        "rule recent_member { for m in ssot.members where m.joined_at > now() - 300d expect m.status = 'active' show since = m.joined_at }\n\
+         rule member_guest_gone { for u in entra.users where u.account_enabled expect not exists m in ssot.members where m.entra_id = u.id and m.status = 'left' }\n\
+         rule guest_with_member { for u in entra.users where u.user_type = 'Guest' and exists m in ssot.members where m.entra_id = u.id expect u.account_enabled and not exists n in ssot.members where n.entra_id = u.id and n.status = 'left' }\n".into(),
     );
     let files = [file, extra];
     let schemas = Schemas::at_run(&store, 7).unwrap();
@@ -615,7 +618,12 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
     let mut paired = 0;
     for l in &loaded {
         let checked = l.outcome.as_ref().unwrap();
-        for (a, b) in [(&runs[0], &runs[6]), (&runs[2], &runs[3])] {
+        // Either order: the pair takes the runs as given.
+        for (a, b) in [
+            (&runs[0], &runs[6]),
+            (&runs[2], &runs[3]),
+            (&runs[5], &runs[1]),
+        ] {
             match evaluate_pair(&store, checked, a, b).unwrap() {
                 Some((ea, eb)) => {
                     paired += 1;

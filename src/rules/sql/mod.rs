@@ -105,7 +105,9 @@ struct Compiler<'a> {
 struct Pair<'a> {
     runs: [&'a dyn Target; 2],
     side: usize,
-    shared: Vec<String>,
+    /// The `exists` probed for both runs: (the probe at the first run, which also says whether
+    /// the row it found is visible at the second; the probe at the second run).
+    shared: Vec<(String, String)>,
 }
 
 /// Compiles a rule that passed the checker.

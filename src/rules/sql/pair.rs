@@ -1,6 +1,7 @@
 //! Compiling a rule for two runs at once: one scan of the row versions visible at either run,
 //! each run's `where`, `expect` and outputs tested on the same row, and each `exists` whose
-//! filter reads the same at both runs probed once for both.
+//! filter reads the same at both runs probed at the second run only where the first run's probe
+//! did not answer for it too.
 
 use super::*;
 
@@ -41,11 +42,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         if let Some(p) = &mut c.pair {
             p.side = n;
         }
-        let vis = if n == 0 { &vis_a } else { &vis_b };
-        let ok = match &rule.filter {
-            Some(w) => format!("({vis} AND {})", c.expr(w)),
-            None => vis.clone(),
-        };
+        let filter = rule.filter.as_ref().map(|w| c.expr(w));
         let expect = rule.expect.as_ref().map_or("1".to_string(), |e| c.expr(e));
         let outputs = c.outputs(rule);
         shape = (
@@ -58,36 +55,75 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         all.extend(outputs.1);
         all.extend(outputs.2);
         all.extend(outputs.3);
-        columns.push((ok, expect, all));
+        columns.push((filter, expect, all));
     }
+    let alias = quote(&binding.alias.name);
+    // The row versions visible at either run (and the few made and closed between them).
+    let schema = c.schema(binding);
+    let (sa, sb) = (a.snapshot(schema), b.snapshot(schema));
+    let label = format!("snapshots of {}", schema.label());
+    let (lo, hi) = (
+        c.param(Value::Integer(sa.min(sb)), label.clone()),
+        c.param(Value::Integer(sa.max(sb)), label),
+    );
+    let either = format!("({alias}._from <= {hi} AND ({alias}._to IS NULL OR {alias}._to > {lo}))");
+    // Which rows the scan keeps, and each run's test of a row (`_ok0`, `_ok1`), computed once
+    // a row in the scan, unless it tests a probe's bits: it is then tested where they are.
+    let (fa, fb) = (&columns[0].0, &columns[1].0);
+    let probed = |f: &Option<String>| f.as_ref().is_some_and(|f| f.contains("._p"));
+    let ok = |vis: &str, f: &Option<String>| match f {
+        Some(f) => format!("({vis} AND {f})"),
+        None => vis.to_string(),
+    };
+    let (scan, tests, early) = if probed(fa) || probed(fb) {
+        (either, [ok(&vis_a, fa), ok(&vis_b, fb)], false)
+    } else if fa == fb {
+        // The same `where` at both runs (no `now()`): tested once, in the scan's filter.
+        let scan = match fa {
+            Some(f) => format!("{either} AND {f}"),
+            None => either,
+        };
+        (scan, [vis_a.clone(), vis_b.clone()], true)
+    } else {
+        let tests = [ok(&vis_a, fa), ok(&vis_b, fb)];
+        (
+            format!("{either} AND ({} OR {})", tests[0], tests[1]),
+            tests,
+            true,
+        )
+    };
     let mut outer = Vec::new();
-    for (ok, expect, outs) in &columns {
+    let mut computed = String::new();
+    for (n, ((_, expect, outs), test)) in columns.iter().zip(&tests).enumerate() {
+        let test = if early {
+            computed.push_str(&format!(", {test} AS _ok{n}"));
+            format!("{alias}._ok{n}")
+        } else {
+            test.clone()
+        };
         outer.push(format!(
-            "count(*) FILTER (WHERE {ok}), json_group_array(json_array({})) FILTER (WHERE {ok} AND NOT coalesce({expect}, 0))",
+            "count(*) FILTER (WHERE {test}), json_group_array(json_array({})) FILTER (WHERE {test} AND NOT coalesce({expect}, 0))",
             outs.join(", ")
         ));
     }
     // The scan is a co-routine of its own (`LIMIT -1` keeps SQLite from flattening it), named
-    // as the binding: each row's shared probes (`_x0` …) are computed once, and each run's
-    // `where` and `expect` test their bits; the outputs are made for violations only.
+    // as the binding. Each shared `exists` is probed at the first run in the scan (`_p0` …):
+    // 3 when the row it finds is visible at the second run too, which is so for every row the
+    // change between the runs did not touch; 1 when it is not; NULL when nothing matched. The
+    // second run's test probes again only where that did not answer it. The outputs are made
+    // for violations only.
     let shared = c.pair.take().map(|p| p.shared).unwrap_or_default();
-    let alias = quote(&binding.alias.name);
-    let probes: String = shared
+    let first: String = shared
         .iter()
         .enumerate()
-        .map(|(i, sql)| format!(", {sql} AS _x{i}"))
+        .map(|(i, (probe, _))| format!(", {probe} AS _p{i}"))
         .collect();
-    // Rows that pass neither run's `where` are left out before they are probed, when the
-    // `where`s need no probe of their own.
-    let (ok_a, ok_b) = (&columns[0].0, &columns[1].0);
-    let scan = if ok_a.contains("._x") || ok_b.contains("._x") {
-        format!("{vis_a} OR {vis_b}")
-    } else {
-        format!("{ok_a} OR {ok_b}")
-    };
-    // The scan carries only the columns the rule reads (and the row's key and visibility).
-    let schema = c.schema(binding);
-    let mut carried: Vec<String> = vec!["_key".into(), "_from".into(), "_to".into()];
+    // The scan carries only the columns the rule reads (and the row's visibility, when a
+    // `where` is tested after the probes).
+    let mut carried: Vec<String> = Vec::new();
+    if !early {
+        carried.extend(["_from".to_string(), "_to".to_string()]);
+    }
     carried.extend(schema.key.iter().cloned());
     for e in rule.exprs() {
         e.walk(&mut |x| {
@@ -102,10 +138,13 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         .iter()
         .map(|col| format!("{alias}.{}", quote(col)))
         .collect();
-    let sql = format!(
-        "SELECT {}\nFROM (SELECT {}{probes}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1) AS {alias}",
-        outer.join(",\n       "),
+    let scan = format!(
+        "SELECT {}{computed}{first}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1",
         carried.join(", ")
+    );
+    let sql = format!(
+        "SELECT {}\nFROM ({scan}) AS {alias}",
+        outer.join(",\n       ")
     );
     Some(Compiled {
         sql,
@@ -155,19 +194,25 @@ impl<'a> Compiler<'a> {
             .as_ref()
             .map(|f| format!(" AND {f}"))
             .unwrap_or_default();
-        let sql = format!(
-            "(SELECT max({0}) | (max({1}) << 1) FROM {item} WHERE ({0} OR {1}){cond})",
-            vis[0], vis[1]
+        let probes = (
+            format!(
+                "(SELECT CASE WHEN {1} THEN 3 ELSE 1 END FROM {item} WHERE {0}{cond} LIMIT 1)",
+                vis[0], vis[1]
+            ),
+            format!("EXISTS (SELECT 1 FROM {item} WHERE {}{cond})", vis[1]),
         );
         let shared = &mut self.pair.as_mut().expect("in a pair").shared;
-        let i = match shared.iter().position(|s| *s == sql) {
+        let i = match shared.iter().position(|s| *s == probes) {
             Some(i) => i,
             None => {
-                shared.push(sql);
+                shared.push(probes);
                 shared.len() - 1
             }
         };
         let alias = quote(self.scope[0].0);
-        Some(format!("(coalesce({alias}._x{i}, 0) & {} != 0)", side + 1))
+        Some(match side {
+            0 => format!("({alias}._p{i} IS NOT NULL)"),
+            _ => format!("({alias}._p{i} IS 3 OR {})", shared[i].1),
+        })
     }
 }
