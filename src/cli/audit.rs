@@ -94,15 +94,12 @@ pub fn write_report(
         )),
         Format::Json => {
             io(
-                serde_json::to_writer_pretty(&mut *out, &to_json(report, fixes))
+                serde_json::to_writer_pretty(&mut *out, &AuditDoc::new(report, fixes))
                     .map_err(Into::into),
             )?;
             io(writeln!(out))
         }
-        Format::Csv => io(
-            violations_grid(&report.rules, true, &report.at.taken_at, fixes)
-                .write(Format::Csv, out),
-        ),
+        Format::Csv => write_violations_csv(report, fixes, out),
         Format::Table | Format::Md => {
             let md = format == Format::Md;
             io(writeln!(
@@ -238,7 +235,16 @@ fn age(v: &Violation, at: &str) -> Option<String> {
 
 /// One row per violation: (with `rule`, its rule and severity), key, subject, then every field
 /// any of the rules shows, in order of first appearance (blank where a rule does not show it).
-fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) -> Grid {
+/// The columns of the violations' table (`rule` false) or CSV (`rule` true: a rule column,
+/// suppressed violations marked instead of left out).
+struct ViolationColumns {
+    headers: Vec<String>,
+    fields: Vec<String>,
+    rule: bool,
+    with_fix: bool,
+}
+
+fn violation_columns(rules: &[RuleReport], rule: bool, fixes: &Fixes) -> ViolationColumns {
     let mut fields: Vec<String> = Vec::new();
     for r in rules {
         for v in r.violations.iter().take(1) {
@@ -274,7 +280,24 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) ->
             headers.push("fix");
         }
     }
-    let mut g = Grid::new(&headers);
+    ViolationColumns {
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        fields,
+        rule,
+        with_fix,
+    }
+}
+
+/// Each violation's row under `cols`, in order, handed to `each`: the rows are never all
+/// made at once.
+fn violation_rows(
+    cols: &ViolationColumns,
+    rules: &[RuleReport],
+    at: &str,
+    fixes: &Fixes,
+    mut each: impl FnMut(Vec<Json>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let rule = cols.rule;
     for r in rules {
         // The table lists suppressed violations apart; the CSV marks them.
         for v in r
@@ -299,11 +322,11 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) ->
                 row.push(json!(v.pending));
             } else {
                 row.push(json!(age(v, at)));
-                if with_fix {
+                if cols.with_fix {
                     row.push(json!(fix_state(fixes, &r.name, v)));
                 }
             }
-            for f in &fields {
+            for f in &cols.fields {
                 row.push(
                     v.fields
                         .iter()
@@ -313,14 +336,41 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) ->
             }
             if rule {
                 row.push(json!(v.suppressed.as_ref().map(|s| s.reason.clone())));
-                if with_fix {
+                if cols.with_fix {
                     row.push(json!(fix_state(fixes, &r.name, v)));
                 }
             }
-            g.push(row);
+            each(row)?;
         }
     }
+    Ok(())
+}
+
+fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) -> Grid {
+    let cols = violation_columns(rules, rule, fixes);
+    let headers: Vec<&str> = cols.headers.iter().map(String::as_str).collect();
+    let mut g = Grid::new(&headers);
+    violation_rows(&cols, rules, at, fixes, |row| {
+        g.push(row);
+        Ok(())
+    })
+    .expect("pushing rows cannot fail");
     g
+}
+
+/// The violations as CSV, written a row at a time.
+fn write_violations_csv(report: &AuditReport, fixes: &Fixes, out: &mut dyn Write) -> Result<()> {
+    let cols = violation_columns(&report.rules, true, fixes);
+    let mut w =
+        crate::output::CsvRows::new(&cols.headers, out).map_err(crate::error::Error::from)?;
+    io(violation_rows(
+        &cols,
+        &report.rules,
+        &report.at.taken_at,
+        fixes,
+        |row| w.row(&row),
+    ))?;
+    io(w.finish())
 }
 
 /// The verification state of applied actions, by rule and key text.
@@ -383,64 +433,94 @@ pub fn compact_grid(report: &AuditReport) -> Grid {
 }
 
 /// The JSON contract of `audit --format json` (the README shows it).
-pub fn to_json(report: &AuditReport, fixes: &Fixes) -> Json {
-    let snapshots: serde_json::Map<String, Json> = report
-        .snapshots
-        .iter()
-        .map(|s| {
-            (
-                s.source.clone(),
-                json!({"id": s.id, "run": s.run, "taken_at": s.taken_at, "stale": s.stale}),
-            )
-        })
-        .collect();
-    let rules: Vec<Json> = report
-        .rules
-        .iter()
-        .map(|r| {
-            let rows: Vec<Json> = r
-                .violations
-                .iter()
-                .map(|v| {
-                    let mut row = json!({
-                        "key": v.key,
-                        "subject": v.subject,
-                        "first_seen": v.first_seen,
-                        "pending": v.pending,
-                        "fields": v.fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
-                    });
-                    if let Some(s) = &v.suppressed {
-                        row["suppressed"] =
-                            json!({"id": s.id, "reason": s.reason, "until": s.until, "by": s.by});
-                    }
-                    if let Some(f) = fix_state(fixes, &r.name, v) {
-                        row["fix"] = json!(f);
-                    }
-                    row
-                })
-                .collect();
-            let mut o = json!({
-                "rule": r.name,
-                "title": r.title,
-                "severity": r.severity.as_str(),
-                "status": r.status.as_str(),
-                "checked": r.ranged,
-                "violations": r.violations.len(),
-                "pending": r.pending,
-                "suppressed": r.suppressed,
-                "rows": rows,
+/// An audit as JSON: serialized as it is written, a violation's row at a time.
+#[derive(serde::Serialize)]
+struct AuditDoc<'a> {
+    run: i64,
+    at: &'a str,
+    snapshots: serde_json::Map<String, Json>,
+    rules: Vec<RuleDoc<'a>>,
+    total_issues: u64,
+}
+
+#[derive(serde::Serialize)]
+struct RuleDoc<'a> {
+    rule: &'a str,
+    title: &'a Option<String>,
+    severity: &'static str,
+    status: &'static str,
+    checked: u64,
+    violations: usize,
+    pending: u64,
+    suppressed: u64,
+    rows: RowsDoc<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: &'a Option<String>,
+}
+
+struct RowsDoc<'a> {
+    rule: &'a RuleReport,
+    fixes: &'a Fixes,
+}
+
+impl serde::Serialize for RowsDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let r = self.rule;
+        let mut seq = s.serialize_seq(Some(r.violations.len()))?;
+        for v in &r.violations {
+            let mut row = json!({
+                "key": v.key,
+                "subject": v.subject,
+                "first_seen": v.first_seen,
+                "pending": v.pending,
+                "fields": v.fields.iter().cloned().collect::<serde_json::Map<_, _>>(),
             });
-            if let Some(e) = &r.error {
-                o["error"] = json!(e);
+            if let Some(s) = &v.suppressed {
+                row["suppressed"] =
+                    json!({"id": s.id, "reason": s.reason, "until": s.until, "by": s.by});
             }
-            o
-        })
-        .collect();
-    json!({
-        "run": report.at.run,
-        "at": report.at.taken_at,
-        "snapshots": snapshots,
-        "rules": rules,
-        "total_issues": report.total_issues(),
-    })
+            if let Some(f) = fix_state(self.fixes, &r.name, v) {
+                row["fix"] = json!(f);
+            }
+            seq.serialize_element(&row)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'a> AuditDoc<'a> {
+    fn new(report: &'a AuditReport, fixes: &'a Fixes) -> AuditDoc<'a> {
+        AuditDoc {
+            run: report.at.run,
+            at: &report.at.taken_at,
+            snapshots: report
+                .snapshots
+                .iter()
+                .map(|s| {
+                    (
+                        s.source.clone(),
+                        json!({"id": s.id, "run": s.run, "taken_at": s.taken_at, "stale": s.stale}),
+                    )
+                })
+                .collect(),
+            rules: report
+                .rules
+                .iter()
+                .map(|r| RuleDoc {
+                    rule: &r.name,
+                    title: &r.title,
+                    severity: r.severity.as_str(),
+                    status: r.status.as_str(),
+                    checked: r.ranged,
+                    violations: r.violations.len(),
+                    pending: r.pending,
+                    suppressed: r.suppressed,
+                    rows: RowsDoc { rule: r, fixes },
+                    error: &r.error,
+                })
+                .collect(),
+            total_issues: report.total_issues(),
+        }
+    }
 }

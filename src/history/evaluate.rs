@@ -134,7 +134,7 @@ pub fn audit(
                     v.suppressed = suppressions
                         .iter()
                         .find(|s| s.covers(l.name(), &v.key, &at.taken_at))
-                        .cloned();
+                        .map(|s| std::sync::Arc::new(s.clone()));
                 }
                 report.pending = ev.violations.iter().filter(|v| v.pending).count() as u64;
                 report.suppressed = ev
@@ -211,14 +211,19 @@ fn remember(
     let since = super::record::first_evaluated(store.conn(), l.name())
         .ok()
         .flatten();
+    // The age of each episode's first run, computed once a run (and only with a grace).
+    let mut young: HashMap<i64, bool> = HashMap::new();
     for (v, first) in ev.violations.iter_mut().zip(first_runs) {
         v.first_seen = times.get(store, first).ok();
-        let age = v
-            .first_seen
-            .as_deref()
-            .and_then(|f| super::hours_between(f, &at.taken_at));
-        v.pending = since.is_some_and(|s| first > s)
-            && matches!((l.rule.grace, age), (Some(g), Some(h)) if h * 3600.0 < g as f64);
+        v.pending = match (l.rule.grace, since) {
+            (Some(grace), Some(s)) if first > s => *young.entry(first).or_insert_with(|| {
+                v.first_seen
+                    .as_deref()
+                    .and_then(|f| super::hours_between(f, &at.taken_at))
+                    .is_some_and(|h| h * 3600.0 < grace as f64)
+            }),
+            _ => false,
+        };
     }
     None
 }

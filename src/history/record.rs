@@ -11,7 +11,8 @@ use crate::error::Result;
 use crate::rules::eval::Violation;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 /// One episode of one key.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +26,7 @@ struct Episode {
 
 /// The text a key is stored and compared as.
 pub fn key_text(key: &[Json]) -> String {
-    Json::Array(key.to_vec()).to_string()
+    serde_json::to_string(key).expect("JSON values serialize")
 }
 
 fn fields_text(v: &Violation) -> String {
@@ -76,11 +77,14 @@ pub fn record(
     let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
         tx.query_row(sql, params![rule, run], |r| r.get(0))
     };
+    if let Some(first_runs) = recorded_already(&tx, rule, fingerprint, run, violations)? {
+        return Ok(first_runs);
+    }
     let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
     let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
 
     // The episodes that contain prev, run or next, by key.
-    let mut old: HashMap<String, Vec<(i64, Episode)>> = HashMap::new();
+    let mut old: HashMap<String, Vec<(i64, Episode)>, Xxh3DefaultBuilder> = HashMap::default();
     {
         let mut stmt = tx.prepare_cached(
             "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM findings
@@ -98,7 +102,7 @@ pub fn record(
             old.entry(r.get(1)?).or_default().push((r.get(0)?, episode));
         }
     }
-    let current: BTreeMap<String, usize> = violations
+    let current: HashMap<String, usize, Xxh3DefaultBuilder> = violations
         .iter()
         .enumerate()
         .map(|(i, v)| (key_text(&v.key), i))
@@ -161,6 +165,50 @@ pub fn record(
     )?;
     tx.commit()?;
     Ok(first_runs)
+}
+
+/// When `rule` (this version of it) was evaluated at `run` before and found the same keys,
+/// the episodes are as they should be (a run's data never changes, nor what a rule finds in
+/// it): the first run of each violation's episode, read instead of rebuilding every episode.
+/// None when the run must be recorded.
+fn recorded_already(
+    tx: &Connection,
+    rule: &str,
+    fingerprint: &str,
+    run: i64,
+    violations: &[Violation],
+) -> Result<Option<Vec<i64>>> {
+    let same: bool = tx
+        .query_row(
+            "SELECT 1 FROM evaluations WHERE rule = ?1 AND run_id = ?2 AND fingerprint = ?3",
+            params![rule, run, fingerprint],
+            |_| Ok(true),
+        )
+        .optional()?
+        .unwrap_or(false);
+    if !same {
+        return Ok(None);
+    }
+    let mut first: HashMap<String, i64, Xxh3DefaultBuilder> = HashMap::default();
+    first.reserve(violations.len());
+    let mut stmt = tx.prepare_cached(
+        "SELECT key, first_run FROM findings WHERE rule = ?1 AND first_run <= ?2 AND last_run >= ?2",
+    )?;
+    let mut rows = stmt.query(params![rule, run])?;
+    while let Some(r) = rows.next()? {
+        first.insert(r.get(0)?, r.get(1)?);
+    }
+    if first.len() != violations.len() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(violations.len());
+    for v in violations {
+        match first.get(&key_text(&v.key)) {
+            Some(&f) => out.push(f),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// A key's episodes around `run` once it is known whether `run` has it (`now`), given the

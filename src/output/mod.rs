@@ -127,6 +127,34 @@ pub fn terminal_text(text: &str) -> String {
         .collect()
 }
 
+/// A grid's CSV written a row at a time, for rows too many to hold: the header row, then each
+/// row as `Grid` writes it.
+pub struct CsvRows<'w> {
+    w: csv::Writer<&'w mut dyn Write>,
+}
+
+impl<'w> CsvRows<'w> {
+    pub fn new(headers: &[String], out: &'w mut dyn Write) -> io::Result<CsvRows<'w>> {
+        csv_start(out)?;
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(headers).map_err(csv_io)?;
+        Ok(CsvRows { w })
+    }
+
+    pub fn row(&mut self, row: &[Json]) -> io::Result<()> {
+        self.w
+            .write_record(row.iter().map(|v| match v {
+                Json::String(s) => csv_text(s).into_owned(),
+                other => cell_text(other),
+            }))
+            .map_err(csv_io)
+    }
+
+    pub fn finish(mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
 impl Grid {
     pub fn new(headers: &[&str]) -> Grid {
         Grid {
@@ -205,17 +233,11 @@ impl Grid {
     }
 
     fn write_csv(&self, out: &mut dyn Write) -> io::Result<()> {
-        csv_start(out)?;
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(&self.headers).map_err(csv_io)?;
+        let mut w = CsvRows::new(&self.headers, out)?;
         for r in &self.rows {
-            w.write_record(r.iter().map(|v| match v {
-                Json::String(s) => csv_text(s).into_owned(),
-                other => cell_text(other),
-            }))
-            .map_err(csv_io)?;
+            w.row(r)?;
         }
-        w.flush()
+        w.finish()
     }
 
     /// An HTML table, every cell escaped.

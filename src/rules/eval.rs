@@ -86,7 +86,7 @@ pub struct Violation {
     /// Younger than the rule's `grace`: reported, but not counted toward thresholds.
     pub pending: bool,
     /// The suppression it is under, if any: listed apart, not counted.
-    pub suppressed: Option<crate::store::Suppression>,
+    pub suppressed: Option<std::sync::Arc<crate::store::Suppression>>,
 }
 
 impl Violation {
@@ -154,11 +154,10 @@ pub fn evaluate(store: &Store, checked: &Checked<'_>, at: &At) -> Result<Evaluat
 pub fn run(store: &Store, checked: &Checked<'_>, c: &Compiled) -> Result<Evaluation> {
     let mut stmt = store.conn().prepare(&c.sql)?;
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
-    let (ranged, gathered): (i64, String) = stmt
-        .query_row(rusqlite::params_from_iter(params), |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    read_violations(checked, c, ranged, &gathered)
+    // The violations are read from SQLite's own text of them, not a copy.
+    stmt.query_row(rusqlite::params_from_iter(params), |r| {
+        Ok(read_violations(checked, c, r.get(0)?, gathered(r, 1)?))
+    })?
 }
 
 /// Evaluates a rule at two runs in one pass (`sql::compile_pair`), when it can be: None for a
@@ -181,14 +180,13 @@ pub fn evaluate_pair(
     }
     let mut stmt = store.conn().prepare(&c.sql)?;
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
-    let (ra, ga, rb, gb): (i64, String, i64, String) = stmt
-        .query_row(rusqlite::params_from_iter(params), |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-    Ok(Some((
-        read_violations(checked, &c, ra, &ga)?,
-        read_violations(checked, &c, rb, &gb)?,
-    )))
+    let (ea, eb) = stmt.query_row(rusqlite::params_from_iter(params), |r| {
+        Ok((
+            read_violations(checked, &c, r.get(0)?, gathered(r, 1)?),
+            read_violations(checked, &c, r.get(2)?, gathered(r, 3)?),
+        ))
+    })?;
+    Ok(Some((ea?, eb?)))
 }
 
 /// The violations gathered as JSON by a compiled rule, in key order.
@@ -199,52 +197,50 @@ fn read_violations(
     gathered: &str,
 ) -> Result<Evaluation> {
     let (rule, outputs) = (checked.rule, &checked.outputs);
-    let rows: Vec<Vec<Json>> = serde_json::from_str(gathered)
-        .map_err(|e| Error::runtime(format!("rule {}: reading its violations: {e}", rule.name)))?;
     let ty = |t: Option<&super::types::Ty>| t.map_or(ColumnType::Text, |t| t.column_type());
     let names = rule.show_names();
-    let mut found: Vec<(Vec<Value>, Violation)> = rows
-        .into_iter()
-        .map(|row| {
-            let mut cells = row.into_iter().map(|j| Value::from_json_cell(&j));
-            let key: Vec<Value> = cells.by_ref().take(c.key_len).collect();
-            let subject = c.has_subject.then(|| {
-                cells
-                    .next()
-                    .unwrap_or(Value::Null)
-                    .to_json(ty(outputs.subject.as_ref()))
-            });
-            let fields = names
+    // Each row becomes its violation as it is read: the rows are never all held as JSON.
+    let mut found: Vec<(Vec<Value>, Violation)> = Vec::new();
+    each_row(gathered, |row| {
+        let mut cells = row.into_iter().map(|j| Value::from_json_cell(&j));
+        let key: Vec<Value> = cells.by_ref().take(c.key_len).collect();
+        let subject = c.has_subject.then(|| {
+            cells
+                .next()
+                .unwrap_or(Value::Null)
+                .to_json(ty(outputs.subject.as_ref()))
+        });
+        let fields = names
+            .iter()
+            .zip(&outputs.show)
+            .map(|(n, t)| {
+                (
+                    n.clone(),
+                    cells.next().unwrap_or(Value::Null).to_json(t.column_type()),
+                )
+            })
+            .collect();
+        let fix = outputs
+            .fix
+            .iter()
+            .map(|t| cells.next().unwrap_or(Value::Null).to_json(t.column_type()))
+            .collect();
+        let violation = Violation {
+            key: key
                 .iter()
-                .zip(&outputs.show)
-                .map(|(n, t)| {
-                    (
-                        n.clone(),
-                        cells.next().unwrap_or(Value::Null).to_json(t.column_type()),
-                    )
-                })
-                .collect();
-            let fix = outputs
-                .fix
-                .iter()
-                .map(|t| cells.next().unwrap_or(Value::Null).to_json(t.column_type()))
-                .collect();
-            let violation = Violation {
-                key: key
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| v.to_json(ty(outputs.key.get(i))))
-                    .collect(),
-                subject,
-                fields,
-                fix,
-                first_seen: None,
-                pending: false,
-                suppressed: None,
-            };
-            (key, violation)
-        })
-        .collect();
+                .enumerate()
+                .map(|(i, v)| v.to_json(ty(outputs.key.get(i))))
+                .collect(),
+            subject,
+            fields,
+            fix,
+            first_seen: None,
+            pending: false,
+            suppressed: None,
+        };
+        found.push((key, violation));
+    })
+    .map_err(|e| Error::runtime(format!("rule {}: reading its violations: {e}", rule.name)))?;
     // In key order, as SQLite orders values: NULL, then numbers, then text.
     let order = |a: &[Value], b: &[Value]| {
         a.iter()
@@ -269,6 +265,32 @@ fn read_violations(
         violations: found.into_iter().map(|(_, v)| v).collect(),
         note: None,
     })
+}
+
+/// Column `i` of `r`: violations gathered as JSON text, borrowed from SQLite.
+fn gathered<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(Into::into)
+}
+
+/// Hands each row of a JSON array of rows (`[[…], …]`) to `each`, as it is parsed.
+fn each_row(gathered: &str, each: impl FnMut(Vec<Json>)) -> serde_json::Result<()> {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    struct Rows<F>(F);
+    impl<'de, F: FnMut(Vec<Json>)> Visitor<'de> for Rows<F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of rows")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(row) = seq.next_element::<Vec<Json>>()? {
+                (self.0)(row);
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(gathered);
+    de.deserialize_seq(Rows(each))?;
+    de.end()
 }
 
 /// SQLite's plan for a compiled rule: each step with its depth in the plan's tree.
