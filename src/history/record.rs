@@ -110,6 +110,8 @@ pub fn record(
 
     let mut keys: Vec<&String> = old.keys().collect();
     keys.extend(current.keys().filter(|k| !old.contains_key(*k)));
+    // In key order: the findings' key index then takes its entries in order, not scattered.
+    keys.sort_unstable();
     let mut first_runs = vec![0; violations.len()];
     let mut update = tx.prepare_cached(
         "UPDATE findings SET first_run = ?2, last_run = ?3, resolved_run = ?4, subject = ?5,
