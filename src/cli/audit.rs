@@ -233,8 +233,6 @@ fn age(v: &Violation, at: &str) -> Option<String> {
     })
 }
 
-/// One row per violation: (with `rule`, its rule and severity), key, subject, then every field
-/// any of the rules shows, in order of first appearance (blank where a rule does not show it).
 /// The columns of the violations' table (`rule` false) or CSV (`rule` true: a rule column,
 /// suppressed violations marked instead of left out).
 struct ViolationColumns {
@@ -288,8 +286,9 @@ fn violation_columns(rules: &[RuleReport], rule: bool, fixes: &Fixes) -> Violati
     }
 }
 
-/// Each violation's row under `cols`, in order, handed to `each`: the rows are never all
-/// made at once.
+/// One row per violation: (with `rule`, its rule and severity), key, subject, then every field
+/// any of the rules shows, in order of first appearance (blank where a rule does not show it).
+/// Each row is handed to `each` as it is made: the rows are never all made at once.
 fn violation_rows(
     cols: &ViolationColumns,
     rules: &[RuleReport],

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long = "var", value_name = "K=V")]
     pub vars: Vec<String>,
     /// Read every source whole, even where it could read only what changed since the last
-    /// collection (Graph users and groups, through delta queries)
+    /// collection (Graph users, groups and group members, through delta queries)
     #[arg(long)]
     pub full: bool,
 }

@@ -382,11 +382,6 @@ impl SnapshotWriter<'_> {
         self.entity(entity, key, columns, true, rows)
     }
 
-    /// Whether this collection reads everything (`collect --full`).
-    pub fn full(&self) -> bool {
-        self.full
-    }
-
     /// The delta link where `entity` resumes, when there is one for this `request` and the
     /// entity's open rows are still those of the snapshot it was recorded with (and the
     /// collection is not `--full`).

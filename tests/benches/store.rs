@@ -8,7 +8,9 @@
 //! - storage: 30 daily snapshots of 100,000 rows with 1% churn, against a store holding only
 //!   the first (target ≤ 2×);
 //! - reading an entity as of an old run, against reading the same rows from a plain table
-//!   (target ≤ 2×).
+//!   (target ≤ 2×);
+//! - the next snapshot (1% changed) of an entity with a rule's index on it, against the same
+//!   without (target ≤ 1.2×).
 
 use driftwatch::collect::collect_run;
 use driftwatch::config::{Config, Vars};
@@ -261,6 +263,30 @@ fn main() {
     println!("  ingest 1M rows, empty store:       {r:.2}x  ({a:.2?} vs {baseline} {b:.2?}; target <= 1.5x)");
     let (r, a, b) = ratio(3, prepare_second, ingest_second, import_baseline);
     println!("  ingest 1M rows, 1% changed:        {r:.2}x  ({a:.2?} vs {baseline} {b:.2?}; target <= 1.5x)");
+    // A rule's index (as an `exists` on the entity's team and amount makes it) costs on every
+    // collection: the next snapshot with it, against the same without.
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for indexed in [true, false] {
+            prepare_second();
+            if indexed {
+                rusqlite::Connection::open(fixture().path("second.db"))
+                    .unwrap()
+                    .execute_batch(
+                        "CREATE INDEX ix_rule ON e_bench__rows(team, amount, _from, _to)",
+                    )
+                    .unwrap();
+            }
+            let t = Instant::now();
+            ingest_second();
+            if indexed { &mut with } else { &mut without }.push(t.elapsed());
+        }
+    }
+    let (a, b) = (median(with), median(without));
+    println!(
+        "  next snapshot with a rule's index:  {:.2}x  ({a:.2?} vs {b:.2?} without; target <= 1.2x)",
+        a.as_secs_f64() / b.as_secs_f64()
+    );
     let (all, one, store, plain) = storage(None);
     println!(
         "  storage, 30 days of 100k rows, 1% churn: {:.2}x  ({:.1} MiB vs {:.1} MiB for the first day alone; target <= 2x)",
