@@ -4,6 +4,10 @@
 //! `$select` and `$top=999`. The teams, groups and channels fan out: their members are listed
 //! `concurrency` at a time. A page that is not a Graph page (malformed, truncated, no `value`)
 //! fails the source, so a half-read list never looks like removed members.
+//!
+//! `users` and `groups` are read through delta queries once they have been read whole
+//! (`delta`), and `group_members` through the group delta's `members@delta` (`membership`):
+//! a collection then costs what changed.
 
 mod delta;
 mod membership;

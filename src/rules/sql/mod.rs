@@ -100,8 +100,9 @@ struct Compiler<'a> {
 }
 
 /// Two runs compiled together. An `exists` whose filter reads the same at both runs is probed
-/// once for both: `(SELECT max(visible at a) | max(visible at b) << 1 …)` as a column of the
-/// scan, and each run tests its bit.
+/// at the first run as a column of the scan (`_p0` …: 3 when the row found is visible at the
+/// second run too, 1 when not, NULL when none), and the second run probes again only where that
+/// does not answer it (`pair.rs`).
 struct Pair<'a> {
     runs: [&'a dyn Target; 2],
     side: usize,
