@@ -38,14 +38,35 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     report_errors(&files, &selected);
     let syntax_errors = files.iter().map(|f| f.errors.len()).sum();
     let config = global.config()?;
-    let report = audit_with_history(
-        &store,
-        config,
-        &files,
-        &selected,
-        &at,
-        args.subject.as_deref(),
-    )?;
+    let format = global.format(Format::Table);
+    // The violations are kept in the store, not held, for every output but the tables that
+    // list them (`--detailed`): memory then does not grow with them.
+    let keep = !(args.detailed && matches!(format, Format::Table | Format::Md));
+    let (report, kept) = if keep {
+        let (report, kept) = crate::history::audit_kept_with_history(
+            &store,
+            config,
+            &files,
+            &selected,
+            &at,
+            args.subject.as_deref(),
+        )?;
+        (report, Some(kept))
+    } else {
+        let report = audit_with_history(
+            &store,
+            config,
+            &files,
+            &selected,
+            &at,
+            args.subject.as_deref(),
+        )?;
+        (report, None)
+    };
+    let found = match &kept {
+        Some(k) => Found::Kept(k, &store),
+        None => Found::Held,
+    };
     super::print_notes(&report.notes);
     let mut logged = report.notes.clone();
     logged.extend(report.snapshots.iter().filter(|s| s.stale).map(|s| {
@@ -60,7 +81,6 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         exit => exit,
     };
     // The applied actions' verification shows in the detailed table, JSON and CSV only.
-    let format = global.format(Format::Table);
     let fixes = if args.detailed || matches!(format, Format::Json | Format::Csv) {
         crate::fix::verify::by_violation(&store)?
     } else {
@@ -73,8 +93,16 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
         report.total_issues()
     ));
     store.log(vec![entry]).ok();
-    let written = write_report(&report, format, args.detailed, syntax_errors, &fixes, out)
-        .and_then(|()| super::io(out.flush()));
+    let written = write_report(
+        &report,
+        found,
+        format,
+        args.detailed,
+        syntax_errors,
+        &fixes,
+        out,
+    )
+    .and_then(|()| super::io(out.flush()));
     super::verdict(exit, written)
 }
 
@@ -82,6 +110,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
 /// `fixes` is the verification state of applied actions, by rule and key text.
 pub fn write_report(
     report: &AuditReport,
+    found: Found<'_>,
     format: Format,
     detailed: bool,
     syntax_errors: usize,
@@ -94,12 +123,12 @@ pub fn write_report(
         )),
         Format::Json => {
             io(
-                serde_json::to_writer_pretty(&mut *out, &AuditDoc::new(report, fixes))
+                serde_json::to_writer_pretty(&mut *out, &AuditDoc::new(report, found, fixes))
                     .map_err(Into::into),
             )?;
             io(writeln!(out))
         }
-        Format::Csv => write_violations_csv(report, fixes, out),
+        Format::Csv => write_violations_csv(report, found, fixes, out),
         Format::Table | Format::Md => {
             let md = format == Format::Md;
             io(writeln!(
@@ -209,7 +238,7 @@ fn summary_grid(report: &AuditReport) -> Grid {
             if r.error.is_some() {
                 Json::Null
             } else {
-                json!(r.violations.len())
+                json!(r.found)
             },
             if r.error.is_some() {
                 Json::Null
@@ -233,6 +262,26 @@ fn age(v: &Violation, at: &str) -> Option<String> {
     })
 }
 
+/// Where an audit's violations are read from: the report (`audit`), or the store's
+/// temporary table (`audit_kept`).
+#[derive(Clone, Copy)]
+pub enum Found<'a> {
+    Held,
+    Kept(&'a crate::history::Kept, &'a crate::store::Store),
+}
+
+/// Each violation of `r`, in key order.
+fn each_violation(
+    found: Found<'_>,
+    r: &RuleReport,
+    mut f: impl FnMut(&Violation) -> Result<()>,
+) -> Result<()> {
+    match found {
+        Found::Held => r.violations.iter().try_for_each(f),
+        Found::Kept(kept, store) => kept.each(store, &r.name, |v| f(&v)),
+    }
+}
+
 /// The columns of the violations' table (`rule` false) or CSV (`rule` true: a rule column,
 /// suppressed violations marked instead of left out).
 struct ViolationColumns {
@@ -244,12 +293,10 @@ struct ViolationColumns {
 
 fn violation_columns(rules: &[RuleReport], rule: bool, fixes: &Fixes) -> ViolationColumns {
     let mut fields: Vec<String> = Vec::new();
-    for r in rules {
-        for v in r.violations.iter().take(1) {
-            for (name, _) in &v.fields {
-                if !fields.contains(name) {
-                    fields.push(name.clone());
-                }
+    for r in rules.iter().filter(|r| r.found > 0) {
+        for name in &r.shows {
+            if !fields.contains(name) {
+                fields.push(name.clone());
             }
         }
     }
@@ -291,19 +338,19 @@ fn violation_columns(rules: &[RuleReport], rule: bool, fixes: &Fixes) -> Violati
 /// Each row is handed to `each` as it is made: the rows are never all made at once.
 fn violation_rows(
     cols: &ViolationColumns,
+    found: Found<'_>,
     rules: &[RuleReport],
     at: &str,
     fixes: &Fixes,
-    mut each: impl FnMut(Vec<Json>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+    mut each: impl FnMut(Vec<Json>) -> Result<()>,
+) -> Result<()> {
     let rule = cols.rule;
     for r in rules {
-        // The table lists suppressed violations apart; the CSV marks them.
-        for v in r
-            .violations
-            .iter()
-            .filter(|v| rule || v.suppressed.is_none())
-        {
+        each_violation(found, r, |v| {
+            // The table lists suppressed violations apart; the CSV marks them.
+            if !rule && v.suppressed.is_some() {
+                return Ok(());
+            }
             let mut row = if rule {
                 vec![json!(r.name), json!(r.severity.as_str())]
             } else {
@@ -339,8 +386,8 @@ fn violation_rows(
                     row.push(json!(fix_state(fixes, &r.name, v)));
                 }
             }
-            each(row)?;
-        }
+            each(row)
+        })?;
     }
     Ok(())
 }
@@ -349,26 +396,32 @@ fn violations_grid(rules: &[RuleReport], rule: bool, at: &str, fixes: &Fixes) ->
     let cols = violation_columns(rules, rule, fixes);
     let headers: Vec<&str> = cols.headers.iter().map(String::as_str).collect();
     let mut g = Grid::new(&headers);
-    violation_rows(&cols, rules, at, fixes, |row| {
+    violation_rows(&cols, Found::Held, rules, at, fixes, |row| {
         g.push(row);
         Ok(())
     })
-    .expect("pushing rows cannot fail");
+    .expect("the held violations are pushed as they are");
     g
 }
 
 /// The violations as CSV, written a row at a time.
-fn write_violations_csv(report: &AuditReport, fixes: &Fixes, out: &mut dyn Write) -> Result<()> {
+fn write_violations_csv(
+    report: &AuditReport,
+    found: Found<'_>,
+    fixes: &Fixes,
+    out: &mut dyn Write,
+) -> Result<()> {
     let cols = violation_columns(&report.rules, true, fixes);
     let mut w =
         crate::output::CsvRows::new(&cols.headers, out).map_err(crate::error::Error::from)?;
-    io(violation_rows(
+    violation_rows(
         &cols,
+        found,
         &report.rules,
         &report.at.taken_at,
         fixes,
-        |row| w.row(&row),
-    ))?;
+        |row| io(w.row(&row)),
+    )?;
     io(w.finish())
 }
 
@@ -449,7 +502,7 @@ struct RuleDoc<'a> {
     severity: &'static str,
     status: &'static str,
     checked: u64,
-    violations: usize,
+    violations: u64,
     pending: u64,
     suppressed: u64,
     rows: RowsDoc<'a>,
@@ -459,15 +512,18 @@ struct RuleDoc<'a> {
 
 struct RowsDoc<'a> {
     rule: &'a RuleReport,
+    found: Found<'a>,
     fixes: &'a Fixes,
 }
 
 impl serde::Serialize for RowsDoc<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
+        use serde::ser::{Error as _, SerializeSeq};
         let r = self.rule;
-        let mut seq = s.serialize_seq(Some(r.violations.len()))?;
-        for v in &r.violations {
+        let mut seq = s.serialize_seq(Some(r.found as usize))?;
+        // A failure to read a kept violation is said as the serializer's error.
+        let mut failed: Option<S::Error> = None;
+        let read = each_violation(self.found, r, |v| {
             let mut row = json!({
                 "key": v.key,
                 "subject": v.subject,
@@ -482,14 +538,22 @@ impl serde::Serialize for RowsDoc<'_> {
             if let Some(f) = fix_state(self.fixes, &r.name, v) {
                 row["fix"] = json!(f);
             }
-            seq.serialize_element(&row)?;
+            seq.serialize_element(&row).map_err(|e| {
+                let message = e.to_string();
+                failed = Some(e);
+                crate::error::Error::runtime(message)
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        read.map_err(|e| S::Error::custom(e.message))?;
         seq.end()
     }
 }
 
 impl<'a> AuditDoc<'a> {
-    fn new(report: &'a AuditReport, fixes: &'a Fixes) -> AuditDoc<'a> {
+    fn new(report: &'a AuditReport, found: Found<'a>, fixes: &'a Fixes) -> AuditDoc<'a> {
         AuditDoc {
             run: report.at.run,
             at: &report.at.taken_at,
@@ -512,10 +576,14 @@ impl<'a> AuditDoc<'a> {
                     severity: r.severity.as_str(),
                     status: r.status.as_str(),
                     checked: r.ranged,
-                    violations: r.violations.len(),
+                    violations: r.found,
                     pending: r.pending,
                     suppressed: r.suppressed,
-                    rows: RowsDoc { rule: r, fixes },
+                    rows: RowsDoc {
+                        rule: r,
+                        found,
+                        fixes,
+                    },
                     error: &r.error,
                 })
                 .collect(),

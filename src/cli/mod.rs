@@ -22,6 +22,9 @@ mod test;
 mod trend;
 mod watch;
 
+/// How `audit` writes an audit, its violations held in the report or kept in the store.
+pub use audit::{write_report as write_audit, Found};
+
 use crate::config::Vars;
 use crate::error::{Error, Exit, Result};
 use crate::output::Format;

@@ -1,7 +1,8 @@
 //! Evaluating rules at the runs a history question needs and that have not been evaluated yet,
 //! each against the schemas of its own run, through the same path as `audit`.
 
-use super::evaluate::{audit, AuditReport};
+use super::evaluate::{audit, audit_kept, AuditReport};
+use super::kept::Kept;
 use super::record::reset_if_changed;
 use crate::error::Result;
 use crate::platforms::Config;
@@ -125,7 +126,8 @@ pub fn backfill(
             .iter()
             .filter(|l| missing.contains(&l.name()))
             .collect();
-        let report = audit(store, &selected, at, None, &[])?;
+        // Kept, not held: an earlier run's violations are recorded, not shown.
+        let (report, _) = audit_kept(store, &selected, at, None, &[])?;
         notes.extend(report.notes);
         for r in report.rules {
             if let Some(why) = r.error {
@@ -151,6 +153,37 @@ pub fn audit_with_history(
     at: &At,
     subject: Option<&str>,
 ) -> Result<AuditReport> {
+    let suppressions = earlier_first(store, config, files, rules, at)?;
+    let mut report = audit(store, rules, at, subject, &suppressions.0)?;
+    report.notes.splice(0..0, suppressions.1);
+    Ok(report)
+}
+
+/// `audit_with_history`, the violations kept in the store instead of the report
+/// (`evaluate::audit_kept`).
+pub fn audit_kept_with_history(
+    store: &Store,
+    config: Option<&Config>,
+    files: &[RuleFile],
+    rules: &[&Loaded<'_>],
+    at: &At,
+    subject: Option<&str>,
+) -> Result<(AuditReport, Kept)> {
+    let (suppressions, notes) = earlier_first(store, config, files, rules, at)?;
+    let (mut report, kept) = audit_kept(store, rules, at, subject, &suppressions)?;
+    report.notes.splice(0..0, notes);
+    Ok((report, kept))
+}
+
+/// Evaluates the runs before `at` that the rules have not been evaluated at; returns the
+/// suppressions in force and the notes of that.
+fn earlier_first(
+    store: &Store,
+    config: Option<&Config>,
+    files: &[RuleFile],
+    rules: &[&Loaded<'_>],
+    at: &At,
+) -> Result<(Vec<super::suppressed::Suppression>, Vec<String>)> {
     let earlier: Vec<At> = store
         .runs()?
         .iter()
@@ -164,8 +197,5 @@ pub fn audit_with_history(
         .filter(|l| l.outcome.is_ok())
         .collect();
     let earlier = backfill(store, config, files, &runnable, &earlier)?;
-    let suppressions = super::suppressed::all(store, config)?;
-    let mut report = audit(store, rules, at, subject, &suppressions)?;
-    report.notes.splice(0..0, earlier.notes);
-    Ok(report)
+    Ok((super::suppressed::all(store, config)?, earlier.notes))
 }

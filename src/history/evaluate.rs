@@ -4,6 +4,7 @@
 //! the snapshots the run was read from. A rule that does not check or fails to run is reported
 //! as `error`; the others still run.
 
+use super::kept::Kept;
 use super::suppressed::Suppression;
 use crate::error::{Exit, Result};
 use crate::rules::ast::Severity;
@@ -21,7 +22,15 @@ pub struct RuleReport {
     pub status: Status,
     /// How many rows (or groups) the rule ranged over (`checked` in JSON output).
     pub ranged: u64,
+    /// The violations, when the audit holds them (`audit`); empty when they are kept in the
+    /// store (`audit_kept`).
     pub violations: Vec<Violation>,
+    /// How many violations it found (with `--subject`, of that subject).
+    pub found: u64,
+    /// The names of the fields it shows, in order.
+    pub shows: Vec<String>,
+    /// Of those, how many count toward thresholds: neither pending nor suppressed.
+    pub counted: u64,
     pub pending: u64,
     /// Violations under a suppression: listed, not counted.
     pub suppressed: u64,
@@ -53,10 +62,15 @@ pub struct AuditReport {
 impl RuleReport {
     /// Violations that count toward thresholds: neither pending nor suppressed.
     pub fn counted(&self) -> u64 {
-        self.violations
-            .iter()
-            .filter(|v| !v.pending && v.suppressed.is_none())
-            .count() as u64
+        self.counted
+    }
+
+    /// Counts `v` among the rule's violations.
+    fn count(&mut self, v: &Violation) {
+        self.found += 1;
+        self.pending += u64::from(v.pending);
+        self.suppressed += u64::from(v.suppressed.is_some());
+        self.counted += u64::from(!v.pending && v.suppressed.is_none());
     }
 }
 
@@ -79,8 +93,9 @@ impl AuditReport {
     }
 }
 
-/// Evaluates `rules` at `at`. With `subject`, only the violations about that subject (compared
-/// without regard to case) are kept, and statuses are of those.
+/// Evaluates `rules` at `at`, their violations held in the report. With `subject`, only the
+/// violations about that subject (compared without regard to case) are kept, and statuses are
+/// of those.
 pub fn audit(
     store: &Store,
     rules: &[&Loaded<'_>],
@@ -88,6 +103,32 @@ pub fn audit(
     subject: Option<&str>,
     suppressions: &[Suppression],
 ) -> Result<AuditReport> {
+    Ok(audit_in(store, rules, at, subject, suppressions, None)?.0)
+}
+
+/// `audit`, with the violations kept in the store's temporary table instead of the report, one
+/// at a time from SQLite to there, so that memory does not grow with them; `Kept::each` reads
+/// them back. For outputs that list every violation of a big audit (CSV, JSON).
+pub fn audit_kept(
+    store: &Store,
+    rules: &[&Loaded<'_>],
+    at: &At,
+    subject: Option<&str>,
+    suppressions: &[Suppression],
+) -> Result<(AuditReport, Kept)> {
+    let kept = Kept::start(store, at, subject, suppressions)?;
+    let (report, kept) = audit_in(store, rules, at, subject, suppressions, Some(kept))?;
+    Ok((report, kept.expect("kept in, kept out")))
+}
+
+fn audit_in(
+    store: &Store,
+    rules: &[&Loaded<'_>],
+    at: &At,
+    subject: Option<&str>,
+    suppressions: &[Suppression],
+    mut kept: Option<Kept>,
+) -> Result<(AuditReport, Option<Kept>)> {
     let mut snapshots: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut times = RunTimes::default();
     let mut reports = Vec::new();
@@ -103,6 +144,9 @@ pub fn audit(
             status: Status::Error,
             ranged: 0,
             violations: Vec::new(),
+            found: 0,
+            shows: rule.show_names(),
+            counted: 0,
             pending: 0,
             suppressed: 0,
             error: None,
@@ -119,30 +163,47 @@ pub fn audit(
                     }
                     let prepared = eval::prepare(store, checked, &target)?;
                     notes.extend(prepared.note);
-                    eval::run(store, checked, &prepared.compiled)
+                    match &mut kept {
+                        Some(k) => k.keep(store, l, checked, &prepared.compiled).map(|ranged| {
+                            eval::Evaluation {
+                                ranged,
+                                violations: Vec::new(),
+                                note: None,
+                            }
+                        }),
+                        None => eval::run(store, checked, &prepared.compiled),
+                    }
                 })
                 .map_err(|e| e.message),
         };
         match outcome {
             Ok(mut ev) => {
-                notes.extend(remember(store, l, at, &mut ev, &mut times));
-                if let Some(s) = subject {
-                    ev.violations
-                        .retain(|v| v.subject_text().is_some_and(|t| t.eq_ignore_ascii_case(s)));
+                match &mut kept {
+                    Some(k) => {
+                        notes.extend(k.remember(store, l, at, ev.ranged));
+                        match k.counts(store, l.name())? {
+                            Some((found, pending, suppressed)) => {
+                                report.found = found;
+                                report.pending = pending;
+                                report.suppressed = suppressed;
+                                report.counted = found - pending - suppressed;
+                            }
+                            None => k.each(store, l.name(), |v| {
+                                report.count(&v);
+                                Ok(())
+                            })?,
+                        }
+                    }
+                    None => {
+                        notes.extend(remember(store, l, at, &mut ev, &mut times));
+                        let marks = Marks::new(at, subject, suppressions);
+                        ev.violations.retain_mut(|v| marks.apply(l.name(), v));
+                        for v in &ev.violations {
+                            report.count(v);
+                        }
+                        report.violations = ev.violations;
+                    }
                 }
-                for v in &mut ev.violations {
-                    v.suppressed = suppressions
-                        .iter()
-                        .find(|s| s.covers(l.name(), &v.key, &at.taken_at))
-                        .map(|s| std::sync::Arc::new(s.clone()));
-                }
-                report.pending = ev.violations.iter().filter(|v| v.pending).count() as u64;
-                report.suppressed = ev
-                    .violations
-                    .iter()
-                    .filter(|v| v.suppressed.is_some())
-                    .count() as u64;
-                report.violations = ev.violations;
                 report.status = eval::status(rule, report.counted(), ev.ranged);
                 report.ranged = ev.ranged;
             }
@@ -152,7 +213,7 @@ pub fn audit(
     }
     bar.finish_and_clear();
     if let Some(s) = subject {
-        if reports.iter().all(|r| r.violations.is_empty()) {
+        if reports.iter().all(|r| r.found == 0) {
             // A typo in --subject would otherwise read as "everything passes".
             notes.push(format!(
                 "no violation of any rule is about subject `{s}` (compared without regard to case); if you expected some, check its spelling"
@@ -170,12 +231,48 @@ pub fn audit(
             stale: run != at.run,
         });
     }
-    Ok(AuditReport {
-        at: at.clone(),
-        snapshots: uses,
-        rules: reports,
-        notes,
-    })
+    Ok((
+        AuditReport {
+            at: at.clone(),
+            snapshots: uses,
+            rules: reports,
+            notes,
+        },
+        kept,
+    ))
+}
+
+/// What an audit marks on each violation it found besides its history: whether it is about
+/// the subject asked for, and the suppression it is under.
+pub(crate) struct Marks<'a> {
+    at: &'a At,
+    subject: Option<&'a str>,
+    suppressions: &'a [Suppression],
+}
+
+impl<'a> Marks<'a> {
+    pub fn new(at: &'a At, subject: Option<&'a str>, suppressions: &'a [Suppression]) -> Self {
+        Marks {
+            at,
+            subject,
+            suppressions,
+        }
+    }
+
+    /// Marks `v` with its suppression; false when it is not about the subject asked for.
+    pub fn apply(&self, rule: &str, v: &mut Violation) -> bool {
+        if let Some(s) = self.subject {
+            if !v.subject_text().is_some_and(|t| t.eq_ignore_ascii_case(s)) {
+                return false;
+            }
+        }
+        v.suppressed = self
+            .suppressions
+            .iter()
+            .find(|s| s.covers(rule, &v.key, &self.at.taken_at))
+            .map(|s| std::sync::Arc::new(s.clone()));
+        true
+    }
 }
 
 /// Records what a rule found at the run in its history, and marks each violation with when its
@@ -206,34 +303,72 @@ fn remember(
             ))
         }
     };
-    // A violation already there at the first run the rule was evaluated at is of unknown age,
-    // so it is never taken for a young one.
-    let since = super::record::first_evaluated(store.conn(), l.name())
-        .ok()
-        .flatten();
-    // The age of each episode's first run, computed once a run (and only with a grace).
-    let mut young: HashMap<i64, bool> = HashMap::new();
+    let mut young = Young::new(store, l, at);
     for (v, first) in ev.violations.iter_mut().zip(first_runs) {
         v.first_seen = times.get(store, first).ok();
-        v.pending = match (l.rule.grace, since) {
-            (Some(grace), Some(s)) if first > s => *young.entry(first).or_insert_with(|| {
-                v.first_seen
-                    .as_deref()
-                    .and_then(|f| super::hours_between(f, &at.taken_at))
-                    .is_some_and(|h| h * 3600.0 < grace as f64)
-            }),
-            _ => false,
-        };
+        v.pending = young.is(first, v.first_seen.as_deref());
     }
     None
 }
 
+/// Which episodes are younger than a rule's grace at the audited run, by their first run.
+pub(crate) struct Young {
+    grace: Option<i64>,
+    /// The first run the rule was evaluated at: a violation already there is of unknown age,
+    /// so it is never taken for a young one.
+    since: Option<i64>,
+    at: String,
+    /// Computed once a first run.
+    known: HashMap<i64, bool>,
+}
+
+impl Young {
+    pub fn new(store: &Store, l: &Loaded<'_>, at: &At) -> Young {
+        Young::of(store, l.name(), l.rule.grace, at)
+    }
+
+    /// For rule `rule` with `grace` (seconds).
+    pub fn of(store: &Store, rule: &str, grace: Option<i64>, at: &At) -> Young {
+        Young {
+            grace,
+            since: super::record::first_evaluated(store.conn(), rule)
+                .ok()
+                .flatten(),
+            at: at.taken_at.clone(),
+            known: HashMap::new(),
+        }
+    }
+
+    /// The episodes that are pending, when some can be: those that began after run `since`
+    /// (the first evaluation) at a time after `after` (the audited run's time less the grace).
+    pub fn window(&self) -> Option<(i64, String)> {
+        let (grace, since) = (self.grace?, self.since?);
+        let at = crate::time::parse(&self.at)?;
+        Some((since, crate::time::format(at - grace)))
+    }
+
+    /// Whether an episode that began at run `first` (at `first_seen`) is still pending.
+    pub fn is(&mut self, first: i64, first_seen: Option<&str>) -> bool {
+        match (self.grace, self.since) {
+            (Some(grace), Some(s)) if first > s => {
+                let at = &self.at;
+                *self.known.entry(first).or_insert_with(|| {
+                    first_seen
+                        .and_then(|f| super::hours_between(f, at))
+                        .is_some_and(|h| h * 3600.0 < grace as f64)
+                })
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The times of runs, read once each.
 #[derive(Default)]
-struct RunTimes(HashMap<i64, String>);
+pub(crate) struct RunTimes(HashMap<i64, String>);
 
 impl RunTimes {
-    fn get(&mut self, store: &Store, run: i64) -> Result<String> {
+    pub fn get(&mut self, store: &Store, run: i64) -> Result<String> {
         if let Some(t) = self.0.get(&run) {
             return Ok(t.clone());
         }

@@ -13,12 +13,14 @@ pub mod backfill;
 pub mod delay;
 pub mod diff;
 pub mod evaluate;
+pub mod kept;
 pub mod record;
 pub mod suppressed;
 pub mod trend;
 
-pub use backfill::{audit_with_history, backfill, Skipped};
-pub use evaluate::{audit, AuditReport, RuleReport, SnapshotUse};
+pub use backfill::{audit_kept_with_history, audit_with_history, backfill, Skipped};
+pub use evaluate::{audit, audit_kept, AuditReport, RuleReport, SnapshotUse};
+pub use kept::Kept;
 
 use crate::error::Result;
 use crate::platforms::Config;

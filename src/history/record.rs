@@ -14,6 +14,21 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+/// How a violation looked at the run being recorded: its subject and fields as stored.
+pub(crate) struct Seen {
+    pub subject: Option<String>,
+    pub fields: String,
+}
+
+impl Seen {
+    pub fn of(v: &Violation) -> Seen {
+        Seen {
+            subject: v.subject.as_ref().map(Json::to_string),
+            fields: fields_text(v),
+        }
+    }
+}
+
 /// One episode of one key.
 #[derive(Debug, Clone, PartialEq)]
 struct Episode {
@@ -113,18 +128,10 @@ pub fn record(
     // In key order: the findings' key index then takes its entries in order, not scattered.
     keys.sort_unstable();
     let mut first_runs = vec![0; violations.len()];
-    let mut update = tx.prepare_cached(
-        "UPDATE findings SET first_run = ?2, last_run = ?3, resolved_run = ?4, subject = ?5,
-                fields = ?6 WHERE id = ?1",
-    )?;
-    let mut delete = tx.prepare_cached("DELETE FROM findings WHERE id = ?1")?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO findings (rule, key, first_run, last_run, resolved_run, subject, fields)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
+    let mut writes = Writes::new(&tx)?;
     for key in keys {
         let before: &[(i64, Episode)] = old.get(key).map_or(&[], Vec::as_slice);
-        let now = current.get(key).map(|&i| &violations[i]);
+        let now = current.get(key).map(|&i| Seen::of(&violations[i]));
         let after = rebuild(before, prev, run, next, now);
         if let Some(&i) = current.get(key) {
             first_runs[i] = after
@@ -132,27 +139,189 @@ pub fn record(
                 .find(|e| e.first <= run && run <= e.last)
                 .map_or(run, |e| e.first);
         }
-        match (before, after.as_slice()) {
+        writes.key(rule, key, before, &after)?;
+    }
+    drop(writes);
+    evaluated(&tx, rule, fingerprint, run, ranged)?;
+    tx.commit()?;
+    Ok(first_runs)
+}
+
+/// Records that `rule` found, among `ranged` rows at `run`, the violations kept in the temporary
+/// table `dw_found` under `ix` (`kept`): the episodes are rebuilt key by key, merging the
+/// violations and the episodes around `run` in key order, so that memory does not grow with
+/// either.
+pub(crate) fn record_kept(
+    conn: &Connection,
+    rule: &str,
+    fingerprint: &str,
+    run: i64,
+    ranged: u64,
+    ix: i64,
+) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    reset_if_changed(&tx, rule, fingerprint)?;
+    // Evaluated before with the same keys found: the episodes are as they should be.
+    let before: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM evaluations WHERE rule = ?1 AND run_id = ?2 AND fingerprint = ?3)",
+        params![rule, run, fingerprint],
+        |r| r.get(0),
+    )?;
+    if before {
+        let same: bool = tx.query_row(
+            "SELECT (SELECT count(*) FROM temp.dw_found WHERE rule_ix = ?3)
+                    = (SELECT count(*) FROM findings WHERE rule = ?1 AND first_run <= ?2 AND last_run >= ?2)
+                AND NOT EXISTS (SELECT 1 FROM temp.dw_found c WHERE c.rule_ix = ?3 AND NOT EXISTS
+                    (SELECT 1 FROM findings f WHERE f.rule = ?1 AND f.key = c.key AND f.first_run <= ?2 AND f.last_run >= ?2))",
+            params![rule, run, ix],
+            |r| r.get(0),
+        )?;
+        if same {
+            return Ok(());
+        }
+    }
+    let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
+        tx.query_row(sql, params![rule, run], |r| r.get(0))
+    };
+    let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
+    let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
+    // The episodes that contain prev, run or next, set apart: the findings change as they are
+    // read.
+    tx.execute_batch("DROP TABLE IF EXISTS temp.dw_old")?;
+    tx.execute(
+        "CREATE TEMP TABLE dw_old AS SELECT id, key, first_run, last_run, resolved_run, subject, fields
+         FROM findings WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
+        params![rule, prev.unwrap_or(run), next.unwrap_or(run)],
+    )?;
+    {
+        let mut found = tx.prepare(
+            "SELECT key, subject, fields FROM temp.dw_found WHERE rule_ix = ?1 ORDER BY key",
+        )?;
+        let mut old = tx.prepare(
+            "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM temp.dw_old
+             ORDER BY key, first_run",
+        )?;
+        let mut found = found.query([ix])?;
+        let mut old = old.query([])?;
+        let next_found = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, Seen)>> {
+            Ok(match rows.next()? {
+                Some(r) => Some((
+                    r.get(0)?,
+                    Seen {
+                        subject: r.get(1)?,
+                        fields: r.get(2)?,
+                    },
+                )),
+                None => None,
+            })
+        };
+        let next_old = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, i64, Episode)>> {
+            Ok(match rows.next()? {
+                Some(r) => Some((
+                    r.get(1)?,
+                    r.get(0)?,
+                    Episode {
+                        first: r.get(2)?,
+                        last: r.get(3)?,
+                        resolved: r.get(4)?,
+                        subject: r.get(5)?,
+                        fields: r.get(6)?,
+                    },
+                )),
+                None => None,
+            })
+        };
+        let (mut f, mut o) = (next_found(&mut found)?, next_old(&mut old)?);
+        let mut writes = Writes::new(&tx)?;
+        loop {
+            // The least key of either: SQLite's BINARY order is Rust's order of strings.
+            let key = match (&f, &o) {
+                (None, None) => break,
+                (Some(f), None) => f.0.clone(),
+                (None, Some(o)) => o.0.clone(),
+                (Some(f), Some(o)) => f.0.clone().min(o.0.clone()),
+            };
+            let mut before = Vec::new();
+            while o.as_ref().is_some_and(|o| o.0 == key) {
+                let (_, id, e) = o.take().expect("checked");
+                before.push((id, e));
+                o = next_old(&mut old)?;
+            }
+            let now = match f.take() {
+                Some((k, seen)) if k == key => {
+                    f = next_found(&mut found)?;
+                    Some(seen)
+                }
+                other => {
+                    f = other;
+                    None
+                }
+            };
+            let after = rebuild(&before, prev, run, next, now);
+            writes.key(rule, &key, &before, &after)?;
+        }
+    }
+    tx.execute_batch("DROP TABLE temp.dw_old")?;
+    evaluated(&tx, rule, fingerprint, run, ranged)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The statements that rewrite a key's episodes.
+struct Writes<'t> {
+    update: rusqlite::CachedStatement<'t>,
+    delete: rusqlite::CachedStatement<'t>,
+    insert: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> Writes<'t> {
+    fn new(tx: &'t Connection) -> Result<Writes<'t>> {
+        Ok(Writes {
+            update: tx.prepare_cached(
+                "UPDATE findings SET first_run = ?2, last_run = ?3, resolved_run = ?4, subject = ?5,
+                        fields = ?6 WHERE id = ?1",
+            )?,
+            delete: tx.prepare_cached("DELETE FROM findings WHERE id = ?1")?,
+            insert: tx.prepare_cached(
+                "INSERT INTO findings (rule, key, first_run, last_run, resolved_run, subject, fields)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?,
+        })
+    }
+
+    /// Replaces `key`'s episodes `before` with `after`, touching only what changed.
+    fn key(
+        &mut self,
+        rule: &str,
+        key: &str,
+        before: &[(i64, Episode)],
+        after: &[Episode],
+    ) -> Result<()> {
+        match (before, after) {
             ([(id, b)], [a]) => {
                 if b != a {
-                    update.execute(params![
+                    self.update.execute(params![
                         id, a.first, a.last, a.resolved, a.subject, a.fields
                     ])?;
                 }
             }
             _ => {
                 for (id, _) in before {
-                    delete.execute([id])?;
+                    self.delete.execute([id])?;
                 }
-                for a in &after {
-                    insert.execute(params![
+                for a in after {
+                    self.insert.execute(params![
                         rule, key, a.first, a.last, a.resolved, a.subject, a.fields
                     ])?;
                 }
             }
         }
+        Ok(())
     }
-    drop((update, delete, insert));
+}
+
+/// Notes that `rule` was evaluated at `run`, ranging over `ranged` rows.
+fn evaluated(tx: &Connection, rule: &str, fingerprint: &str, run: i64, ranged: u64) -> Result<()> {
     tx.execute(
         "INSERT INTO evaluations (rule, run_id, fingerprint, checked, evaluated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -165,8 +334,7 @@ pub fn record(
             crate::time::format(crate::time::now())
         ],
     )?;
-    tx.commit()?;
-    Ok(first_runs)
+    Ok(())
 }
 
 /// When `rule` (this version of it) was evaluated at `run` before and found the same keys,
@@ -220,7 +388,7 @@ fn rebuild(
     prev: Option<i64>,
     run: i64,
     next: Option<i64>,
-    now: Option<&Violation>,
+    now: Option<Seen>,
 ) -> Vec<Episode> {
     let containing = |r: Option<i64>| {
         r.and_then(|r| {
@@ -237,6 +405,7 @@ fn rebuild(
         points.push((p, at_prev.is_some()));
     }
     points.push((run, now.is_some()));
+    let mut now = now;
     if let Some(n) = next {
         points.push((n, at_next.is_some()));
     }
@@ -252,13 +421,13 @@ fn rebuild(
         }
         // What the key looked like at r: as recorded, or as found now.
         let seen = if r == run {
-            let v = now.expect("violated at run");
+            let v = now.take().expect("violated at run");
             Episode {
                 first: run,
                 last: run,
                 resolved: None,
-                subject: v.subject.as_ref().map(Json::to_string),
-                fields: fields_text(v),
+                subject: v.subject,
+                fields: v.fields,
             }
         } else if Some(r) == prev {
             // Up to prev only: whether it goes on is for the points after it to say.

@@ -189,6 +189,74 @@ pub fn evaluate_pair(
     Ok(Some((ea?, eb?)))
 }
 
+/// A violation from its row of cells (`[key…, subject, show…, fix…]`), and its key as values.
+fn violation_of(
+    checked: &Checked<'_>,
+    c: &Compiled,
+    names: &[String],
+    cells: impl Iterator<Item = Value>,
+) -> (Vec<Value>, Violation) {
+    let outputs = &checked.outputs;
+    let ty = |t: Option<&super::types::Ty>| t.map_or(ColumnType::Text, |t| t.column_type());
+    let mut cells = cells;
+    let key: Vec<Value> = cells.by_ref().take(c.key_len).collect();
+    let subject = c.has_subject.then(|| {
+        cells
+            .next()
+            .unwrap_or(Value::Null)
+            .to_json(ty(outputs.subject.as_ref()))
+    });
+    let fields = names
+        .iter()
+        .zip(&outputs.show)
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                cells.next().unwrap_or(Value::Null).to_json(t.column_type()),
+            )
+        })
+        .collect();
+    let fix = outputs
+        .fix
+        .iter()
+        .map(|t| cells.next().unwrap_or(Value::Null).to_json(t.column_type()))
+        .collect();
+    let violation = Violation {
+        key: key
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.to_json(ty(outputs.key.get(i))))
+            .collect(),
+        subject,
+        fields,
+        fix,
+        first_seen: None,
+        pending: false,
+        suppressed: None,
+    };
+    (key, violation)
+}
+
+/// Two keys in SQLite's order of values: NULL, then numbers, then text.
+fn key_order(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.sql_cmp(y))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// A key names one violation across runs: two with one key could not be told apart in the
+/// rule's history (its diff, trend and delay), so the rule is refused, not half-counted.
+fn key_not_unique(checked: &Checked<'_>, v: &Violation) -> Error {
+    let key: Vec<String> = v.key.iter().map(crate::output::cell_text).collect();
+    Error::input(format!(
+        "rule {}: its key is not unique: two violations have key ({}); add to `key` what tells them apart",
+        checked.rule.name,
+        key.join(", ")
+    ))
+}
+
 /// The violations gathered as JSON by a compiled rule, in key order.
 fn read_violations(
     checked: &Checked<'_>,
@@ -196,75 +264,77 @@ fn read_violations(
     ranged: i64,
     gathered: &str,
 ) -> Result<Evaluation> {
-    let (rule, outputs) = (checked.rule, &checked.outputs);
-    let ty = |t: Option<&super::types::Ty>| t.map_or(ColumnType::Text, |t| t.column_type());
-    let names = rule.show_names();
+    let names = checked.rule.show_names();
     // Each row becomes its violation as it is read: the rows are never all held as JSON.
     let mut found: Vec<(Vec<Value>, Violation)> = Vec::new();
     each_row(gathered, |row| {
-        let mut cells = row.into_iter().map(|j| Value::from_json_cell(&j));
-        let key: Vec<Value> = cells.by_ref().take(c.key_len).collect();
-        let subject = c.has_subject.then(|| {
-            cells
-                .next()
-                .unwrap_or(Value::Null)
-                .to_json(ty(outputs.subject.as_ref()))
-        });
-        let fields = names
-            .iter()
-            .zip(&outputs.show)
-            .map(|(n, t)| {
-                (
-                    n.clone(),
-                    cells.next().unwrap_or(Value::Null).to_json(t.column_type()),
-                )
-            })
-            .collect();
-        let fix = outputs
-            .fix
-            .iter()
-            .map(|t| cells.next().unwrap_or(Value::Null).to_json(t.column_type()))
-            .collect();
-        let violation = Violation {
-            key: key
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v.to_json(ty(outputs.key.get(i))))
-                .collect(),
-            subject,
-            fields,
-            fix,
-            first_seen: None,
-            pending: false,
-            suppressed: None,
-        };
-        found.push((key, violation));
+        found.push(violation_of(
+            checked,
+            c,
+            &names,
+            row.into_iter().map(|j| Value::from_json_cell(&j)),
+        ));
     })
-    .map_err(|e| Error::runtime(format!("rule {}: reading its violations: {e}", rule.name)))?;
-    // In key order, as SQLite orders values: NULL, then numbers, then text.
-    let order = |a: &[Value], b: &[Value]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| x.sql_cmp(y))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    };
-    found.sort_by(|a, b| order(&a.0, &b.0));
-    // A key names one violation across runs: two with one key could not be told apart in the
-    // rule's history (its diff, trend and delay), so the rule is refused, not half-counted.
-    if let Some(pair) = found.windows(2).find(|w| order(&w[0].0, &w[1].0).is_eq()) {
-        let key: Vec<String> = pair[0].1.key.iter().map(crate::output::cell_text).collect();
-        return Err(Error::input(format!(
-            "rule {}: its key is not unique: two violations have key ({}); add to `key` what tells them apart",
-            rule.name,
-            key.join(", ")
-        )));
+    .map_err(|e| {
+        Error::runtime(format!(
+            "rule {}: reading its violations: {e}",
+            checked.rule.name
+        ))
+    })?;
+    found.sort_by(|a, b| key_order(&a.0, &b.0));
+    if let Some(pair) = found
+        .windows(2)
+        .find(|w| key_order(&w[0].0, &w[1].0).is_eq())
+    {
+        return Err(key_not_unique(checked, &pair[0].1));
     }
     Ok(Evaluation {
         ranged: ranged as u64,
         violations: found.into_iter().map(|(_, v)| v).collect(),
         note: None,
     })
+}
+
+/// Runs a compiled rule one violation at a time (`Compiled::rows_sql`), in key order, handing
+/// each to `each`; returns how many rows (or groups) it ranged over. Nothing is gathered, so
+/// memory does not grow with the violations.
+pub fn stream(
+    store: &Store,
+    checked: &Checked<'_>,
+    c: &Compiled,
+    mut each: impl FnMut(Violation) -> Result<()>,
+) -> Result<u64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let ranged = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = ranged.clone();
+    // Not deterministic, so SQLite calls it for each row rather than once.
+    store.conn().create_scalar_function(
+        "dw_ranged",
+        0,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+        move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok(1)
+        },
+    )?;
+    let names = checked.rule.show_names();
+    let mut stmt = store.conn().prepare(&c.rows_sql)?;
+    let width = stmt.column_count();
+    let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let mut last: Option<Vec<Value>> = None;
+    while let Some(r) = rows.next()? {
+        let cells = (0..width)
+            .map(|i| r.get_ref(i).map(Value::from_sql))
+            .collect::<rusqlite::Result<Vec<Value>>>()?;
+        let (key, violation) = violation_of(checked, c, &names, cells.into_iter());
+        if last.as_ref().is_some_and(|l| key_order(l, &key).is_eq()) {
+            return Err(key_not_unique(checked, &violation));
+        }
+        last = Some(key);
+        each(violation)?;
+    }
+    Ok(ranged.load(Ordering::Relaxed))
 }
 
 /// Column `i` of `r`: violations gathered as JSON text, borrowed from SQLite.

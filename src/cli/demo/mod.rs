@@ -194,7 +194,15 @@ fn show_audit(h: &History<'_>, last: &At, out: &mut dyn Write) -> Result<()> {
     line(out, format!("\nThe rules of {rules} at day {DAYS}:"))?;
     let report = audit_with_history(h.store, h.config, h.files, &h.rules, last, None)?;
     super::print_notes(&report.notes);
-    super::audit::write_report(&report, Format::Table, false, 0, &Default::default(), out)?;
+    super::audit::write_report(
+        &report,
+        super::audit::Found::Held,
+        Format::Table,
+        false,
+        0,
+        &Default::default(),
+        out,
+    )?;
     line(out, "\nThe violations:".into())?;
     super::io(super::audit::compact_grid(&report).write(Format::Table, out))?;
     line(

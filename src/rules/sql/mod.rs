@@ -72,6 +72,11 @@ pub struct Param {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
     pub sql: String,
+    /// The same question one row per violation (`[key…, subject, show…, fix…]`), in key
+    /// order, for violations too many to gather: `dw_ranged()` is called once for each row (or
+    /// group) the rule ranges over, so its caller counts them in the same pass. Empty for a
+    /// rule compiled for two runs.
+    pub rows_sql: String,
     pub params: Vec<Param>,
     pub indexes: Vec<IndexSpec>,
     pub key_len: usize,
@@ -222,6 +227,35 @@ impl<'a> Compiler<'a> {
                 .unwrap_or_default();
             format!("SELECT count(*), json_group_array(json_array({values})){filter}")
         };
+        // One row per violation: each row (or group) ranged over as a row of a co-routine
+        // (`LIMIT -1` keeps SQLite from flattening it or pushing the outer filter into it),
+        // counted there, its violations kept, in key order.
+        let rows_sql = {
+            let mut columns: Vec<String> = outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| format!("{o} AS _o{}", i + 1))
+                .collect();
+            columns.push(format!(
+                "{} AS _ok",
+                expect.clone().unwrap_or_else(|| "0".to_string())
+            ));
+            columns.push("dw_ranged() AS _n".to_string());
+            let names: Vec<String> = (1..=outputs.len()).map(|i| format!("_o{i}")).collect();
+            let grouped = if groups.is_empty() {
+                String::new()
+            } else {
+                format!("\n  GROUP BY {}", groups.join(", "))
+            };
+            let order: Vec<&str> = names.iter().take(keys.len()).map(String::as_str).collect();
+            format!(
+                "SELECT {}\nFROM (SELECT {}\n  FROM {from}\n  WHERE {}{grouped}\n  LIMIT -1)\nWHERE _n AND NOT coalesce(_ok, 0)\nORDER BY {}",
+                names.join(", "),
+                columns.join(", "),
+                conds.replace("\n  AND ", "\n    AND "),
+                order.join(", ")
+            )
+        };
         let sql = if groups.is_empty() {
             let violated = expect.map(|e| format!("NOT coalesce({e}, 0)"));
             format!(
@@ -250,6 +284,7 @@ impl<'a> Compiler<'a> {
         };
         Compiled {
             sql,
+            rows_sql,
             params: std::mem::take(&mut self.params),
             indexes: without_prefixes(std::mem::take(&mut self.indexes)),
             key_len: keys.len(),

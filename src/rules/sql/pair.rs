@@ -148,6 +148,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     );
     Some(Compiled {
         sql,
+        rows_sql: String::new(),
         params: std::mem::take(&mut c.params),
         indexes: without_prefixes(std::mem::take(&mut c.indexes)),
         key_len: shape.0,

@@ -1,0 +1,203 @@
+//! An audit's violations kept in the store's temporary table `dw_found` instead of memory
+//! (`audit_kept`): each rule's violations go one at a time from SQLite to there
+//! (`eval::stream`), its episodes are recorded by merging them with the episodes around the
+//! run in key order (`record::record_kept`), and `Kept::each` reads them back in key order,
+//! marked as `audit` marks them (first seen, pending, suppressed). So an audit of a million
+//! violations holds one of them at a time, whatever it writes.
+
+use super::evaluate::{Marks, RunTimes, Young};
+use super::record::{key_text, record_kept, Seen};
+use super::suppressed::Suppression;
+use crate::error::Result;
+use crate::rules::check::Checked;
+use crate::rules::eval::{self, At, Violation};
+use crate::rules::sql::Compiled;
+use crate::rules::Loaded;
+use crate::store::Store;
+use rusqlite::params;
+use serde_json::Value as Json;
+
+/// The violations of an audit, by rule, in the store's temporary table.
+pub struct Kept {
+    at: At,
+    subject: Option<String>,
+    suppressions: Vec<Suppression>,
+    /// The rules kept, in order (a rule's place is its number in the table), with their grace.
+    rules: Vec<(String, Option<i64>)>,
+}
+
+impl Kept {
+    /// An empty table for an audit at `at`.
+    pub(crate) fn start(
+        store: &Store,
+        at: &At,
+        subject: Option<&str>,
+        suppressions: &[Suppression],
+    ) -> Result<Kept> {
+        store.conn().execute_batch(
+            "DROP TABLE IF EXISTS temp.dw_found;
+             CREATE TEMP TABLE dw_found (rule_ix INTEGER NOT NULL, ord INTEGER NOT NULL,
+                 key TEXT NOT NULL, subject TEXT, fields TEXT NOT NULL, PRIMARY KEY (rule_ix, ord));",
+        )?;
+        Ok(Kept {
+            at: at.clone(),
+            subject: subject.map(str::to_string),
+            suppressions: suppressions.to_vec(),
+            rules: Vec::new(),
+        })
+    }
+
+    fn ix(&self, rule: &str) -> Option<i64> {
+        self.rules
+            .iter()
+            .position(|r| r.0 == rule)
+            .map(|i| i as i64)
+    }
+
+    /// Evaluates a compiled rule, its violations kept; returns how many rows it ranged over.
+    pub(crate) fn keep(
+        &mut self,
+        store: &Store,
+        l: &Loaded<'_>,
+        checked: &Checked<'_>,
+        c: &Compiled,
+    ) -> Result<u64> {
+        let ix = self.rules.len() as i64;
+        self.rules.push((l.name().to_string(), l.rule.grace));
+        let conn = store.conn();
+        // One transaction for the rows (of the temporary table only: no lock on the store).
+        conn.execute_batch("BEGIN")?;
+        let kept = (|| {
+            let mut insert = conn.prepare(
+                "INSERT INTO temp.dw_found (rule_ix, ord, key, subject, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut ord = 0i64;
+            eval::stream(store, checked, c, |v| {
+                ord += 1;
+                let seen = Seen::of(&v);
+                insert.execute(params![
+                    ix,
+                    ord,
+                    key_text(&v.key),
+                    seen.subject,
+                    seen.fields
+                ])?;
+                Ok(())
+            })
+        })();
+        conn.execute_batch(if kept.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+        kept
+    }
+
+    /// Records the kept violations of `l` in its history; a note when that cannot be done (a
+    /// store that may only be read).
+    pub(crate) fn remember(
+        &self,
+        store: &Store,
+        l: &Loaded<'_>,
+        at: &At,
+        ranged: u64,
+    ) -> Option<String> {
+        let ix = self.ix(l.name())?;
+        record_kept(store.conn(), l.name(), &l.fingerprint(), at.run, ranged, ix)
+            .err()
+            .map(|e| {
+                format!(
+                    "rule {}: its history could not be recorded: {}",
+                    l.name(),
+                    e.message
+                )
+            })
+    }
+
+    /// How many violations of `rule` there are, and how many are pending and suppressed, counted
+    /// in SQL when nothing needs a violation read (no subject asked for, no suppression of the
+    /// rule); else None, and `each` tells.
+    pub(crate) fn counts(&self, store: &Store, rule: &str) -> Result<Option<(u64, u64, u64)>> {
+        let Some(ix) = self.ix(rule) else {
+            return Ok(Some((0, 0, 0)));
+        };
+        if self.subject.is_some() || self.suppressions.iter().any(|s| s.rule == rule) {
+            return Ok(None);
+        }
+        let conn = store.conn();
+        let found: i64 = conn.query_row(
+            "SELECT count(*) FROM temp.dw_found WHERE rule_ix = ?1",
+            [ix],
+            |r| r.get(0),
+        )?;
+        let young = Young::of(store, rule, self.rules[ix as usize].1, &self.at);
+        // Pending: first seen after the rule's first evaluation, less than its grace ago.
+        let pending: i64 = match young.window() {
+            None => 0,
+            Some((since, after)) => conn.query_row(
+                "SELECT count(*) FROM temp.dw_found c
+                 JOIN findings f ON f.rule = ?1 AND f.key = c.key AND f.first_run <= ?2 AND f.last_run >= ?2
+                 JOIN runs r ON r.id = f.first_run
+                 WHERE c.rule_ix = ?3 AND f.first_run > ?4 AND r.taken_at > ?5",
+                params![rule, self.at.run, ix, since, after],
+                |r| r.get(0),
+            )?,
+        };
+        Ok(Some((found as u64, pending as u64, 0)))
+    }
+
+    /// Each kept violation of `rule` about the audit's subject, in key order, marked as `audit`
+    /// marks it: when its episode was first seen, whether it is pending, its suppression.
+    pub fn each(
+        &self,
+        store: &Store,
+        rule: &str,
+        mut f: impl FnMut(Violation) -> Result<()>,
+    ) -> Result<()> {
+        let Some(ix) = self.ix(rule) else {
+            return Ok(());
+        };
+        let marks = Marks::new(&self.at, self.subject.as_deref(), &self.suppressions);
+        let mut young = Young::of(store, rule, self.rules[ix as usize].1, &self.at);
+        let mut times = RunTimes::default();
+        let mut stmt = store.conn().prepare(
+            "SELECT c.key, c.subject, c.fields, f.first_run FROM temp.dw_found c
+             LEFT JOIN findings f ON f.rule = ?1 AND f.key = c.key AND f.first_run <= ?2 AND f.last_run >= ?2
+             WHERE c.rule_ix = ?3 ORDER BY c.ord",
+        )?;
+        let mut rows = stmt.query(params![rule, self.at.run, ix])?;
+        let parse = |t: &str| -> Result<Json> {
+            serde_json::from_str(t).map_err(|e| {
+                crate::error::Error::runtime(format!("a kept violation of {rule}: {e}"))
+            })
+        };
+        while let Some(r) = rows.next()? {
+            let key = match parse(&r.get::<_, String>(0)?)? {
+                Json::Array(k) => k,
+                other => vec![other],
+            };
+            let subject = r
+                .get::<_, Option<String>>(1)?
+                .map(|s| parse(&s))
+                .transpose()?;
+            let fields = match parse(&r.get::<_, String>(2)?)? {
+                Json::Object(m) => m.into_iter().collect(),
+                _ => Vec::new(),
+            };
+            let first: Option<i64> = r.get(3)?;
+            let first_seen = match first {
+                Some(run) => times.get(store, run).ok(),
+                None => None,
+            };
+            let mut v = Violation {
+                key,
+                subject,
+                fields,
+                fix: Vec::new(),
+                pending: first.is_some_and(|run| young.is(run, first_seen.as_deref())),
+                first_seen,
+                suppressed: None,
+            };
+            if marks.apply(rule, &mut v) {
+                f(v)?;
+            }
+        }
+        Ok(())
+    }
+}
