@@ -3,6 +3,8 @@
 //! - `evaluate`: rules evaluated at one run, each violation recorded in the rule's history as
 //!   part of an episode (`record`), and marked with when it was first seen and whether it is
 //!   still within the rule's grace. This is the one way a rule is evaluated at a run.
+//! - `kept`: an audit whose violations stay in the store's temporary table instead of memory
+//!   (`audit_kept`, for outputs that list every violation of a big audit).
 //! - `backfill`: the runs a question needs that have not been evaluated yet, evaluated first.
 //! - `diff` (rule diff between any two runs), `trend` (violations per run), `delay` (how long
 //!   violations take to resolve): functions over the episodes, returning data.
