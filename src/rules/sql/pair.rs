@@ -125,7 +125,13 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         carried.extend(["_from".to_string(), "_to".to_string()]);
     }
     carried.extend(schema.key.iter().cloned());
-    for e in rule.exprs() {
+    // A `where` tested in the scan needs its fields there only.
+    let filter = rule.filter.as_ref();
+    for e in rule
+        .exprs()
+        .into_iter()
+        .filter(|e| !(early && filter.is_some_and(|f| std::ptr::eq(*e, f))))
+    {
         e.walk(&mut |x| {
             if let ExprKind::Field { alias: a, field } = &x.kind {
                 if a.name == binding.alias.name && !carried.contains(&field.name) {
