@@ -13,8 +13,8 @@
 //! one. A 410 Gone or a `syncStateNotFound` (links expire after about 7 days) is a note, and the
 //! entity is read whole.
 //!
-//! Membership lists (group, team and channel members) are read whole: their rows carry each
-//! member's name and address, which a membership delta does not give.
+//! Group members come from the group delta's `members@delta` (`membership`); team and channel
+//! members are read whole: their rows are conversation memberships, which no delta gives.
 
 use super::{Graph, GROUPS, USERS};
 use crate::error::{Error, Result};
