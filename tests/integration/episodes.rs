@@ -252,6 +252,16 @@ fn evaluating_runs_in_any_order_or_again_gives_the_same_episodes() {
 }
 
 #[test]
+fn one_audit_of_the_last_run_records_every_earlier_run_as_auditing_each_in_turn_does() {
+    // On a fresh store, `audit --at` the last run evaluates the eleven before it first: two at
+    // a time in one pass (`evaluate_pair`), the last alone (its violations kept in the store).
+    let dir = tempfile::tempdir().unwrap();
+    let h = generate(dir.path(), 0x5eed_1234);
+    let _ = run(dir.path(), &["audit", "--at", &RUNS.to_string()]);
+    assert_eq!(stored_episodes(&dir.path().join("s.db")), h.episodes());
+}
+
+#[test]
 fn rule_diff_of_every_pair_of_runs_is_what_each_run_violates_compared() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
