@@ -87,22 +87,14 @@ pub fn backfill(
                 continue;
             }
             if let Some((ea, eb)) = eval::evaluate_pair(store, checked, a, b)? {
-                let fingerprint = cb.fingerprint();
-                super::record::record(
+                super::record::record_two(
                     store.conn(),
                     name,
-                    &fingerprint,
-                    a.run,
-                    ea.ranged,
-                    &ea.violations,
-                )?;
-                super::record::record(
-                    store.conn(),
-                    name,
-                    &fingerprint,
-                    b.run,
-                    eb.ranged,
-                    &eb.violations,
+                    &cb.fingerprint(),
+                    [
+                        (a.run, ea.ranged, &ea.violations),
+                        (b.run, eb.ranged, &eb.violations),
+                    ],
                 )?;
             }
         }

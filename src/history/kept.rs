@@ -1,12 +1,12 @@
 //! An audit's violations kept in the store's temporary table `dw_found` instead of memory
 //! (`audit_kept`): each rule's violations go one at a time from SQLite to there
 //! (`eval::stream`), its episodes are recorded by merging them with the episodes around the
-//! run in key order (`record::record_kept`), and `Kept::each` reads them back in key order,
+//! run in key order (`record_kept`), and `Kept::each` reads them back in key order,
 //! marked as `audit` marks them (first seen, pending, suppressed). So an audit of a million
 //! violations holds one of them at a time, whatever it writes.
 
 use super::evaluate::{Marks, RunTimes, Young};
-use super::record::{key_text, record_kept, Seen};
+use super::record::{evaluated, key_text, rebuild, reset_if_changed, Episode, Seen, Writes};
 use super::suppressed::Suppression;
 use crate::error::Result;
 use crate::rules::check::Checked;
@@ -14,7 +14,7 @@ use crate::rules::eval::{self, At, Violation};
 use crate::rules::sql::Compiled;
 use crate::rules::Loaded;
 use crate::store::Store;
-use rusqlite::params;
+use rusqlite::{params, Connection};
 use serde_json::Value as Json;
 
 /// The violations of an audit, by rule, in the store's temporary table.
@@ -200,4 +200,124 @@ impl Kept {
         }
         Ok(())
     }
+}
+
+/// Records that `rule` found, among `ranged` rows at `run`, the violations kept in the temporary
+/// table `dw_found` under `ix` (`kept`): the episodes are rebuilt key by key, merging the
+/// violations and the episodes around `run` in key order, so that memory does not grow with
+/// either.
+fn record_kept(
+    conn: &Connection,
+    rule: &str,
+    fingerprint: &str,
+    run: i64,
+    ranged: u64,
+    ix: i64,
+) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    reset_if_changed(&tx, rule, fingerprint)?;
+    // Evaluated before with the same keys found: the episodes are as they should be.
+    let before: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM evaluations WHERE rule = ?1 AND run_id = ?2 AND fingerprint = ?3)",
+        params![rule, run, fingerprint],
+        |r| r.get(0),
+    )?;
+    if before {
+        let same: bool = tx.query_row(
+            "SELECT (SELECT count(*) FROM temp.dw_found WHERE rule_ix = ?3)
+                    = (SELECT count(*) FROM findings WHERE rule = ?1 AND first_run <= ?2 AND last_run >= ?2)
+                AND NOT EXISTS (SELECT 1 FROM temp.dw_found c WHERE c.rule_ix = ?3 AND NOT EXISTS
+                    (SELECT 1 FROM findings f WHERE f.rule = ?1 AND f.key = c.key AND f.first_run <= ?2 AND f.last_run >= ?2))",
+            params![rule, run, ix],
+            |r| r.get(0),
+        )?;
+        if same {
+            return Ok(());
+        }
+    }
+    let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
+        tx.query_row(sql, params![rule, run], |r| r.get(0))
+    };
+    let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
+    let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
+    // The episodes that contain prev, run or next, set apart: the findings change as they are
+    // read.
+    tx.execute_batch("DROP TABLE IF EXISTS temp.dw_old")?;
+    tx.execute(
+        "CREATE TEMP TABLE dw_old AS SELECT id, key, first_run, last_run, resolved_run, subject, fields
+         FROM findings WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
+        params![rule, prev.unwrap_or(run), next.unwrap_or(run)],
+    )?;
+    {
+        let mut found = tx.prepare(
+            "SELECT key, subject, fields FROM temp.dw_found WHERE rule_ix = ?1 ORDER BY key",
+        )?;
+        let mut old = tx.prepare(
+            "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM temp.dw_old
+             ORDER BY key, first_run",
+        )?;
+        let mut found = found.query([ix])?;
+        let mut old = old.query([])?;
+        let next_found = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, Seen)>> {
+            Ok(match rows.next()? {
+                Some(r) => Some((
+                    r.get(0)?,
+                    Seen {
+                        subject: r.get(1)?,
+                        fields: r.get(2)?,
+                    },
+                )),
+                None => None,
+            })
+        };
+        let next_old = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, i64, Episode)>> {
+            Ok(match rows.next()? {
+                Some(r) => Some((
+                    r.get(1)?,
+                    r.get(0)?,
+                    Episode {
+                        first: r.get(2)?,
+                        last: r.get(3)?,
+                        resolved: r.get(4)?,
+                        subject: r.get(5)?,
+                        fields: r.get(6)?,
+                    },
+                )),
+                None => None,
+            })
+        };
+        let (mut f, mut o) = (next_found(&mut found)?, next_old(&mut old)?);
+        let mut writes = Writes::new(&tx)?;
+        loop {
+            // The least key of either: SQLite's BINARY order is Rust's order of strings.
+            let key = match (&f, &o) {
+                (None, None) => break,
+                (Some(f), None) => f.0.clone(),
+                (None, Some(o)) => o.0.clone(),
+                (Some(f), Some(o)) => f.0.clone().min(o.0.clone()),
+            };
+            let mut before = Vec::new();
+            while o.as_ref().is_some_and(|o| o.0 == key) {
+                let (_, id, e) = o.take().expect("checked");
+                before.push((id, e));
+                o = next_old(&mut old)?;
+            }
+            let now = match f.take() {
+                Some((k, seen)) if k == key => {
+                    f = next_found(&mut found)?;
+                    Some(seen)
+                }
+                other => {
+                    f = other;
+                    None
+                }
+            };
+            let after = rebuild(&before, prev, run, next, now);
+            writes.key(rule, &key, &before, &after)?;
+        }
+    }
+    tx.execute_batch("DROP TABLE temp.dw_old")?;
+    evaluated(&tx, rule, fingerprint, run, ranged)?;
+    tx.commit()?;
+    Ok(())
 }

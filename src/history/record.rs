@@ -31,12 +31,12 @@ impl Seen {
 
 /// One episode of one key.
 #[derive(Debug, Clone, PartialEq)]
-struct Episode {
-    first: i64,
-    last: i64,
-    resolved: Option<i64>,
-    subject: Option<String>,
-    fields: String,
+pub(super) struct Episode {
+    pub first: i64,
+    pub last: i64,
+    pub resolved: Option<i64>,
+    pub subject: Option<String>,
+    pub fields: String,
 }
 
 /// The text a key is stored and compared as.
@@ -147,135 +147,127 @@ pub fn record(
     Ok(first_runs)
 }
 
-/// Records that `rule` found, among `ranged` rows at `run`, the violations kept in the temporary
-/// table `dw_found` under `ix` (`kept`): the episodes are rebuilt key by key, merging the
-/// violations and the episodes around `run` in key order, so that memory does not grow with
-/// either.
-pub(crate) fn record_kept(
+/// What a rule found at one run: the run, how many rows it ranged over, its violations.
+pub type Found<'v> = (i64, u64, &'v [Violation]);
+
+/// Records two runs a rule was evaluated at together (`backfill`'s pairs), neither recorded
+/// before, in one pass: each key's episodes are rebuilt for the earlier run, then for the
+/// later, and written once (an episode both runs have is inserted once, not inserted and then
+/// extended).
+pub fn record_two(
     conn: &Connection,
     rule: &str,
     fingerprint: &str,
-    run: i64,
-    ranged: u64,
-    ix: i64,
+    two: [Found<'_>; 2],
 ) -> Result<()> {
+    let mut two = two;
+    two.sort_by_key(|f| f.0);
+    let [(ra, ranged_a, va), (rb, ranged_b, vb)] = two;
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     reset_if_changed(&tx, rule, fingerprint)?;
-    // Evaluated before with the same keys found: the episodes are as they should be.
-    let before: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM evaluations WHERE rule = ?1 AND run_id = ?2 AND fingerprint = ?3)",
-        params![rule, run, fingerprint],
-        |r| r.get(0),
-    )?;
-    if before {
-        let same: bool = tx.query_row(
-            "SELECT (SELECT count(*) FROM temp.dw_found WHERE rule_ix = ?3)
-                    = (SELECT count(*) FROM findings WHERE rule = ?1 AND first_run <= ?2 AND last_run >= ?2)
-                AND NOT EXISTS (SELECT 1 FROM temp.dw_found c WHERE c.rule_ix = ?3 AND NOT EXISTS
-                    (SELECT 1 FROM findings f WHERE f.rule = ?1 AND f.key = c.key AND f.first_run <= ?2 AND f.last_run >= ?2))",
-            params![rule, run, ix],
-            |r| r.get(0),
-        )?;
-        if same {
-            return Ok(());
-        }
-    }
-    let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
-        tx.query_row(sql, params![rule, run], |r| r.get(0))
+    let mut done: Vec<i64> = {
+        let mut stmt = tx.prepare("SELECT run_id FROM evaluations WHERE rule = ?1")?;
+        let runs = stmt.query_map([rule], |r| r.get(0))?;
+        runs.collect::<rusqlite::Result<_>>()?
     };
-    let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
-    let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
-    // The episodes that contain prev, run or next, set apart: the findings change as they are
-    // read.
-    tx.execute_batch("DROP TABLE IF EXISTS temp.dw_old")?;
-    tx.execute(
-        "CREATE TEMP TABLE dw_old AS SELECT id, key, first_run, last_run, resolved_run, subject, fields
-         FROM findings WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
-        params![rule, prev.unwrap_or(run), next.unwrap_or(run)],
-    )?;
+    if ra == rb || done.contains(&ra) || done.contains(&rb) {
+        drop(tx);
+        for (run, ranged, violations) in [(ra, ranged_a, va), (rb, ranged_b, vb)] {
+            record(conn, rule, fingerprint, run, ranged, violations)?;
+        }
+        return Ok(());
+    }
+    let around = |done: &[i64], run: i64| {
+        (
+            done.iter().copied().filter(|r| *r < run).max(),
+            done.iter().copied().filter(|r| *r > run).min(),
+        )
+    };
+    let (prev_a, next_a) = around(&done, ra);
+    done.push(ra);
+    let (prev_b, next_b) = around(&done, rb);
+    let (lo, hi) = (
+        prev_a.unwrap_or(ra),
+        next_a.unwrap_or(ra).max(next_b.unwrap_or(rb)),
+    );
+    let mut old: HashMap<String, Vec<(i64, Episode)>, Xxh3DefaultBuilder> = HashMap::default();
     {
-        let mut found = tx.prepare(
-            "SELECT key, subject, fields FROM temp.dw_found WHERE rule_ix = ?1 ORDER BY key",
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM findings
+             WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
         )?;
-        let mut old = tx.prepare(
-            "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM temp.dw_old
-             ORDER BY key, first_run",
-        )?;
-        let mut found = found.query([ix])?;
-        let mut old = old.query([])?;
-        let next_found = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, Seen)>> {
-            Ok(match rows.next()? {
-                Some(r) => Some((
-                    r.get(0)?,
-                    Seen {
-                        subject: r.get(1)?,
-                        fields: r.get(2)?,
-                    },
-                )),
-                None => None,
-            })
-        };
-        let next_old = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, i64, Episode)>> {
-            Ok(match rows.next()? {
-                Some(r) => Some((
-                    r.get(1)?,
-                    r.get(0)?,
-                    Episode {
-                        first: r.get(2)?,
-                        last: r.get(3)?,
-                        resolved: r.get(4)?,
-                        subject: r.get(5)?,
-                        fields: r.get(6)?,
-                    },
-                )),
-                None => None,
-            })
-        };
-        let (mut f, mut o) = (next_found(&mut found)?, next_old(&mut old)?);
-        let mut writes = Writes::new(&tx)?;
-        loop {
-            // The least key of either: SQLite's BINARY order is Rust's order of strings.
-            let key = match (&f, &o) {
-                (None, None) => break,
-                (Some(f), None) => f.0.clone(),
-                (None, Some(o)) => o.0.clone(),
-                (Some(f), Some(o)) => f.0.clone().min(o.0.clone()),
+        let mut rows = stmt.query(params![rule, lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let episode = Episode {
+                first: r.get(2)?,
+                last: r.get(3)?,
+                resolved: r.get(4)?,
+                subject: r.get(5)?,
+                fields: r.get(6)?,
             };
-            let mut before = Vec::new();
-            while o.as_ref().is_some_and(|o| o.0 == key) {
-                let (_, id, e) = o.take().expect("checked");
-                before.push((id, e));
-                o = next_old(&mut old)?;
-            }
-            let now = match f.take() {
-                Some((k, seen)) if k == key => {
-                    f = next_found(&mut found)?;
-                    Some(seen)
-                }
-                other => {
-                    f = other;
-                    None
-                }
-            };
-            let after = rebuild(&before, prev, run, next, now);
-            writes.key(rule, &key, &before, &after)?;
+            old.entry(r.get(1)?).or_default().push((r.get(0)?, episode));
         }
     }
-    tx.execute_batch("DROP TABLE temp.dw_old")?;
-    evaluated(&tx, rule, fingerprint, run, ranged)?;
+    let by_key = |vs: &[Violation]| -> HashMap<String, usize, Xxh3DefaultBuilder> {
+        vs.iter()
+            .enumerate()
+            .map(|(i, v)| (key_text(&v.key), i))
+            .collect()
+    };
+    let (now_a, now_b) = (by_key(va), by_key(vb));
+    let mut keys: Vec<&String> = old.keys().collect();
+    keys.extend(now_a.keys().filter(|k| !old.contains_key(*k)));
+    keys.extend(
+        now_b
+            .keys()
+            .filter(|k| !old.contains_key(*k) && !now_a.contains_key(*k)),
+    );
+    keys.sort_unstable();
+    // One run recorded into a key's episodes: those around it rebuilt, the others kept.
+    let step = |before: Vec<(i64, Episode)>,
+                prev: Option<i64>,
+                run: i64,
+                next: Option<i64>,
+                now: Option<Seen>| {
+        let (p, n) = (prev.unwrap_or(run), next.unwrap_or(run));
+        let (touch, keep): (Vec<_>, Vec<_>) = before
+            .into_iter()
+            .partition(|(_, e)| e.last >= p && e.first <= n);
+        let mut out: Vec<(i64, Episode)> = rebuild(&touch, prev, run, next, now)
+            .into_iter()
+            .map(|e| (0, e))
+            .collect();
+        out.extend(keep);
+        out
+    };
+    let mut writes = Writes::new(&tx)?;
+    for key in keys {
+        let before: &[(i64, Episode)] = old.get(key).map_or(&[], Vec::as_slice);
+        let seen = |now: &HashMap<String, usize, Xxh3DefaultBuilder>, vs: &[Violation]| {
+            now.get(key).map(|&i| Seen::of(&vs[i]))
+        };
+        let after_a = step(before.to_vec(), prev_a, ra, next_a, seen(&now_a, va));
+        let mut after = step(after_a, prev_b, rb, next_b, seen(&now_b, vb));
+        after.sort_by_key(|(_, e)| e.first);
+        let after: Vec<Episode> = after.into_iter().map(|(_, e)| e).collect();
+        writes.key(rule, key, before, &after)?;
+    }
+    drop(writes);
+    evaluated(&tx, rule, fingerprint, ra, ranged_a)?;
+    evaluated(&tx, rule, fingerprint, rb, ranged_b)?;
     tx.commit()?;
     Ok(())
 }
 
 /// The statements that rewrite a key's episodes.
-struct Writes<'t> {
+pub(super) struct Writes<'t> {
     update: rusqlite::CachedStatement<'t>,
     delete: rusqlite::CachedStatement<'t>,
     insert: rusqlite::CachedStatement<'t>,
 }
 
 impl<'t> Writes<'t> {
-    fn new(tx: &'t Connection) -> Result<Writes<'t>> {
+    pub fn new(tx: &'t Connection) -> Result<Writes<'t>> {
         Ok(Writes {
             update: tx.prepare_cached(
                 "UPDATE findings SET first_run = ?2, last_run = ?3, resolved_run = ?4, subject = ?5,
@@ -290,7 +282,7 @@ impl<'t> Writes<'t> {
     }
 
     /// Replaces `key`'s episodes `before` with `after`, touching only what changed.
-    fn key(
+    pub fn key(
         &mut self,
         rule: &str,
         key: &str,
@@ -321,7 +313,13 @@ impl<'t> Writes<'t> {
 }
 
 /// Notes that `rule` was evaluated at `run`, ranging over `ranged` rows.
-fn evaluated(tx: &Connection, rule: &str, fingerprint: &str, run: i64, ranged: u64) -> Result<()> {
+pub(super) fn evaluated(
+    tx: &Connection,
+    rule: &str,
+    fingerprint: &str,
+    run: i64,
+    ranged: u64,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO evaluations (rule, run_id, fingerprint, checked, evaluated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -383,7 +381,7 @@ fn recorded_already(
 
 /// A key's episodes around `run` once it is known whether `run` has it (`now`), given the
 /// episodes that contained `prev`, `run` or `next` before.
-fn rebuild(
+pub(super) fn rebuild(
     before: &[(i64, Episode)],
     prev: Option<i64>,
     run: i64,
