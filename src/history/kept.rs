@@ -272,17 +272,7 @@ fn record_kept(
         };
         let next_old = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, i64, Episode)>> {
             Ok(match rows.next()? {
-                Some(r) => Some((
-                    r.get(1)?,
-                    r.get(0)?,
-                    Episode {
-                        first: r.get(2)?,
-                        last: r.get(3)?,
-                        resolved: r.get(4)?,
-                        subject: r.get(5)?,
-                        fields: r.get(6)?,
-                    },
-                )),
+                Some(r) => Some((r.get(1)?, r.get(0)?, Episode::from_row(r, 2)?)),
                 None => None,
             })
         };

@@ -20,6 +20,20 @@ pub(crate) struct Seen {
     pub fields: String,
 }
 
+impl Episode {
+    /// An episode from columns `at`… of a row: first_run, last_run, resolved_run, subject,
+    /// fields.
+    pub fn from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Episode> {
+        Ok(Episode {
+            first: r.get(at)?,
+            last: r.get(at + 1)?,
+            resolved: r.get(at + 2)?,
+            subject: r.get(at + 3)?,
+            fields: r.get(at + 4)?,
+        })
+    }
+}
+
 impl Seen {
     pub fn of(v: &Violation) -> Seen {
         Seen {
@@ -99,29 +113,8 @@ pub fn record(
     let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
 
     // The episodes that contain prev, run or next, by key.
-    let mut old: HashMap<String, Vec<(i64, Episode)>, Xxh3DefaultBuilder> = HashMap::default();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM findings
-             WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
-        )?;
-        let mut rows = stmt.query(params![rule, prev.unwrap_or(run), next.unwrap_or(run)])?;
-        while let Some(r) = rows.next()? {
-            let episode = Episode {
-                first: r.get(2)?,
-                last: r.get(3)?,
-                resolved: r.get(4)?,
-                subject: r.get(5)?,
-                fields: r.get(6)?,
-            };
-            old.entry(r.get(1)?).or_default().push((r.get(0)?, episode));
-        }
-    }
-    let current: HashMap<String, usize, Xxh3DefaultBuilder> = violations
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (key_text(&v.key), i))
-        .collect();
+    let old = episodes_between(&tx, rule, prev.unwrap_or(run), next.unwrap_or(run))?;
+    let current = by_key(violations);
 
     let mut keys: Vec<&String> = old.keys().collect();
     keys.extend(current.keys().filter(|k| !old.contains_key(*k)));
@@ -148,7 +141,7 @@ pub fn record(
 }
 
 /// What a rule found at one run: the run, how many rows it ranged over, its violations.
-pub type Found<'v> = (i64, u64, &'v [Violation]);
+pub type AtRun<'v> = (i64, u64, &'v [Violation]);
 
 /// Records two runs a rule was evaluated at together (`backfill`'s pairs), neither recorded
 /// before, in one pass: each key's episodes are rebuilt for the earlier run, then for the
@@ -158,7 +151,7 @@ pub fn record_two(
     conn: &Connection,
     rule: &str,
     fingerprint: &str,
-    two: [Found<'_>; 2],
+    two: [AtRun<'_>; 2],
 ) -> Result<()> {
     let mut two = two;
     two.sort_by_key(|f| f.0);
@@ -190,30 +183,7 @@ pub fn record_two(
         prev_a.unwrap_or(ra),
         next_a.unwrap_or(ra).max(next_b.unwrap_or(rb)),
     );
-    let mut old: HashMap<String, Vec<(i64, Episode)>, Xxh3DefaultBuilder> = HashMap::default();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM findings
-             WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
-        )?;
-        let mut rows = stmt.query(params![rule, lo, hi])?;
-        while let Some(r) = rows.next()? {
-            let episode = Episode {
-                first: r.get(2)?,
-                last: r.get(3)?,
-                resolved: r.get(4)?,
-                subject: r.get(5)?,
-                fields: r.get(6)?,
-            };
-            old.entry(r.get(1)?).or_default().push((r.get(0)?, episode));
-        }
-    }
-    let by_key = |vs: &[Violation]| -> HashMap<String, usize, Xxh3DefaultBuilder> {
-        vs.iter()
-            .enumerate()
-            .map(|(i, v)| (key_text(&v.key), i))
-            .collect()
-    };
+    let old = episodes_between(&tx, rule, lo, hi)?;
     let (now_a, now_b) = (by_key(va), by_key(vb));
     let mut keys: Vec<&String> = old.keys().collect();
     keys.extend(now_a.keys().filter(|k| !old.contains_key(*k)));
@@ -243,9 +213,7 @@ pub fn record_two(
     let mut writes = Writes::new(&tx)?;
     for key in keys {
         let before: &[(i64, Episode)] = old.get(key).map_or(&[], Vec::as_slice);
-        let seen = |now: &HashMap<String, usize, Xxh3DefaultBuilder>, vs: &[Violation]| {
-            now.get(key).map(|&i| Seen::of(&vs[i]))
-        };
+        let seen = |now: &ByKey<usize>, vs: &[Violation]| now.get(key).map(|&i| Seen::of(&vs[i]));
         let after_a = step(before.to_vec(), prev_a, ra, next_a, seen(&now_a, va));
         let mut after = step(after_a, prev_b, rb, next_b, seen(&now_b, vb));
         after.sort_by_key(|(_, e)| e.first);
@@ -257,6 +225,39 @@ pub fn record_two(
     evaluated(&tx, rule, fingerprint, rb, ranged_b)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Episodes keyed by their key's text.
+type ByKey<T> = HashMap<String, T, Xxh3DefaultBuilder>;
+
+/// The episodes of `rule` that touch the runs from `lo` to `hi`, with their ids, by key.
+fn episodes_between(
+    tx: &Connection,
+    rule: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<ByKey<Vec<(i64, Episode)>>> {
+    let mut old: ByKey<Vec<(i64, Episode)>> = HashMap::default();
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM findings
+         WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
+    )?;
+    let mut rows = stmt.query(params![rule, lo, hi])?;
+    while let Some(r) = rows.next()? {
+        old.entry(r.get(1)?)
+            .or_default()
+            .push((r.get(0)?, Episode::from_row(r, 2)?));
+    }
+    Ok(old)
+}
+
+/// Each violation's place in `violations`, by its key's text.
+fn by_key(violations: &[Violation]) -> ByKey<usize> {
+    violations
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (key_text(&v.key), i))
+        .collect()
 }
 
 /// The statements that rewrite a key's episodes.
@@ -357,7 +358,7 @@ fn recorded_already(
     if !same {
         return Ok(None);
     }
-    let mut first: HashMap<String, i64, Xxh3DefaultBuilder> = HashMap::default();
+    let mut first: ByKey<i64> = HashMap::default();
     first.reserve(violations.len());
     let mut stmt = tx.prepare_cached(
         "SELECT key, first_run FROM findings WHERE rule = ?1 AND first_run <= ?2 AND last_run >= ?2",
