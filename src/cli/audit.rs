@@ -3,7 +3,7 @@
 use super::rules::{report_errors, RulesAt};
 use super::{io, Global};
 use crate::error::{Exit, Result};
-use crate::history::audit_with_history;
+use crate::history::audit_with_history_keeping;
 use crate::history::{AuditReport, RuleReport};
 use crate::output::{cell_text, Format, Grid};
 use crate::rules::eval::{Status, Violation};
@@ -42,27 +42,15 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     // The violations are kept in the store, not held, for every output but the tables that
     // list them (`--detailed`): memory then does not grow with them.
     let keep = !(args.detailed && matches!(format, Format::Table | Format::Md));
-    let (report, kept) = if keep {
-        let (report, kept) = crate::history::audit_kept_with_history(
-            &store,
-            config,
-            &files,
-            &selected,
-            &at,
-            args.subject.as_deref(),
-        )?;
-        (report, Some(kept))
-    } else {
-        let report = audit_with_history(
-            &store,
-            config,
-            &files,
-            &selected,
-            &at,
-            args.subject.as_deref(),
-        )?;
-        (report, None)
-    };
+    let (report, kept) = audit_with_history_keeping(
+        &store,
+        config,
+        &files,
+        &selected,
+        &at,
+        args.subject.as_deref(),
+        keep,
+    )?;
     let found = match &kept {
         Some(k) => Found::Kept(k, &store),
         None => Found::Held,

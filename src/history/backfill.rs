@@ -1,7 +1,7 @@
 //! Evaluating rules at the runs a history question needs and that have not been evaluated yet,
 //! each against the schemas of its own run, through the same path as `audit`.
 
-use super::evaluate::{audit, audit_kept, AuditReport};
+use super::evaluate::{audit_keeping, audit_kept, AuditReport};
 use super::kept::Kept;
 use super::record::reset_if_changed;
 use crate::error::Result;
@@ -145,37 +145,20 @@ pub fn audit_with_history(
     at: &At,
     subject: Option<&str>,
 ) -> Result<AuditReport> {
-    let suppressions = earlier_first(store, config, files, rules, at)?;
-    let mut report = audit(store, rules, at, subject, &suppressions.0)?;
-    report.notes.splice(0..0, suppressions.1);
-    Ok(report)
+    Ok(audit_with_history_keeping(store, config, files, rules, at, subject, false)?.0)
 }
 
-/// `audit_with_history`, the violations kept in the store instead of the report
-/// (`evaluate::audit_kept`).
-pub fn audit_kept_with_history(
+/// `audit_with_history`; with `keep`, its violations kept in the store instead of the report
+/// (`evaluate::audit_keeping`).
+pub fn audit_with_history_keeping(
     store: &Store,
     config: Option<&Config>,
     files: &[RuleFile],
     rules: &[&Loaded<'_>],
     at: &At,
     subject: Option<&str>,
-) -> Result<(AuditReport, Kept)> {
-    let (suppressions, notes) = earlier_first(store, config, files, rules, at)?;
-    let (mut report, kept) = audit_kept(store, rules, at, subject, &suppressions)?;
-    report.notes.splice(0..0, notes);
-    Ok((report, kept))
-}
-
-/// Evaluates the runs before `at` that the rules have not been evaluated at; returns the
-/// suppressions in force and the notes of that.
-fn earlier_first(
-    store: &Store,
-    config: Option<&Config>,
-    files: &[RuleFile],
-    rules: &[&Loaded<'_>],
-    at: &At,
-) -> Result<(Vec<super::suppressed::Suppression>, Vec<String>)> {
+    keep: bool,
+) -> Result<(AuditReport, Option<Kept>)> {
     let earlier: Vec<At> = store
         .runs()?
         .iter()
@@ -189,5 +172,8 @@ fn earlier_first(
         .filter(|l| l.outcome.is_ok())
         .collect();
     let earlier = backfill(store, config, files, &runnable, &earlier)?;
-    Ok((super::suppressed::all(store, config)?, earlier.notes))
+    let suppressions = super::suppressed::all(store, config)?;
+    let (mut report, kept) = audit_keeping(store, rules, at, subject, &suppressions, keep)?;
+    report.notes.splice(0..0, earlier.notes);
+    Ok((report, kept))
 }

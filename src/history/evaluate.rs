@@ -103,7 +103,7 @@ pub fn audit(
     subject: Option<&str>,
     suppressions: &[Suppression],
 ) -> Result<AuditReport> {
-    Ok(audit_in(store, rules, at, subject, suppressions, None)?.0)
+    Ok(audit_keeping(store, rules, at, subject, suppressions, false)?.0)
 }
 
 /// `audit`, with the violations kept in the store's temporary table instead of the report, one
@@ -116,19 +116,23 @@ pub fn audit_kept(
     subject: Option<&str>,
     suppressions: &[Suppression],
 ) -> Result<(AuditReport, Kept)> {
-    let kept = Kept::start(store, at, subject, suppressions)?;
-    let (report, kept) = audit_in(store, rules, at, subject, suppressions, Some(kept))?;
-    Ok((report, kept.expect("kept in, kept out")))
+    let (report, kept) = audit_keeping(store, rules, at, subject, suppressions, true)?;
+    Ok((report, kept.expect("kept when asked")))
 }
 
-fn audit_in(
+/// `audit` (`keep` false) or `audit_kept` (`keep` true).
+pub fn audit_keeping(
     store: &Store,
     rules: &[&Loaded<'_>],
     at: &At,
     subject: Option<&str>,
     suppressions: &[Suppression],
-    mut kept: Option<Kept>,
+    keep: bool,
 ) -> Result<(AuditReport, Option<Kept>)> {
+    let mut kept = match keep {
+        true => Some(Kept::start(store, at, subject, suppressions)?),
+        false => None,
+    };
     let mut snapshots: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut times = RunTimes::default();
     let mut reports = Vec::new();

@@ -20,8 +20,8 @@ pub mod record;
 pub mod suppressed;
 pub mod trend;
 
-pub use backfill::{audit_kept_with_history, audit_with_history, backfill, Skipped};
-pub use evaluate::{audit, audit_kept, AuditReport, RuleReport, SnapshotUse};
+pub use backfill::{audit_with_history, audit_with_history_keeping, backfill, Skipped};
+pub use evaluate::{audit, audit_keeping, audit_kept, AuditReport, RuleReport, SnapshotUse};
 pub use kept::Kept;
 
 use crate::error::Result;
