@@ -106,12 +106,7 @@ pub fn run(global: &Global, args: Args, out: &mut dyn Write) -> Result<Exit> {
     match report.first_failure() {
         None => Ok(Exit::Ok),
         Some(e) => {
-            let failed: Vec<&str> = report
-                .outcomes
-                .iter()
-                .filter(|o| o.result.is_err())
-                .map(|o| o.source.as_str())
-                .collect();
+            let failed = report.failed_sources();
             Err(Error {
                 kind: e.kind,
                 message: format!("collection failed for {}: {}", failed.join(", "), e.message),

@@ -21,6 +21,15 @@ impl RunReport {
         self.outcomes.iter().find_map(|o| o.result.as_ref().err())
     }
 
+    /// The sources that failed, in config order.
+    pub fn failed_sources(&self) -> Vec<&str> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.result.is_err())
+            .map(|o| o.source.as_str())
+            .collect()
+    }
+
     /// A snapshot that drops most of an entity's rows is more often a cut-short export than a
     /// real exodus: one warning for each, so that it is looked at before anyone acts on it.
     pub fn warnings(&self) -> Vec<String> {

@@ -315,12 +315,7 @@ fn cycle(
     for o in &report.outcomes {
         durations.insert(o.source.clone(), (o.seconds, o.result.is_ok()));
     }
-    let failed: Vec<&str> = report
-        .outcomes
-        .iter()
-        .filter(|o| o.result.is_err())
-        .map(|o| o.source.as_str())
-        .collect();
+    let failed = report.failed_sources();
     let at = At {
         run: report.run_id,
         taken_at: report.taken_at.clone(),

@@ -101,15 +101,20 @@ fn audit(f: &Fixture) -> usize {
     report.rules[0].violations.len()
 }
 
+/// Forgets every run the rule was evaluated at (untimed, before a cold measurement).
+fn forget_history(store: &Store) {
+    store
+        .conn()
+        .execute_batch("DELETE FROM findings; DELETE FROM evaluations;")
+        .unwrap();
+}
+
 /// The first audit of the rule at run 2, which records its episodes as the cold rule diff does
 /// for both runs (the rule's history is cleared before, outside the timing; run 1 is not
 /// evaluated). This is the audit that follows each `collect` in daily use.
 fn first_audit(f: &Fixture) -> Duration {
     let store = Store::open_existing(&f.dir.path().join("store.db")).unwrap();
-    store
-        .conn()
-        .execute_batch("DELETE FROM findings; DELETE FROM evaluations;")
-        .unwrap();
+    forget_history(&store);
     let t = Instant::now();
     let (files, schemas) = rules(&store, 2);
     let loaded = check_files(&files, &schemas);
@@ -124,10 +129,7 @@ fn first_audit(f: &Fixture) -> Duration {
 fn rule_diff(f: &Fixture, cold: bool) -> (Duration, [usize; 3]) {
     let store = Store::open_existing(&f.dir.path().join("store.db")).unwrap();
     if cold {
-        store
-            .conn()
-            .execute_batch("DELETE FROM findings; DELETE FROM evaluations;")
-            .unwrap();
+        forget_history(&store);
     }
     let t = Instant::now();
     let (files, schemas) = rules(&store, 2);

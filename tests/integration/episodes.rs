@@ -604,25 +604,41 @@ fn lms_delays_are_the_lags_of_the_drift_list() {
 
 /// The one-pass evaluation of a rule at two runs finds, at each, exactly what evaluating it at
 /// that run alone finds: the rows ranged over and every violation with its fields and fix.
+/// The LMS samples' seven days collected into a store in `dir`, its runs, and the shipped LMS
+/// rules with `extra` rules (`x.rules`) beside them.
+fn lms_with_rules(
+    dir: &Path,
+    extra: &str,
+) -> (
+    Store,
+    Vec<driftwatch::rules::eval::At>,
+    Vec<driftwatch::rules::RuleFile>,
+) {
+    use driftwatch::rules::{eval::At, RuleFile};
+    let store = crate::common::lms_store(&dir.join("s.db"), 1..=7, &[]);
+    let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
+    let files = vec![
+        RuleFile::load(&crate::common::repo().join("queries/lms.rules")).unwrap(),
+        RuleFile::parse(Path::new("x.rules"), extra.to_string()),
+    ];
+    (store, runs, files)
+}
+
 #[test]
 fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
     use driftwatch::rules::check::Schemas;
-    use driftwatch::rules::eval::{evaluate, evaluate_pair, At};
-    use driftwatch::rules::{check_files, RuleFile};
+    use driftwatch::rules::check_files;
+    use driftwatch::rules::eval::{evaluate, evaluate_pair};
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::common::lms_store(&dir.path().join("s.db"), 1..=7, &[]);
-    let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
-    let file = RuleFile::load(&crate::common::repo().join("queries/lms.rules")).unwrap();
     // Rules over one entity (the pair's case), with exists (in `expect`, negated, and in
     // `where`), now() and fixes among them, and a rule the pair does not serve (it joins),
     // which says so.
-    let extra = RuleFile::parse(
-        std::path::Path::new("x.rules"),
+    let (store, runs, files) = lms_with_rules(
+        dir.path(),
         "rule recent_member { for m in ssot.members where m.joined_at > now() - 300d expect m.status = 'active' show since = m.joined_at }\n\
          rule member_guest_gone { for u in entra.users where u.account_enabled expect not exists m in ssot.members where m.entra_id = u.id and m.status = 'left' }\n\
-         rule guest_with_member { for u in entra.users where u.user_type = 'Guest' and exists m in ssot.members where m.entra_id = u.id expect u.account_enabled and not exists n in ssot.members where n.entra_id = u.id and n.status = 'left' }\n".into(),
+         rule guest_with_member { for u in entra.users where u.user_type = 'Guest' and exists m in ssot.members where m.entra_id = u.id expect u.account_enabled and not exists n in ssot.members where n.entra_id = u.id and n.status = 'left' }\n",
     );
-    let files = [file, extra];
     let schemas = Schemas::at_run(&store, 7).unwrap();
     let loaded = check_files(&files, &schemas);
     let mut paired = 0;
@@ -659,20 +675,16 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
 #[test]
 fn a_rule_run_one_violation_at_a_time_finds_what_it_gathers() {
     use driftwatch::rules::check::Schemas;
-    use driftwatch::rules::eval::{evaluate, prepare, stream, At, RunTarget};
-    use driftwatch::rules::{check_files, RuleFile};
+    use driftwatch::rules::check_files;
+    use driftwatch::rules::eval::{evaluate, prepare, stream, RunTarget};
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::common::lms_store(&dir.path().join("s.db"), 1..=7, &[]);
-    let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
     // Every shipped rule (joins, exists, group by, now()), and rules without `expect` and over
     // groups with a count.
-    let mut files = vec![RuleFile::load(&crate::common::repo().join("queries/lms.rules")).unwrap()];
-    files.push(RuleFile::parse(
-        std::path::Path::new("x.rules"),
+    let (store, runs, files) = lms_with_rules(
+        dir.path(),
         "rule every_guest { for u in entra.users where u.user_type = 'Guest' subject u.mail }\n\
-         rule crowded_course { for e in ssot.enrollments group by e.course_id expect count(*) < 20 key e.course_id show n = count(*) }\n"
-            .into(),
-    ));
+         rule crowded_course { for e in ssot.enrollments group by e.course_id expect count(*) < 20 key e.course_id show n = count(*) }\n",
+    );
     let schemas = Schemas::at_run(&store, 7).unwrap();
     let loaded = check_files(&files, &schemas);
     let mut found = 0;
@@ -712,18 +724,14 @@ fn an_audit_that_keeps_its_violations_in_the_store_writes_what_one_holding_them_
     use driftwatch::history::{audit, audit_kept};
     use driftwatch::output::Format;
     use driftwatch::rules::check::Schemas;
-    use driftwatch::rules::eval::At;
-    use driftwatch::rules::{check_files, RuleFile};
+    use driftwatch::rules::check_files;
     use driftwatch::store::Suppression;
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::common::lms_store(&dir.path().join("s.db"), 1..=7, &[]);
-    let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
-    let mut files = vec![RuleFile::load(&crate::common::repo().join("queries/lms.rules")).unwrap()];
     // A grace long enough that the violations new at the audited run are pending.
-    files.push(RuleFile::parse(
-        std::path::Path::new("x.rules"),
-        "rule young_lms_enrollments {\n  for e in ssot.enrollments, m in ssot.members, c in ssot.courses\n  where e.member_id = m.id and e.course_id = c.id and e.status = 'active' and m.status = 'active'\n  expect exists u in wordpress.course_users where u.course_id = c.lms_course_id and u.user_id = m.wp_user_id\n  key e.id\n  subject m.email\n  show course = c.code\n  grace 3d\n}\n".into(),
-    ));
+    let (store, runs, files) = lms_with_rules(
+        dir.path(),
+        "rule young_lms_enrollments {\n  for e in ssot.enrollments, m in ssot.members, c in ssot.courses\n  where e.member_id = m.id and e.course_id = c.id and e.status = 'active' and m.status = 'active'\n  expect exists u in wordpress.course_users where u.course_id = c.lms_course_id and u.user_id = m.wp_user_id\n  key e.id\n  subject m.email\n  show course = c.code\n  grace 3d\n}\n",
+    );
     let schemas = Schemas::at_run(&store, 7).unwrap();
     let loaded = check_files(&files, &schemas);
     let selected: Vec<_> = loaded.iter().collect();
