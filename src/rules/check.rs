@@ -300,22 +300,7 @@ impl<'a> Checker<'a> {
             return Ty::Any;
         };
         let Some(col) = schema.columns.iter().find(|c| c.name == field.name) else {
-            let hint = match crate::text::nearest(
-                &field.name,
-                schema.columns.iter().map(|c| c.name.as_str()),
-            ) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => format!(
-                    "{} has {}",
-                    schema.label(),
-                    schema
-                        .columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
+            let hint = schema.column_hint(&field.name);
             let message = if self.schemas.was_dropped(schema, &field.name) {
                 format!(
                     "{} no longer has field `{field}`: its latest snapshot did not collect it",

@@ -237,21 +237,7 @@ fn check_table(schema: &EntitySchema, schemas: &Schemas, table: &Table, out: &mu
         match schema.columns.iter().find(|c| &c.name == col) {
             Some(c) => types.push(Some((c.ty, schemas.is_untyped(schema, col)))),
             None => {
-                let hint =
-                    match crate::text::nearest(col, schema.columns.iter().map(|c| c.name.as_str()))
-                    {
-                        Some(n) => format!("did you mean `{n}`?"),
-                        None => format!(
-                            "{} has {}",
-                            schema.label(),
-                            schema
-                                .columns
-                                .iter()
-                                .map(|c| c.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
+                let hint = schema.column_hint(col);
                 out.push(
                     Diagnostic::new(format!("{} has no column `{col}`", schema.label()), *span)
                         .hint(hint),

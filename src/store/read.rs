@@ -25,6 +25,20 @@ impl EntitySchema {
         format!("{}.{}", self.source, self.name)
     }
 
+    /// What to say of a column `name` the entity does not have: the nearest one it has, or
+    /// the ones it has.
+    pub fn column_hint(&self, name: &str) -> String {
+        let names = || self.columns.iter().map(|c| c.name.as_str());
+        match crate::text::nearest(name, names()) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!(
+                "{} has {}",
+                self.label(),
+                names().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+
     /// The columns as a read at snapshot `at` (a SQL expression or parameter) sees them,
     /// qualified with `q` (`"a".` or empty): NULL before a column appeared.
     pub fn select(&self, q: &str, at: &str) -> Vec<String> {

@@ -62,16 +62,7 @@ fn bodies(s: &Server, at: &str) -> Vec<Json> {
 }
 
 fn collect(d: &Path, day: u32) {
-    ok(
-        d,
-        &[
-            "collect",
-            "--var",
-            &format!("day={day}"),
-            "--at",
-            &format!("2026-11-0{day}T06:00:00Z"),
-        ],
-    );
+    crate::common::collect_lms_day(d, day);
 }
 
 #[test]

@@ -48,6 +48,32 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// The files in `dir` whose names start with `prefix`, in natural order (`page-2` before
+/// `page-10`).
+pub fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    v.sort_by(|a, b| driftwatch::text::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+    v
+}
+
+/// Collects the LMS samples' day `day` (1 to 7) as of that day, 06:00 UTC.
+pub fn collect_lms_day(dir: &Path, day: u32) {
+    ok(
+        dir,
+        &[
+            "collect",
+            "--var",
+            &format!("day={day}"),
+            "--at",
+            &format!("2026-11-0{day}T06:00:00Z"),
+        ],
+    );
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -9,6 +9,7 @@
 //! `rest_user_invalid_role`; LearnDash's per-user failures inside a 200 and at most 50 users a
 //! call.
 
+use crate::common::files;
 use crate::mocks::{Server, WP_PASSWORD};
 use base64::Engine;
 use serde_json::{json, Value as Json};
@@ -65,16 +66,6 @@ pub struct State {
 
 fn read(p: &Path) -> Json {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn files(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    v.sort();
-    v
 }
 
 impl State {

@@ -3,7 +3,7 @@
 //! what they find in the JSON exports of the same day. (Rules written against the samples run
 //! unchanged against live sources.)
 
-use crate::common::{ok, repo, run, write};
+use crate::common::{files, ok, repo, run, write};
 use crate::mocks::{run_with_secrets, wp_page, Server};
 use serde_json::{json, Value as Json};
 use std::path::Path;
@@ -12,16 +12,6 @@ use wiremock::{Mock, ResponseTemplate};
 
 fn read(p: &Path) -> Json {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn files(dir: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    v.sort_by(|a, b| driftwatch::text::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
-    v
 }
 
 fn encode(s: &str) -> String {

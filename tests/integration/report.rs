@@ -11,16 +11,7 @@ fn seven_days(d: &Path) -> String {
     let config = crate::common::lms_config();
     write(d, "driftwatch.toml", &config);
     for day in 1..=7 {
-        ok(
-            d,
-            &[
-                "collect",
-                "--var",
-                &format!("day={day}"),
-                "--at",
-                &format!("2026-11-0{day}T06:00:00Z"),
-            ],
-        );
+        crate::common::collect_lms_day(d, day);
     }
     "driftwatch.toml".into()
 }

@@ -102,11 +102,7 @@ fn each_broken_test_file_fails_at_its_line_and_column_with_a_caret_and_a_hint() 
     let config = Config::load(&repo().join("samples/peerquest/driftwatch.toml")).unwrap();
     let schemas = Schemas::from_config(&config, &Default::default());
     let rules = vec![RuleFile::load(&repo().join("queries/peerquest.rules")).unwrap()];
-    let mut paths: Vec<_> = std::fs::read_dir(repo().join("tests/integration/broken_tests"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
+    let paths = crate::common::files(&repo().join("tests/integration/broken_tests"), "");
     assert!(paths.len() >= 15);
     let mut problems = Vec::new();
     for path in &paths {
