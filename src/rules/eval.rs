@@ -180,13 +180,44 @@ pub fn evaluate_pair(
     }
     let mut stmt = store.conn().prepare(&c.sql)?;
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
-    let (ea, eb) = stmt.query_row(rusqlite::params_from_iter(params), |r| {
-        Ok((
-            read_violations(checked, &c, r.get(0)?, gathered(r, 1)?),
-            read_violations(checked, &c, r.get(2)?, gathered(r, 3)?),
+    let names = checked.rule.show_names();
+    let mut ranged: [i64; 2] = [0, 0];
+    let mut found: [Vec<(Vec<Value>, Violation)>; 2] = [Vec::new(), Vec::new()];
+    let read = stmt.query_row(rusqlite::params_from_iter(params), |r| {
+        ranged = [r.get(0)?, r.get(1)?];
+        // Each gathered row: whether each run ranges over it and violates there, then its
+        // cells (`compile_pair`).
+        let texts = [gathered(r, 2)?, gathered(r, 3)?];
+        Ok(texts.into_iter().try_for_each(|text| {
+            each_row(text, |row| {
+                let flag = |n: usize| row.get(n).and_then(Json::as_i64).unwrap_or(0) != 0;
+                for run in 0..2 {
+                    if !flag(run) {
+                        ranged[run] -= 1;
+                    }
+                    if flag(2 + run) {
+                        let cells = row.iter().skip(4).map(Value::from_json_cell);
+                        found[run].push(violation_of(checked, &c, &names, cells));
+                    }
+                }
+            })
+        }))
+    })?;
+    read.map_err(|e| {
+        Error::runtime(format!(
+            "rule {}: reading its violations: {e}",
+            checked.rule.name
         ))
     })?;
-    Ok(Some((ea?, eb?)))
+    let [fa, fb] = found;
+    let evaluation = |ranged: i64, found| -> Result<Evaluation> {
+        Ok(Evaluation {
+            ranged: ranged as u64,
+            violations: in_key_order(checked, found)?,
+            note: None,
+        })
+    };
+    Ok(Some((evaluation(ranged[0], fa)?, evaluation(ranged[1], fb)?)))
 }
 
 /// A violation from its row of cells (`[key…, subject, show…, fix…]`), and its key as values.
@@ -281,6 +312,18 @@ fn read_violations(
             checked.rule.name
         ))
     })?;
+    Ok(Evaluation {
+        ranged: ranged as u64,
+        violations: in_key_order(checked, found)?,
+        note: None,
+    })
+}
+
+/// Violations in key order; an error when two have one key.
+fn in_key_order(
+    checked: &Checked<'_>,
+    mut found: Vec<(Vec<Value>, Violation)>,
+) -> Result<Vec<Violation>> {
     found.sort_by(|a, b| key_order(&a.0, &b.0));
     if let Some(pair) = found
         .windows(2)
@@ -288,11 +331,7 @@ fn read_violations(
     {
         return Err(key_not_unique(checked, &pair[0].1));
     }
-    Ok(Evaluation {
-        ranged: ranged as u64,
-        violations: found.into_iter().map(|(_, v)| v).collect(),
-        note: None,
-    })
+    Ok(found.into_iter().map(|(_, v)| v).collect())
 }
 
 /// Runs a compiled rule one violation at a time (`Compiled::rows_sql`), in key order, handing

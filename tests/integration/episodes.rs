@@ -637,7 +637,8 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
         dir.path(),
         "rule recent_member { for m in ssot.members where m.joined_at > now() - 300d expect m.status = 'active' show since = m.joined_at }\n\
          rule member_guest_gone { for u in entra.users where u.account_enabled expect not exists m in ssot.members where m.entra_id = u.id and m.status = 'left' }\n\
-         rule guest_with_member { for u in entra.users where u.user_type = 'Guest' and exists m in ssot.members where m.entra_id = u.id expect u.account_enabled and not exists n in ssot.members where n.entra_id = u.id and n.status = 'left' }\n",
+         rule guest_with_member { for u in entra.users where u.user_type = 'Guest' and exists m in ssot.members where m.entra_id = u.id expect u.account_enabled and not exists n in ssot.members where n.entra_id = u.id and n.status = 'left' }\n\
+         rule every_guest { for u in entra.users where u.user_type = 'Guest' subject u.mail }\n",
     );
     let schemas = Schemas::at_run(&store, 7).unwrap();
     let loaded = check_files(&files, &schemas);
@@ -670,6 +671,76 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
         }
     }
     assert!(paired >= 6, "{paired}");
+}
+
+/// A pair gathers only the rows that differ between its runs or violate: its counts and
+/// violations at each run must still be exactly those of that run alone, for rows added,
+/// changed (a new version that violates at neither run), removed, entering the `where`, and
+/// starting to violate because of a change in the entity an `exists` reads.
+#[test]
+fn a_rule_evaluated_at_two_runs_at_once_counts_rows_added_changed_and_removed_between_them() {
+    use driftwatch::config::{Config, Vars};
+    use driftwatch::rules::check::Schemas;
+    use driftwatch::rules::eval::{evaluate, evaluate_pair, At};
+    use driftwatch::rules::{check_files, RuleFile};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "driftwatch.toml",
+        "[sources.s]\nkind = \"csv\"\n\
+         [sources.s.entities.people]\npath = \"people-${day}.csv\"\nkey = [\"id\"]\n\
+         [sources.s.entities.teams]\npath = \"teams-${day}.csv\"\nkey = [\"id\"]\n",
+    );
+    // 1 stays, 2 is renamed, 3 violates at both, 4 goes, 5 becomes active, 6 loses its team,
+    // 7 comes, 8 comes violating.
+    write(
+        d,
+        "people-1.csv",
+        "id,name,status,team\n1,ann,active,t1\n2,bob,active,t1\n3,cy,active,t9\n4,dee,active,t1\n5,eve,left,t1\n6,fay,active,t2\n",
+    );
+    write(
+        d,
+        "people-2.csv",
+        "id,name,status,team\n1,ann,active,t1\n2,rob,active,t1\n3,cy,active,t9\n5,eve,active,t1\n6,fay,active,t2\n7,gus,active,t1\n8,hal,active,t8\n",
+    );
+    write(d, "teams-1.csv", "id\nt1\nt2\n");
+    write(d, "teams-2.csv", "id\nt1\n");
+    let config = Config::load(&d.join("driftwatch.toml")).unwrap();
+    let mut store = Store::open(&d.join("s.db")).unwrap();
+    for day in 1..=2 {
+        let vars = Vars([("day".to_string(), day.to_string())].into_iter().collect());
+        let at = Some(i64::from(day) * 86_400);
+        let report =
+            driftwatch::collect::collect_run(&mut store, &config, &vars, &[], at, false).unwrap();
+        assert!(report.first_failure().is_none());
+    }
+    let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
+    let rules = "rule in_team { for p in s.people where p.status = 'active' expect exists t in s.teams where t.id = p.team show name = p.name }\n\
+                 rule not_named_rob { for p in s.people where p.status = 'active' expect p.name != 'rob' }\n\
+                 rule every_active { for p in s.people where p.status = 'active' subject p.name }\n\
+                 rule no_team_left { for p in s.people expect not exists t in s.teams where t.id = 't2' }\n";
+    let files = vec![RuleFile::parse(Path::new("x.rules"), rules.to_string())];
+    let loaded = check_files(&files, &Schemas::at_run(&store, 2).unwrap());
+    for l in &loaded {
+        let checked = l.outcome.as_ref().unwrap();
+        for (a, b) in [(&runs[0], &runs[1]), (&runs[1], &runs[0])] {
+            let (ea, eb) = evaluate_pair(&store, checked, a, b).unwrap().unwrap();
+            for (e, at) in [(ea, a), (eb, b)] {
+                let alone = evaluate(&store, checked, at).unwrap();
+                assert_eq!(e.ranged, alone.ranged, "{} at run {}", l.name(), at.run);
+                assert_eq!(e.violations, alone.violations, "{} at run {}", l.name(), at.run);
+            }
+        }
+    }
+    // The case is what it says: the runs differ in what the rules range over and find.
+    let in_team = loaded[0].outcome.as_ref().unwrap();
+    let (first, second) = (
+        evaluate(&store, in_team, &runs[0]).unwrap(),
+        evaluate(&store, in_team, &runs[1]).unwrap(),
+    );
+    assert_eq!((first.ranged, second.ranged), (5, 7));
+    assert_eq!((first.violations.len(), second.violations.len()), (1, 3));
 }
 
 #[test]

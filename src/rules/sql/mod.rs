@@ -110,10 +110,20 @@ struct Compiler<'a> {
 /// does not answer it (`pair.rs`).
 struct Pair<'a> {
     runs: [&'a dyn Target; 2],
-    side: usize,
+    side: Side,
     /// The `exists` probed for both runs: (the probe at the first run, which also says whether
     /// the row it found is visible at the second; the probe at the second run).
     shared: Vec<(String, String)>,
+}
+
+/// Which run of a pair an expression is compiled for.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    First,
+    Second,
+    /// Either, for a row whose every shared `exists` the first run's probe answered for both
+    /// runs (found, and visible at both): each is true.
+    Answered,
 }
 
 /// Compiles a rule that passed the checker.
@@ -184,16 +194,21 @@ impl<'a> Compiler<'a> {
 
     /// `"table" AS "alias"` and the alias's visibility condition.
     fn table_item(&mut self, b: &'a Binding) -> (String, String) {
-        let schema = self.schema(b);
-        let snap = self.target.snapshot(schema);
-        let p = self.param(
-            Value::Integer(snap),
-            format!("snapshot of {}", schema.label()),
-        );
+        let p = self.snapshot_param(b);
         let alias = quote(&b.alias.name);
         (
-            format!("{} AS {alias}", quote(&schema.table)),
+            format!("{} AS {alias}", quote(&self.schema(b).table)),
             visible_as(&format!("{alias}."), &p),
+        )
+    }
+
+    /// The parameter holding the snapshot a binding reads at the target.
+    fn snapshot_param(&mut self, b: &'a Binding) -> String {
+        let schema = self.schema(b);
+        let snap = self.target.snapshot(schema);
+        self.param(
+            Value::Integer(snap),
+            format!("snapshot of {}", schema.label()),
         )
     }
 

@@ -1,15 +1,23 @@
 //! Compiling a rule for two runs at once: one scan of the row versions visible at either run,
-//! each run's `where`, `expect` and outputs tested on the same row, and each `exists` whose
-//! filter reads the same at both runs probed at the second run only where the first run's probe
-//! did not answer for it too.
+//! each `exists` whose filter reads the same at both runs probed at the first run (and again at
+//! the second only where that did not answer for it too), and each run's `where`, `expect` and
+//! outputs tested on the same row.
+//!
+//! Most rows are the same at both runs: the same version, visible at both, and every probe
+//! answered for both. When the rule then reads the same at both runs (no `now()`, no nested
+//! `exists`), such a row is tested once, and only rows that differ or violate are gathered, with
+//! flags saying at which run each is ranged over and violates: what the pair costs beyond one
+//! run's audit follows the change between the runs.
 
 use super::*;
 
-/// Compiles a rule for two runs at once, when it ranges over one entity without `group by`: one
-/// scan of the row versions visible at either run, each run's `where`, `expect` and outputs
-/// tested on the same row, so a rule diff between two runs not yet evaluated costs about one
-/// pass instead of two. The statement returns four columns: rows ranged over and violations
-/// (as JSON) at `a`, then the same at `b`. None for the rules it does not serve.
+/// Compiles a rule for two runs at once, when it ranges over one entity without `group by`.
+/// None for the rules it does not serve.
+///
+/// The statement returns one row of four columns: rows ranged over at `a`, the same at `b`, and
+/// two JSON arrays of gathered rows, each `[in_a, in_b, bad_a, bad_b, key…, subject, show…,
+/// fix…]`. A gathered row whose `in_` flag for a run is 0 is one that run does not range over:
+/// its count is less those rows. A row with `bad_` set for a run is a violation at that run.
 pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Option<Compiled> {
     let rule = checked.rule;
     if rule.bindings.len() != 1 || !rule.group_by.is_empty() {
@@ -23,7 +31,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         indexes: BTreeSet::new(),
         pair: Some(Pair {
             runs: [a, b],
-            side: 0,
+            side: Side::First,
             shared: Vec::new(),
         }),
     };
@@ -35,17 +43,16 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     if let Some(w) = &rule.filter {
         c.join_indexes(rule, w);
     }
-    let mut columns = Vec::new();
-    let mut shape = (0, false, 0, 0);
-    for (n, t) in [(0, a), (1, b)] {
+    // Each run's `where`, `expect` (a rule without one finds every row it ranges over) and
+    // outputs, and the `expect` of a row every probe answered for both runs.
+    let mut sides = Vec::new();
+    for (side, t) in [(Side::First, a), (Side::Second, b)] {
         c.target = t;
-        if let Some(p) = &mut c.pair {
-            p.side = n;
-        }
+        c.set_side(side);
         let filter = rule.filter.as_ref().map(|w| c.expr(w));
-        let expect = rule.expect.as_ref().map_or("1".to_string(), |e| c.expr(e));
+        let expect = rule.expect.as_ref().map_or("0".to_string(), |e| c.expr(e));
         let outputs = c.outputs(rule);
-        shape = (
+        let shape = (
             outputs.0.len(),
             outputs.1.is_some(),
             outputs.2.len(),
@@ -55,77 +62,113 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         all.extend(outputs.1);
         all.extend(outputs.2);
         all.extend(outputs.3);
-        columns.push((filter, expect, all));
+        sides.push((filter, expect, all, shape));
     }
+    let mut answered = Vec::new();
+    for t in [a, b] {
+        c.target = t;
+        c.set_side(Side::Answered);
+        answered.push(rule.expect.as_ref().map_or("0".to_string(), |e| c.expr(e)));
+    }
+    let shape = sides[0].3;
     let alias = quote(&binding.alias.name);
-    // The row versions visible at either run (and the few made and closed between them).
     let schema = c.schema(binding);
+    // The row versions visible at either run: made by the earlier snapshot's time and not
+    // closed by it. A row of the scan is visible at the earlier snapshot when it was made by
+    // then, and at the later when it is still open then.
     let (sa, sb) = (a.snapshot(schema), b.snapshot(schema));
-    let label = format!("snapshots of {}", schema.label());
-    let (lo, hi) = (
-        c.param(Value::Integer(sa.min(sb)), label.clone()),
-        c.param(Value::Integer(sa.max(sb)), label),
-    );
-    let either = format!("({alias}._from <= {hi} AND ({alias}._to IS NULL OR {alias}._to > {lo}))");
-    // Which rows the scan keeps, and each run's test of a row (`_ok0`, `_ok1`), computed once
-    // a row in the scan, unless it tests a probe's bits: it is then tested where they are.
-    let (fa, fb) = (&columns[0].0, &columns[1].0);
+    c.target = a;
+    let pa = c.snapshot_param(binding);
+    c.target = b;
+    let pb = c.snapshot_param(binding);
+    let (lo, hi) = if sa <= sb { (&pa, &pb) } else { (&pb, &pa) };
+    let made = |p: &str| format!("{alias}._from <= {p}");
+    let open = |p: &str| format!("({alias}._to IS NULL OR {alias}._to > {p})");
+    let either = format!("({} AND {})", made(hi), open(lo));
+    let [(fa, ea, oa, _), (fb, eb, ob, _)] = &sides[..] else {
+        unreachable!("two sides")
+    };
     let probed = |f: &Option<String>| f.as_ref().is_some_and(|f| f.contains("._p"));
-    let ok = |vis: &str, f: &Option<String>| match f {
-        Some(f) => format!("({vis} AND {f})"),
-        None => vis.to_string(),
-    };
-    let (scan, tests, early) = if probed(fa) || probed(fb) {
-        (either, [ok(&vis_a, fa), ok(&vis_b, fb)], false)
-    } else if fa == fb {
-        // The same `where` at both runs (no `now()`): tested once, in the scan's filter.
-        let scan = match fa {
-            Some(f) => format!("{either} AND {f}"),
-            None => either,
-        };
-        (scan, [vis_a.clone(), vis_b.clone()], true)
-    } else {
-        let tests = [ok(&vis_a, fa), ok(&vis_b, fb)];
-        (
-            format!("{either} AND ({} OR {})", tests[0], tests[1]),
-            tests,
-            true,
-        )
-    };
-    let mut outer = Vec::new();
-    let mut computed = String::new();
-    for (n, ((_, expect, outs), test)) in columns.iter().zip(&tests).enumerate() {
-        let test = if early {
-            computed.push_str(&format!(", {test} AS _ok{n}"));
-            format!("{alias}._ok{n}")
-        } else {
-            test.clone()
-        };
-        outer.push(format!(
-            "count(*) FILTER (WHERE {test}), json_group_array(json_array({})) FILTER (WHERE {test} AND NOT coalesce({expect}, 0))",
-            outs.join(", ")
-        ));
-    }
-    // The scan is a co-routine of its own (`LIMIT -1` keeps SQLite from flattening it), named
-    // as the binding. Each shared `exists` is probed at the first run in the scan (`_p0` …):
-    // 3 when the row it finds is visible at the second run too, which is so for every row the
-    // change between the runs did not touch; 1 when it is not; NULL when nothing matched. The
-    // second run's test probes again only where that did not answer it. The outputs are made
-    // for violations only.
+    // A `where` that reads no probe is tested in the scan: once when it reads the same at both
+    // runs (no `now()`), else as each run's test of a row (`_ok0`, `_ok1`), computed once a row.
+    // One that reads a probe is tested where the probes are.
+    let early = !probed(fa) && !probed(fb);
+    let same = early && fa == fb;
+    let flat = same && oa == ob && answered[0] == answered[1];
     let shared = c.pair.take().map(|p| p.shared).unwrap_or_default();
-    let first: String = shared
+    let probes: String = shared
         .iter()
         .enumerate()
         .map(|(i, (probe, _))| format!(", {probe} AS _p{i}"))
         .collect();
-    // The scan carries only the columns the rule reads (and the row's visibility, when a
-    // `where` is tested after the probes).
+    let mut computed = String::new();
+    let outer = if flat {
+        // Whether the row is visible at each run, from the two bounds the scan already tests.
+        let (in_a, in_b, out_a, out_b) = {
+            let (made_lo, open_hi) = (made(lo), open(hi));
+            let (not_made, not_open) = (
+                format!("{alias}._from > {lo}"),
+                format!("{alias}._to <= {hi}"),
+            );
+            match sa <= sb {
+                true => (made_lo, open_hi, not_made, not_open),
+                false => (open_hi, made_lo, not_open, not_made),
+            }
+        };
+        // A row is gathered when it is not visible at both runs, a probe did not answer for
+        // both, or it violates (at both runs then).
+        let mut interesting = vec![out_a, out_b];
+        interesting.extend((0..shared.len()).map(|i| format!("{alias}._p{i} IS NOT 3")));
+        interesting.push(format!("NOT coalesce({}, 0)", answered[0]));
+        format!(
+            "count(*), count(*), json_group_array(json_array({in_a}, {in_b}, {in_a} AND NOT coalesce({ea}, 0), {in_b} AND NOT coalesce({eb}, 0), {})) FILTER (WHERE {}), '[]'",
+            oa.join(", "),
+            interesting.join(" OR ")
+        )
+    } else {
+        let tests = match same {
+            true => [vis_a.clone(), vis_b.clone()],
+            false => [ok_or(&vis_a, fa), ok_or(&vis_b, fb)],
+        };
+        let mut counts = Vec::new();
+        let mut gathered = Vec::new();
+        for (n, ((expect, outs), test)) in [(ea, oa), (eb, ob)].into_iter().zip(&tests).enumerate()
+        {
+            let test = if early {
+                computed.push_str(&format!(", {test} AS _ok{n}"));
+                format!("{alias}._ok{n}")
+            } else {
+                test.clone()
+            };
+            let flags = ["1, 1, 1, 0", "1, 1, 0, 1"][n];
+            counts.push(format!("count(*) FILTER (WHERE {test})"));
+            gathered.push(format!(
+                "json_group_array(json_array({flags}, {})) FILTER (WHERE {test} AND NOT coalesce({expect}, 0))",
+                outs.join(", ")
+            ));
+        }
+        counts.extend(gathered);
+        counts.join(",\n       ")
+    };
+    let scan = match (same, early, fa) {
+        (true, _, Some(f)) => format!("{either} AND {f}"),
+        (true, _, None) | (false, false, _) => either,
+        (false, true, _) => format!(
+            "{either} AND ({} OR {})",
+            ok_or(&vis_a, fa),
+            ok_or(&vis_b, fb)
+        ),
+    };
+    // The scan carries only the columns the rule reads (a `where` tested in the scan needs its
+    // fields there only), and the row's bounds where visibility is tested after it.
     let mut carried: Vec<String> = Vec::new();
-    if !early {
+    if !early || flat {
         carried.extend(["_from".to_string(), "_to".to_string()]);
     }
+    if schema.key.is_empty() {
+        carried.push("_key".to_string());
+    }
     carried.extend(schema.key.iter().cloned());
-    // A `where` tested in the scan needs its fields there only.
     let filter = rule.filter.as_ref();
     for e in rule
         .exprs()
@@ -144,16 +187,14 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         .iter()
         .map(|col| format!("{alias}.{}", quote(col)))
         .collect();
+    // The scan is a co-routine of its own (`LIMIT -1` keeps SQLite from flattening it), named
+    // as the binding, so that each probe is made once a row.
     let scan = format!(
-        "SELECT {}{computed}{first}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1",
+        "SELECT {}{computed}{probes}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1",
         carried.join(", ")
     );
-    let sql = format!(
-        "SELECT {}\nFROM ({scan}) AS {alias}",
-        outer.join(",\n       ")
-    );
     Some(Compiled {
-        sql,
+        sql: format!("SELECT {outer}\nFROM ({scan}) AS {alias}"),
         rows_sql: String::new(),
         params: std::mem::take(&mut c.params),
         indexes: without_prefixes(std::mem::take(&mut c.indexes)),
@@ -164,7 +205,21 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     })
 }
 
+/// A run's test of a row: visible at it, and its `where`.
+fn ok_or(vis: &str, f: &Option<String>) -> String {
+    match f {
+        Some(f) => format!("({vis} AND {f})"),
+        None => vis.to_string(),
+    }
+}
+
 impl<'a> Compiler<'a> {
+    fn set_side(&mut self, side: Side) {
+        if let Some(p) = &mut self.pair {
+            p.side = side;
+        }
+    }
+
     /// In a pair, at the scan's own level: an `exists` probed once for both runs, when its
     /// filter reads the same at both (no `now()`, no nested binding). Returns this run's test.
     pub(super) fn shared_exists(
@@ -189,7 +244,10 @@ impl<'a> Compiler<'a> {
             filters.push(filter.map(|f| self.expr(f)));
             self.scope.pop();
         }
-        self.target = runs[side];
+        self.target = runs[match side {
+            Side::Second => 1,
+            _ => 0,
+        }];
         if filters[0] != filters[1] {
             return None;
         }
@@ -218,8 +276,9 @@ impl<'a> Compiler<'a> {
         };
         let alias = quote(self.scope[0].0);
         Some(match side {
-            0 => format!("({alias}._p{i} IS NOT NULL)"),
-            _ => format!("({alias}._p{i} IS 3 OR {})", shared[i].1),
+            Side::First => format!("({alias}._p{i} IS NOT NULL)"),
+            Side::Second => format!("({alias}._p{i} IS 3 OR {})", shared[i].1),
+            Side::Answered => "1".to_string(),
         })
     }
 }
