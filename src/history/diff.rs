@@ -5,7 +5,7 @@
 
 use super::History;
 use crate::error::Result;
-use crate::rules::eval::At;
+use crate::rules::eval::{key_order, At};
 use crate::value::Value;
 use rusqlite::{params, Connection};
 use serde_json::Value as Json;
@@ -85,21 +85,17 @@ pub fn rule_diff(conn: &Connection, rule: &str, from: i64, to: i64) -> Result<Ve
             first_seen: r.get(4)?,
         });
     }
-    out.sort_by(|x, y| {
+    // Each key's values made once, not at each comparison.
+    let mut keyed: Vec<(Vec<Value>, Row)> = out
+        .into_iter()
+        .map(|r| (r.key.iter().map(Value::from_json_cell).collect(), r))
+        .collect();
+    keyed.sort_by(|(kx, x), (ky, y)| {
         (x.change as u8)
             .cmp(&(y.change as u8))
-            .then_with(|| compare_keys(&x.key, &y.key))
+            .then_with(|| key_order(kx, ky))
     });
-    Ok(out)
-}
-
-/// Keys in SQLite's order of their values: NULL, numbers, text.
-pub fn compare_keys(a: &[Json], b: &[Json]) -> std::cmp::Ordering {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| Value::from_json_cell(x).sql_cmp(&Value::from_json_cell(y)))
-        .find(|o| o.is_ne())
-        .unwrap_or_else(|| a.len().cmp(&b.len()))
+    Ok(keyed.into_iter().map(|(_, r)| r).collect())
 }
 
 /// A rule's diff between two runs.

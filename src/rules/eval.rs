@@ -269,12 +269,12 @@ fn violation_of(
 }
 
 /// Two keys in SQLite's order of values: NULL, then numbers, then text.
-fn key_order(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+pub(crate) fn key_order(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
     a.iter()
         .zip(b)
         .map(|(x, y)| x.sql_cmp(y))
         .find(|o| o.is_ne())
-        .unwrap_or(std::cmp::Ordering::Equal)
+        .unwrap_or_else(|| a.len().cmp(&b.len()))
 }
 
 /// A key names one violation across runs: two with one key could not be told apart in the
