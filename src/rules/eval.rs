@@ -217,7 +217,10 @@ pub fn evaluate_pair(
             note: None,
         })
     };
-    Ok(Some((evaluation(ranged[0], fa)?, evaluation(ranged[1], fb)?)))
+    Ok(Some((
+        evaluation(ranged[0], fa)?,
+        evaluation(ranged[1], fb)?,
+    )))
 }
 
 /// A violation from its row of cells (`[key…, subject, show…, fix…]`), and its key as values.

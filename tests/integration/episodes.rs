@@ -631,14 +631,15 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
     use driftwatch::rules::eval::{evaluate, evaluate_pair};
     let dir = tempfile::tempdir().unwrap();
     // Rules over one entity (the pair's case), with exists (in `expect`, negated, and in
-    // `where`), now() and fixes among them, and a rule the pair does not serve (it joins),
-    // which says so.
+    // `where`), now() (also beside an exists), without `expect`, and fixes among them, and a
+    // rule the pair does not serve (it joins), which says so.
     let (store, runs, files) = lms_with_rules(
         dir.path(),
         "rule recent_member { for m in ssot.members where m.joined_at > now() - 300d expect m.status = 'active' show since = m.joined_at }\n\
          rule member_guest_gone { for u in entra.users where u.account_enabled expect not exists m in ssot.members where m.entra_id = u.id and m.status = 'left' }\n\
          rule guest_with_member { for u in entra.users where u.user_type = 'Guest' and exists m in ssot.members where m.entra_id = u.id expect u.account_enabled and not exists n in ssot.members where n.entra_id = u.id and n.status = 'left' }\n\
-         rule every_guest { for u in entra.users where u.user_type = 'Guest' subject u.mail }\n",
+         rule every_guest { for u in entra.users where u.user_type = 'Guest' subject u.mail }\n\
+         rule recent_user_member { for u in entra.users expect (exists m in ssot.members where m.entra_id = u.id) and u.created_at > now() - 320d }\n",
     );
     let schemas = Schemas::at_run(&store, 7).unwrap();
     let loaded = check_files(&files, &schemas);
@@ -729,7 +730,13 @@ fn a_rule_evaluated_at_two_runs_at_once_counts_rows_added_changed_and_removed_be
             for (e, at) in [(ea, a), (eb, b)] {
                 let alone = evaluate(&store, checked, at).unwrap();
                 assert_eq!(e.ranged, alone.ranged, "{} at run {}", l.name(), at.run);
-                assert_eq!(e.violations, alone.violations, "{} at run {}", l.name(), at.run);
+                assert_eq!(
+                    e.violations,
+                    alone.violations,
+                    "{} at run {}",
+                    l.name(),
+                    at.run
+                );
             }
         }
     }

@@ -73,8 +73,8 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     let shape = sides[0].3;
     let alias = quote(&binding.alias.name);
     let schema = c.schema(binding);
-    // The row versions visible at either run: made by the earlier snapshot's time and not
-    // closed by it. A row of the scan is visible at the earlier snapshot when it was made by
+    // The row versions visible at either run: made by the later snapshot and not closed by
+    // the earlier. A row of the scan is visible at the earlier snapshot when it was made by
     // then, and at the later when it is still open then.
     let (sa, sb) = (a.snapshot(schema), b.snapshot(schema));
     c.target = a;
@@ -235,6 +235,8 @@ impl<'a> Compiler<'a> {
         let mut filters = Vec::new();
         let mut vis = Vec::new();
         let mut item = String::new();
+        // The run the rest of the expression is compiled for.
+        let target = self.target;
         for t in runs {
             self.target = t;
             let (it, v) = self.table_item(b);
@@ -244,10 +246,7 @@ impl<'a> Compiler<'a> {
             filters.push(filter.map(|f| self.expr(f)));
             self.scope.pop();
         }
-        self.target = runs[match side {
-            Side::Second => 1,
-            _ => 0,
-        }];
+        self.target = target;
         if filters[0] != filters[1] {
             return None;
         }
