@@ -631,19 +631,22 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
     use driftwatch::rules::eval::{evaluate, evaluate_pair};
     let dir = tempfile::tempdir().unwrap();
     // Rules over one entity (the pair's case), with exists (in `expect`, negated, and in
-    // `where`), now() (also beside an exists), without `expect`, and fixes among them, and a
-    // rule the pair does not serve (it joins), which says so.
+    // `where`), now() (also beside an exists), without `expect`, fixes, and `group by` with
+    // aggregates among them, and a rule the pair does not serve (it joins), which says so.
     let (store, runs, files) = lms_with_rules(
         dir.path(),
         "rule recent_member { for m in ssot.members where m.joined_at > now() - 300d expect m.status = 'active' show since = m.joined_at }\n\
          rule member_guest_gone { for u in entra.users where u.account_enabled expect not exists m in ssot.members where m.entra_id = u.id and m.status = 'left' }\n\
          rule guest_with_member { for u in entra.users where u.user_type = 'Guest' and exists m in ssot.members where m.entra_id = u.id expect u.account_enabled and not exists n in ssot.members where n.entra_id = u.id and n.status = 'left' }\n\
          rule every_guest { for u in entra.users where u.user_type = 'Guest' subject u.mail }\n\
-         rule recent_user_member { for u in entra.users expect (exists m in ssot.members where m.entra_id = u.id) and u.created_at > now() - 320d }\n",
+         rule recent_user_member { for u in entra.users expect (exists m in ssot.members where m.entra_id = u.id) and u.created_at > now() - 320d }\n\
+         rule crowded_course { for e in ssot.enrollments where e.status = 'active' group by e.course_id expect count(*) < 9 key e.course_id show n = count(*), first = min(e.enrolled_at), last = max(e.member_id) }\n\
+         rule recent_enrolments { for e in ssot.enrollments where e.enrolled_at > now() - 300d group by e.course_id, e.role expect sum(e.member_id) < 400 }\n\
+         rule every_course { for e in ssot.enrollments group by e.course_id subject e.course_id }\n",
     );
     let schemas = Schemas::at_run(&store, 7).unwrap();
     let loaded = check_files(&files, &schemas);
-    let mut paired = 0;
+    let (mut paired, mut grouped) = (0, 0);
     for l in &loaded {
         let checked = l.outcome.as_ref().unwrap();
         // Either order: the pair takes the runs as given.
@@ -655,6 +658,7 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
             match evaluate_pair(&store, checked, a, b).unwrap() {
                 Some((ea, eb)) => {
                     paired += 1;
+                    grouped += usize::from(!l.rule.group_by.is_empty());
                     for (e, at) in [(ea, a), (eb, b)] {
                         let alone = evaluate(&store, checked, at).unwrap();
                         assert_eq!(e.ranged, alone.ranged, "{} at run {}", l.name(), at.run);
@@ -672,12 +676,14 @@ fn evaluating_a_rule_at_two_runs_in_one_pass_equals_evaluating_it_at_each() {
         }
     }
     assert!(paired >= 6, "{paired}");
+    assert!(grouped >= 9, "{grouped}");
 }
 
 /// A pair gathers only the rows that differ between its runs or violate: its counts and
 /// violations at each run must still be exactly those of that run alone, for rows added,
 /// changed (a new version that violates at neither run), removed, entering the `where`, and
-/// starting to violate because of a change in the entity an `exists` reads.
+/// starting to violate because of a change in the entity an `exists` reads; and for groups,
+/// one of which only the later run has.
 #[test]
 fn a_rule_evaluated_at_two_runs_at_once_counts_rows_added_changed_and_removed_between_them() {
     use driftwatch::config::{Config, Vars};
@@ -720,7 +726,9 @@ fn a_rule_evaluated_at_two_runs_at_once_counts_rows_added_changed_and_removed_be
     let rules = "rule in_team { for p in s.people where p.status = 'active' expect exists t in s.teams where t.id = p.team show name = p.name }\n\
                  rule not_named_rob { for p in s.people where p.status = 'active' expect p.name != 'rob' }\n\
                  rule every_active { for p in s.people where p.status = 'active' subject p.name }\n\
-                 rule no_team_left { for p in s.people expect not exists t in s.teams where t.id = 't2' }\n";
+                 rule no_team_left { for p in s.people expect not exists t in s.teams where t.id = 't2' }\n\
+                 rule team_size { for p in s.people where p.status = 'active' group by p.team expect count(*) < 3 show n = count(*) }\n\
+                 rule known_team_size { for p in s.people where exists t in s.teams where t.id = p.team group by p.team expect count(*) < 2 show n = count(*) }\n";
     let files = vec![RuleFile::parse(Path::new("x.rules"), rules.to_string())];
     let loaded = check_files(&files, &Schemas::at_run(&store, 2).unwrap());
     for l in &loaded {

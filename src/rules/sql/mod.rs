@@ -102,6 +102,9 @@ struct Compiler<'a> {
     /// Compiling for two runs (`compile_pair`): the runs, which one is being compiled, and the
     /// `exists` probes both share.
     pair: Option<Pair<'a>>,
+    /// Compiling a `group by` rule for one run of a pair: the run's test of a row, which each
+    /// aggregate takes as its `FILTER`, so that it reads that run's rows only.
+    aggregates: Option<String>,
 }
 
 /// Two runs compiled together. An `exists` whose filter reads the same at both runs is probed
@@ -135,6 +138,7 @@ pub fn compile(checked: &Checked<'_>, target: &dyn Target) -> Compiled {
         scope: Vec::new(),
         indexes: BTreeSet::new(),
         pair: None,
+        aggregates: None,
     };
     c.rule(checked.rule)
 }
@@ -315,7 +319,7 @@ impl<'a> Compiler<'a> {
             ExprKind::Field { alias, field } => {
                 format!("{}.{}", quote(&alias.name), quote(&field.name))
             }
-            ExprKind::CountStar => "count(*)".into(),
+            ExprKind::CountStar => self.aggregate("count(*)".into()),
             ExprKind::Call { name, args } => self.call(&name.name.to_ascii_lowercase(), args),
             ExprKind::Not(inner) => format!("(NOT {})", self.expr(inner)),
             ExprKind::Neg(inner) => format!("(- {})", self.expr(inner)),
@@ -390,7 +394,18 @@ impl<'a> Compiler<'a> {
                 let now = self.target.now();
                 self.param(Value::Text(now), "the run's time")
             }
+            _ if super::types::FUNCTIONS.iter().any(|f| f.0 == name && f.3) => {
+                self.aggregate(format!("{name}({})", a.join(", ")))
+            }
             _ => format!("{name}({})", a.join(", ")),
+        }
+    }
+
+    /// An aggregate, over the rows of the run being compiled when a pair groups both runs'.
+    fn aggregate(&self, call: String) -> String {
+        match &self.aggregates {
+            Some(test) => format!("{call} FILTER (WHERE {test})"),
+            None => call,
         }
     }
 

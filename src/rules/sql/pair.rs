@@ -8,11 +8,14 @@
 //! `exists`), such a row is tested once, and only rows that differ or violate are gathered, with
 //! flags saying at which run each is ranged over and violates: what the pair costs beyond one
 //! run's audit follows the change between the runs.
+//!
+//! A `group by` rule is grouped once over both runs' rows, each aggregate computed for each run
+//! with that run's test of a row as its `FILTER` (`compile_grouped`).
 
 use super::*;
 
-/// Compiles a rule for two runs at once, when it ranges over one entity without `group by`.
-/// None for the rules it does not serve.
+/// Compiles a rule for two runs at once, when it ranges over one entity. None for the rules it
+/// does not serve (those that join entities).
 ///
 /// The statement returns one row of four columns: rows ranged over at `a`, the same at `b`, and
 /// two JSON arrays of gathered rows, each `[in_a, in_b, bad_a, bad_b, key…, subject, show…,
@@ -20,21 +23,27 @@ use super::*;
 /// its count is less those rows. A row with `bad_` set for a run is a violation at that run.
 pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Option<Compiled> {
     let rule = checked.rule;
-    if rule.bindings.len() != 1 || !rule.group_by.is_empty() {
+    if rule.bindings.len() != 1 {
         return None;
     }
+    let grouped = !rule.group_by.is_empty();
     let mut c = Compiler {
         checked,
         target: a,
         params: Vec::new(),
         scope: Vec::new(),
         indexes: BTreeSet::new(),
-        pair: Some(Pair {
+        // A `group by` rule's `exists` are probed at each run where its rows are read.
+        pair: (!grouped).then_some(Pair {
             runs: [a, b],
             side: Side::First,
             shared: Vec::new(),
         }),
+        aggregates: None,
     };
+    if grouped {
+        return compile_grouped(c, a, b);
+    }
     let binding = &rule.bindings[0];
     let (item, vis_a) = c.table_item(binding);
     c.target = b;
@@ -73,18 +82,10 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     let shape = sides[0].3;
     let alias = quote(&binding.alias.name);
     let schema = c.schema(binding);
-    // The row versions visible at either run: made by the later snapshot and not closed by
-    // the earlier. A row of the scan is visible at the earlier snapshot when it was made by
-    // then, and at the later when it is still open then.
-    let (sa, sb) = (a.snapshot(schema), b.snapshot(schema));
-    c.target = a;
-    let pa = c.snapshot_param(binding);
-    c.target = b;
-    let pb = c.snapshot_param(binding);
-    let (lo, hi) = if sa <= sb { (&pa, &pb) } else { (&pb, &pa) };
-    let made = |p: &str| format!("{alias}._from <= {p}");
-    let open = |p: &str| format!("({alias}._to IS NULL OR {alias}._to > {p})");
-    let either = format!("({} AND {})", made(hi), open(lo));
+    // A row of the scan is visible at the earlier snapshot when it was made by then, and at
+    // the later when it is still open then.
+    let either = c.either(binding, a, b);
+    let within = c.within(binding, a, b);
     let [(fa, ea, oa, _), (fb, eb, ob, _)] = &sides[..] else {
         unreachable!("two sides")
     };
@@ -103,18 +104,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         .collect();
     let mut computed = String::new();
     let outer = if flat {
-        // Whether the row is visible at each run, from the two bounds the scan already tests.
-        let (in_a, in_b, out_a, out_b) = {
-            let (made_lo, open_hi) = (made(lo), open(hi));
-            let (not_made, not_open) = (
-                format!("{alias}._from > {lo}"),
-                format!("{alias}._to <= {hi}"),
-            );
-            match sa <= sb {
-                true => (made_lo, open_hi, not_made, not_open),
-                false => (open_hi, made_lo, not_open, not_made),
-            }
-        };
+        let [(in_a, out_a), (in_b, out_b)] = within;
         // A row is gathered when it is not visible at both runs, a probe did not answer for
         // both, or it violates (at both runs then).
         let mut interesting = vec![out_a, out_b];
@@ -161,8 +151,32 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     };
     // The scan carries only the columns the rule reads (a `where` tested in the scan needs its
     // fields there only), and the row's bounds where visibility is tested after it.
+    let carried = carried(rule, schema, early, !early || flat);
+    // The scan is a co-routine of its own (`LIMIT -1` keeps SQLite from flattening it), named
+    // as the binding, so that each probe is made once a row.
+    let scan = format!(
+        "SELECT {}{computed}{probes}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1",
+        carried.join(", ")
+    );
+    Some(Compiled {
+        sql: format!("SELECT {outer}\nFROM ({scan}) AS {alias}"),
+        rows_sql: String::new(),
+        params: std::mem::take(&mut c.params),
+        indexes: without_prefixes(std::mem::take(&mut c.indexes)),
+        key_len: shape.0,
+        has_subject: shape.1,
+        show_len: shape.2,
+        fix_len: shape.3,
+    })
+}
+
+/// The columns of the rule's binding the expressions read, qualified, with its key (`_key`
+/// without one), and its bounds (`_from`, `_to`) when asked; without the `where`'s fields when
+/// it is tested in the scan.
+fn carried(rule: &Rule, schema: &EntitySchema, without_where: bool, bounds: bool) -> Vec<String> {
+    let binding = &rule.bindings[0];
     let mut carried: Vec<String> = Vec::new();
-    if !early || flat {
+    if bounds {
         carried.extend(["_from".to_string(), "_to".to_string()]);
     }
     if schema.key.is_empty() {
@@ -173,7 +187,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     for e in rule
         .exprs()
         .into_iter()
-        .filter(|e| !(early && filter.is_some_and(|f| std::ptr::eq(*e, f))))
+        .filter(|e| !(without_where && filter.is_some_and(|f| std::ptr::eq(*e, f))))
     {
         e.walk(&mut |x| {
             if let ExprKind::Field { alias: a, field } = &x.kind {
@@ -183,18 +197,111 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
             }
         });
     }
-    let carried: Vec<String> = carried
+    let alias = quote(&binding.alias.name);
+    carried
         .iter()
         .map(|col| format!("{alias}.{}", quote(col)))
-        .collect();
-    // The scan is a co-routine of its own (`LIMIT -1` keeps SQLite from flattening it), named
-    // as the binding, so that each probe is made once a row.
-    let scan = format!(
-        "SELECT {}{computed}{probes}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1",
-        carried.join(", ")
+        .collect()
+}
+
+/// A `group by` rule over one entity at two runs: the row versions visible at either run
+/// grouped once, and each aggregate computed for each run with that run's test of a row as its
+/// `FILTER`. A group a run has no row of is not one of its groups. The tests are written into
+/// the aggregates, so that SQLite may read the rows through an index in the groups' order as it
+/// does for one run; a `where` with an `exists` is tested once a row instead, in a scan of its
+/// own (`_t0`, `_t1`). Returns as `compile_pair` does.
+fn compile_grouped<'a>(
+    mut c: Compiler<'a>,
+    a: &'a dyn Target,
+    b: &'a dyn Target,
+) -> Option<Compiled> {
+    let rule = c.checked.rule;
+    let binding = &rule.bindings[0];
+    let schema = c.schema(binding);
+    let alias = quote(&binding.alias.name);
+    let (item, _) = c.table_item(binding);
+    c.scope.push((&binding.alias.name, schema));
+    if let Some(w) = &rule.filter {
+        c.join_indexes(rule, w);
+    }
+    let either = c.either(binding, a, b);
+    let mut filters = Vec::new();
+    for t in [a, b] {
+        c.target = t;
+        filters.push(rule.filter.as_ref().map(|w| c.expr(w)));
+    }
+    let (fa, fb) = (&filters[0], &filters[1]);
+    let mut probes = false;
+    if let Some(w) = &rule.filter {
+        w.walk(&mut |x| {
+            probes |= matches!(x.kind, ExprKind::Exists { .. } | ExprKind::CountOf { .. });
+        });
+    }
+    // Each run's test of a row, and which rows are read. Visibility at each run is told by the
+    // bounds the rows read already meet.
+    let [(in_a, _), (in_b, _)] = c.within(binding, a, b);
+    let (tests, from, rows) = if probes {
+        let scan = format!(
+            "SELECT {}, {} AS _t0, {} AS _t1\n    FROM {item}\n    WHERE {either}\n    LIMIT -1",
+            carried(rule, schema, false, true).join(", "),
+            ok_or(&in_a, fa),
+            ok_or(&in_b, fb)
+        );
+        (
+            [format!("{alias}._t0"), format!("{alias}._t1")],
+            format!("({scan}) AS {alias}"),
+            format!("{alias}._t0 OR {alias}._t1"),
+        )
+    } else if fa == fb {
+        let rows = match fa {
+            Some(f) => format!("{either} AND {f}"),
+            None => either,
+        };
+        ([in_a, in_b], item, rows)
+    } else {
+        let tests = [ok_or(&in_a, fa), ok_or(&in_b, fb)];
+        let rows = format!("{either} AND ({} OR {})", tests[0], tests[1]);
+        (tests, item, rows)
+    };
+    let (mut groups, mut columns) = (Vec::new(), Vec::new());
+    let (mut counts, mut gathered) = (Vec::new(), Vec::new());
+    let mut shape = (0, false, 0, 0);
+    for (n, t) in [a, b].into_iter().enumerate() {
+        c.target = t;
+        c.aggregates = None;
+        groups.push(rule.group_by.iter().map(|g| c.expr(g)).collect::<Vec<_>>());
+        c.aggregates = Some(tests[n].clone());
+        let expect = rule.expect.as_ref().map_or("0".to_string(), |e| c.expr(e));
+        let (keys, subject, show, fix) = c.outputs(rule);
+        shape = (keys.len(), subject.is_some(), show.len(), fix.len());
+        let mut outs = keys;
+        outs.extend(subject);
+        outs.extend(show);
+        outs.extend(fix);
+        let names: Vec<String> = (1..=outs.len()).map(|i| format!("_o{n}_{i}")).collect();
+        columns.extend(outs.iter().zip(&names).map(|(o, m)| format!("{o} AS {m}")));
+        columns.push(format!("{expect} AS _e{n}"));
+        columns.push(format!("count(*) FILTER (WHERE {}) AS _n{n}", tests[n]));
+        counts.push(format!("count(*) FILTER (WHERE _n{n} > 0)"));
+        gathered.push(format!(
+            "json_group_array(json_array({}, {})) FILTER (WHERE _n{n} > 0 AND NOT coalesce(_e{n}, 0))",
+            ["1, 1, 1, 0", "1, 1, 0, 1"][n],
+            names.join(", ")
+        ));
+    }
+    c.aggregates = None;
+    if groups[0] != groups[1] {
+        return None;
+    }
+    counts.extend(gathered);
+    let sql = format!(
+        "SELECT {}\nFROM (SELECT {}\n  FROM {from}\n  WHERE {rows}\n  GROUP BY {})",
+        counts.join(",\n       "),
+        columns.join(", "),
+        groups[0].join(", ")
     );
     Some(Compiled {
-        sql: format!("SELECT {outer}\nFROM ({scan}) AS {alias}"),
+        sql,
         rows_sql: String::new(),
         params: std::mem::take(&mut c.params),
         indexes: without_prefixes(std::mem::take(&mut c.indexes)),
@@ -214,6 +321,59 @@ fn ok_or(vis: &str, f: &Option<String>) -> String {
 }
 
 impl<'a> Compiler<'a> {
+    /// The parameters of the binding's snapshots at the two runs, the earlier first.
+    fn bounds(
+        &mut self,
+        binding: &'a Binding,
+        a: &'a dyn Target,
+        b: &'a dyn Target,
+    ) -> [String; 2] {
+        let schema = self.schema(binding);
+        let back = self.target;
+        let mut params = [a, b].map(|t| (t.snapshot(schema), String::new()));
+        for (t, p) in [a, b].into_iter().zip(&mut params) {
+            self.target = t;
+            p.1 = self.snapshot_param(binding);
+        }
+        self.target = back;
+        params.sort_by_key(|p| p.0);
+        params.map(|p| p.1)
+    }
+
+    /// Whether a row version visible at either run (`either`) is visible at each run, and
+    /// whether it is not: at the earlier snapshot when it was made by then, at the later when it
+    /// is still open then.
+    fn within(
+        &mut self,
+        binding: &'a Binding,
+        a: &'a dyn Target,
+        b: &'a dyn Target,
+    ) -> [(String, String); 2] {
+        let [lo, hi] = self.bounds(binding, a, b);
+        let alias = quote(&binding.alias.name);
+        let made = (
+            format!("{alias}._from <= {lo}"),
+            format!("{alias}._from > {lo}"),
+        );
+        let open = (
+            format!("({alias}._to IS NULL OR {alias}._to > {hi})"),
+            format!("{alias}._to <= {hi}"),
+        );
+        let schema = self.schema(binding);
+        match a.snapshot(schema) <= b.snapshot(schema) {
+            true => [made, open],
+            false => [open, made],
+        }
+    }
+
+    /// The row versions of a binding visible at either run: made by the later snapshot and not
+    /// closed by the earlier.
+    fn either(&mut self, binding: &'a Binding, a: &'a dyn Target, b: &'a dyn Target) -> String {
+        let [lo, hi] = self.bounds(binding, a, b);
+        let alias = quote(&binding.alias.name);
+        format!("({alias}._from <= {hi} AND ({alias}._to IS NULL OR {alias}._to > {lo}))")
+    }
+
     fn set_side(&mut self, side: Side) {
         if let Some(p) = &mut self.pair {
             p.side = side;
