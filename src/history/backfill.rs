@@ -2,12 +2,13 @@
 //! each against the schemas of its own run, through the same path as `audit`.
 
 use super::evaluate::{audit_keeping, audit_kept, AuditReport};
-use super::kept::Kept;
+use super::kept::{Kept, PairKept};
 use super::record::reset_if_changed;
 use crate::error::Result;
 use crate::platforms::Config;
+use crate::rules::check::Checked;
 use crate::rules::check::Schemas;
-use crate::rules::eval::{self, At};
+use crate::rules::eval::{self, At, Violation};
 use crate::rules::{check_files, Loaded, RuleFile};
 use crate::store::Store;
 use rusqlite::params;
@@ -37,6 +38,22 @@ pub fn backfill(
     rules: &[&Loaded<'_>],
     runs: &[At],
 ) -> Result<Backfilled> {
+    backfill_holding(store, config, files, rules, runs, HOLD)
+}
+
+/// How many violations a rule evaluated at two runs in one pass may hold in memory: past it,
+/// they are kept in the store's temporary table, so memory does not grow with them.
+pub const HOLD: usize = 100_000;
+
+/// `backfill`, holding at most `hold` violations of a pair of runs in memory.
+pub fn backfill_holding(
+    store: &Store,
+    config: Option<&Config>,
+    files: &[RuleFile],
+    rules: &[&Loaded<'_>],
+    runs: &[At],
+    hold: usize,
+) -> Result<Backfilled> {
     let mut notes = Vec::new();
     for l in rules {
         if reset_if_changed(store.conn(), l.name(), &l.fingerprint())? {
@@ -51,7 +68,8 @@ pub fn backfill(
         .conn()
         .prepare("SELECT 1 FROM evaluations WHERE rule = ?1 AND run_id = ?2")?;
     // Runs two at a time: a rule evaluated at neither, that checks at both and ranges over one
-    // entity, is evaluated at both in one pass (`eval::evaluate_pair`) and recorded for each.
+    // entity, is evaluated at both in one pass (`eval::evaluate_pair_each`) and recorded for
+    // each.
     for pair in runs.chunks(2) {
         let [a, b] = pair else { continue };
         let both: Vec<&str> = rules
@@ -86,17 +104,9 @@ pub fn backfill(
             }) {
                 continue;
             }
-            if let Some((ea, eb)) = eval::evaluate_pair(store, checked, a, b)? {
-                super::record::record_two(
-                    store.conn(),
-                    name,
-                    &cb.fingerprint(),
-                    [
-                        (a.run, ea.ranged, &ea.violations),
-                        (b.run, eb.ranged, &eb.violations),
-                    ],
-                )?;
-            }
+            // A rule the pair fails on (two violations with one key) is left to the pass per
+            // run below, which reports it as it reports any rule it cannot evaluate.
+            let _ = evaluate_two(store, checked, name, &cb.fingerprint(), [a, b], hold);
         }
     }
     let bar = crate::output::progress(runs.len() as u64, "evaluating earlier runs");
@@ -133,6 +143,55 @@ pub fn backfill(
     }
     bar.finish_and_clear();
     Ok(Backfilled { skipped, notes })
+}
+
+/// Evaluates a rule at two runs in one pass and records both, its violations held while they
+/// are at most `hold`, kept in the store past that. Nothing is recorded on an error.
+fn evaluate_two(
+    store: &Store,
+    checked: &Checked<'_>,
+    name: &str,
+    fingerprint: &str,
+    [a, b]: [&At; 2],
+    hold: usize,
+) -> Result<()> {
+    // Held while they are few, kept in the store past `hold`.
+    let mut held: [Vec<Violation>; 2] = Default::default();
+    let mut kept = PairKept::new(store)?;
+    let ranged = eval::evaluate_pair_each(store, checked, a, b, &mut |run, v| {
+        if kept.keeps() {
+            return kept.add(run, &v);
+        }
+        held[run].push(v);
+        if held[0].len() + held[1].len() > hold {
+            for (run, vs) in held.iter_mut().enumerate() {
+                for v in vs.drain(..) {
+                    kept.add(run, &v)?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    match ranged {
+        None => {}
+        Some([ra, rb]) if kept.keeps() => {
+            kept.record(name, fingerprint, [(a.run, ra), (b.run, rb)])?
+        }
+        Some([ra, rb]) => {
+            let [va, vb] = held;
+            let (va, vb) = (
+                eval::checked_keys(checked, va)?,
+                eval::checked_keys(checked, vb)?,
+            );
+            super::record::record_two(
+                store.conn(),
+                name,
+                fingerprint,
+                [(a.run, ra, &va), (b.run, rb, &vb)],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// An audit at `at` whose violations know when they were first seen: the runs before it that

@@ -14,8 +14,110 @@ use crate::rules::eval::{self, At, Violation};
 use crate::rules::sql::Compiled;
 use crate::rules::Loaded;
 use crate::store::Store;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
+
+/// An empty `temp.dw_found`: violations by rule (`rule_ix`), in the order they came (`ord`).
+fn found_table(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "DROP TABLE IF EXISTS temp.dw_found;
+         CREATE TEMP TABLE dw_found (rule_ix INTEGER NOT NULL, ord INTEGER NOT NULL,
+             key TEXT NOT NULL, subject TEXT, fields TEXT NOT NULL, PRIMARY KEY (rule_ix, ord));",
+    )?;
+    Ok(())
+}
+
+/// Adds a violation to `temp.dw_found`.
+fn add_found(conn: &Connection, ix: i64, ord: i64, v: &Violation) -> Result<()> {
+    let seen = Seen::of(v);
+    conn.prepare_cached(
+        "INSERT INTO temp.dw_found (rule_ix, ord, key, subject, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![ix, ord, key_text(&v.key), seen.subject, seen.fields])?;
+    Ok(())
+}
+
+/// The violations of a rule evaluated at two runs in one pass (`eval::evaluate_pair_each`),
+/// kept in `temp.dw_found` once there are too many to hold (`rule_ix` 0 for the first run, 1
+/// for the second), and recorded as each run's are recorded when it is evaluated alone.
+pub(crate) struct PairKept<'s> {
+    conn: &'s Connection,
+    ord: i64,
+    /// The rows' transaction, committed before they are recorded.
+    open: bool,
+}
+
+impl<'s> PairKept<'s> {
+    /// An empty table, made before the pair's statement runs (a table cannot be dropped while
+    /// a statement reads).
+    pub(crate) fn new(store: &'s Store) -> Result<PairKept<'s>> {
+        found_table(store.conn())?;
+        Ok(PairKept {
+            conn: store.conn(),
+            ord: 0,
+            open: false,
+        })
+    }
+
+    /// Whether any violation is kept.
+    pub(crate) fn keeps(&self) -> bool {
+        self.ord > 0
+    }
+
+    /// Keeps a violation at the first run (`run` 0) or the second (1).
+    pub(crate) fn add(&mut self, run: usize, v: &Violation) -> Result<()> {
+        if !self.open {
+            // One transaction for the rows (of the temporary table only: no lock on the store).
+            self.conn.execute_batch("BEGIN")?;
+            self.open = true;
+        }
+        self.ord += 1;
+        add_found(self.conn, run as i64, self.ord, v)
+    }
+
+    /// Records the kept violations at each run, the earlier first; an error, and nothing
+    /// recorded, when a run has two violations with one key.
+    pub(crate) fn record(
+        mut self,
+        rule: &str,
+        fingerprint: &str,
+        runs: [(i64, u64); 2],
+    ) -> Result<()> {
+        if self.open {
+            self.conn.execute_batch("COMMIT")?;
+            self.open = false;
+        }
+        for ix in 0..2 {
+            let twice: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT key FROM temp.dw_found WHERE rule_ix = ?1 GROUP BY key HAVING count(*) > 1 LIMIT 1",
+                    [ix],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(key) = twice {
+                let key: Vec<Json> = serde_json::from_str(&key).unwrap_or_default();
+                return Err(eval::not_unique(rule, &key));
+            }
+        }
+        let mut order = [0, 1];
+        order.sort_by_key(|&ix| runs[ix].0);
+        for ix in order {
+            let (run, ranged) = runs[ix];
+            record_kept(self.conn, rule, fingerprint, run, ranged, ix as i64)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PairKept<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
 
 /// The violations of an audit, by rule, in the store's temporary table.
 pub struct Kept {
@@ -34,11 +136,7 @@ impl Kept {
         subject: Option<&str>,
         suppressions: &[Suppression],
     ) -> Result<Kept> {
-        store.conn().execute_batch(
-            "DROP TABLE IF EXISTS temp.dw_found;
-             CREATE TEMP TABLE dw_found (rule_ix INTEGER NOT NULL, ord INTEGER NOT NULL,
-                 key TEXT NOT NULL, subject TEXT, fields TEXT NOT NULL, PRIMARY KEY (rule_ix, ord));",
-        )?;
+        found_table(store.conn())?;
         Ok(Kept {
             at: at.clone(),
             subject: subject.map(str::to_string),
@@ -67,24 +165,11 @@ impl Kept {
         let conn = store.conn();
         // One transaction for the rows (of the temporary table only: no lock on the store).
         conn.execute_batch("BEGIN")?;
-        let kept = (|| {
-            let mut insert = conn.prepare(
-                "INSERT INTO temp.dw_found (rule_ix, ord, key, subject, fields) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut ord = 0i64;
-            eval::stream(store, checked, c, |v| {
-                ord += 1;
-                let seen = Seen::of(&v);
-                insert.execute(params![
-                    ix,
-                    ord,
-                    key_text(&v.key),
-                    seen.subject,
-                    seen.fields
-                ])?;
-                Ok(())
-            })
-        })();
+        let mut ord = 0i64;
+        let kept = eval::stream(store, checked, c, |v| {
+            ord += 1;
+            add_found(conn, ix, ord, &v)
+        });
         conn.execute_batch(if kept.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
         kept
     }

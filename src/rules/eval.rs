@@ -168,6 +168,39 @@ pub fn evaluate_pair(
     a: &At,
     b: &At,
 ) -> Result<Option<(Evaluation, Evaluation)>> {
+    let mut found: [Vec<Violation>; 2] = Default::default();
+    let Some(ranged) = evaluate_pair_each(store, checked, a, b, &mut |run, v| {
+        found[run].push(v);
+        Ok(())
+    })?
+    else {
+        return Ok(None);
+    };
+    let [fa, fb] = found;
+    let evaluation = |ranged: u64, found| -> Result<Evaluation> {
+        Ok(Evaluation {
+            ranged,
+            violations: checked_keys(checked, found)?,
+            note: None,
+        })
+    };
+    Ok(Some((
+        evaluation(ranged[0], fa)?,
+        evaluation(ranged[1], fb)?,
+    )))
+}
+
+/// `evaluate_pair`, each violation handed to `each` with its run (0 for `a`, 1 for `b`) as it
+/// is read, in no particular order and not checked for unique keys ([`checked_keys`] does
+/// that). Returns the rows each run ranged over; None for a rule that needs a pass of its own
+/// at each run.
+pub fn evaluate_pair_each(
+    store: &Store,
+    checked: &Checked<'_>,
+    a: &At,
+    b: &At,
+    each: &mut dyn FnMut(usize, Violation) -> Result<()>,
+) -> Result<Option<[u64; 2]>> {
     let (ta, tb) = (
         RunTarget::for_rule(store, checked, a)?,
         RunTarget::for_rule(store, checked, b)?,
@@ -182,7 +215,7 @@ pub fn evaluate_pair(
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
     let names = checked.rule.show_names();
     let mut ranged: [i64; 2] = [0, 0];
-    let mut found: [Vec<(Vec<Value>, Violation)>; 2] = [Vec::new(), Vec::new()];
+    let mut failed: Option<Error> = None;
     let read = stmt.query_row(rusqlite::params_from_iter(params), |r| {
         ranged = [r.get(0)?, r.get(1)?];
         // Each gathered row: whether each run ranges over it and violates there, then its
@@ -191,13 +224,14 @@ pub fn evaluate_pair(
         Ok(texts.into_iter().try_for_each(|text| {
             each_row(text, |row| {
                 let flag = |n: usize| row.get(n).and_then(Json::as_i64).unwrap_or(0) != 0;
-                for run in 0..2 {
+                for (run, count) in ranged.iter_mut().enumerate() {
                     if !flag(run) {
-                        ranged[run] -= 1;
+                        *count -= 1;
                     }
-                    if flag(2 + run) {
+                    if flag(2 + run) && failed.is_none() {
                         let cells = row.iter().skip(4).map(Value::from_json_cell);
-                        found[run].push(violation_of(checked, &c, &names, cells));
+                        let (_, v) = violation_of(checked, &c, &names, cells);
+                        failed = each(run, v).err();
                     }
                 }
             })
@@ -209,18 +243,19 @@ pub fn evaluate_pair(
             checked.rule.name
         ))
     })?;
-    let [fa, fb] = found;
-    let evaluation = |ranged: i64, found| -> Result<Evaluation> {
-        Ok(Evaluation {
-            ranged: ranged as u64,
-            violations: in_key_order(checked, found)?,
-            note: None,
-        })
-    };
-    Ok(Some((
-        evaluation(ranged[0], fa)?,
-        evaluation(ranged[1], fb)?,
-    )))
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(Some(ranged.map(|n| n as u64)))
+}
+
+/// Violations in key order; an error when two have one key.
+pub fn checked_keys(checked: &Checked<'_>, found: Vec<Violation>) -> Result<Vec<Violation>> {
+    let keyed = found
+        .into_iter()
+        .map(|v| (v.key.iter().map(Value::from_json_cell).collect(), v))
+        .collect();
+    in_key_order(checked, keyed)
 }
 
 /// A violation from its row of cells (`[key…, subject, show…, fix…]`), and its key as values.
@@ -283,10 +318,14 @@ pub(crate) fn key_order(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
 /// A key names one violation across runs: two with one key could not be told apart in the
 /// rule's history (its diff, trend and delay), so the rule is refused, not half-counted.
 fn key_not_unique(checked: &Checked<'_>, v: &Violation) -> Error {
-    let key: Vec<String> = v.key.iter().map(crate::output::cell_text).collect();
+    not_unique(&checked.rule.name.name, &v.key)
+}
+
+/// That rule `rule` has two violations with key `key`.
+pub(crate) fn not_unique(rule: &str, key: &[Json]) -> Error {
+    let key: Vec<String> = key.iter().map(crate::output::cell_text).collect();
     Error::input(format!(
-        "rule {}: its key is not unique: two violations have key ({}); add to `key` what tells them apart",
-        checked.rule.name,
+        "rule {rule}: its key is not unique: two violations have key ({}); add to `key` what tells them apart",
         key.join(", ")
     ))
 }

@@ -261,6 +261,39 @@ fn one_audit_of_the_last_run_records_every_earlier_run_as_auditing_each_in_turn_
     assert_eq!(stored_episodes(&dir.path().join("s.db")), h.episodes());
 }
 
+/// Past `hold` violations, a pair's are kept in the store's temporary table instead of memory
+/// and recorded from there: the episodes must be the same as when they are held, for every
+/// threshold (none held, some held then kept, all held).
+#[test]
+fn a_pair_whose_violations_are_kept_in_the_store_records_what_one_holding_them_records() {
+    use driftwatch::history::backfill::backfill_holding;
+    use driftwatch::rules::{check::Schemas, check_files, eval::At, RuleFile};
+    let dir = tempfile::tempdir().unwrap();
+    let h = generate(dir.path(), 0x4b3e);
+    let fresh = dir.path().join("s.db");
+    let runs: Vec<At> = (1..=RUNS as i64)
+        .map(|run| At {
+            run,
+            taken_at: h.times[run as usize - 1].clone(),
+        })
+        .collect();
+    let most = h.violated().iter().map(BTreeSet::len).max().unwrap();
+    assert!(most > 4, "{most}");
+    for hold in [0, most / 2, usize::MAX] {
+        let path = dir.path().join(format!("hold-{hold}.db"));
+        std::fs::copy(&fresh, &path).unwrap();
+        let store = Store::open_existing(&path).unwrap();
+        let files = [RuleFile::parse(Path::new("h.rules"), RULES.to_string())];
+        let schemas = Schemas::at_run(&store, RUNS as i64).unwrap();
+        let loaded = check_files(&files, &schemas);
+        let rules: Vec<_> = loaded.iter().collect();
+        let done = backfill_holding(&store, None, &files, &rules, &runs, hold).unwrap();
+        assert!(done.skipped.is_empty(), "{:?}", done.skipped);
+        drop(store);
+        assert_eq!(stored_episodes(&path), h.episodes(), "holding {hold}");
+    }
+}
+
 #[test]
 fn rule_diff_of_every_pair_of_runs_is_what_each_run_violates_compared() {
     let dir = tempfile::tempdir().unwrap();

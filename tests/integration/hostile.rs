@@ -628,6 +628,45 @@ fn a_rule_key_that_is_not_unique_is_refused_the_same_way_by_audit_trend_and_dela
     let trend: serde_json::Value =
         serde_json::from_str(&ok(d, &["trend", "--format", "json", "--rule", "by_team"])).unwrap();
     assert_eq!(trend[0]["points"].as_array().unwrap().len(), 0, "{trend}");
+    // Nor when runs not yet evaluated are evaluated two at a time (in one pass): the other
+    // rule's history is still recorded.
+    ok(d, &["collect"]);
+    ok(d, &["collect"]);
+    let trend: serde_json::Value =
+        serde_json::from_str(&ok(d, &["trend", "--format", "json"])).unwrap();
+    assert_eq!(trend[0]["points"].as_array().unwrap().len(), 0, "{trend}");
+    assert_eq!(trend[1]["points"].as_array().unwrap().len(), 3, "{trend}");
+    // The same when the pair's violations are kept in the store rather than held.
+    use driftwatch::history::backfill::backfill_holding;
+    use driftwatch::rules::{check::Schemas, check_files, eval::At, RuleFile};
+    let store = driftwatch::store::Store::open_existing(&d.join("driftwatch.db")).unwrap();
+    store
+        .conn()
+        .execute_batch("DELETE FROM findings; DELETE FROM evaluations;")
+        .unwrap();
+    let files = [RuleFile::load(&d.join("r.rules")).unwrap()];
+    let loaded = check_files(&files, &Schemas::at_run(&store, 3).unwrap());
+    let runs: Vec<At> = store.runs().unwrap().iter().map(At::from).collect();
+    let rules: Vec<_> = loaded.iter().collect();
+    let done = backfill_holding(&store, None, &files, &rules, &runs[1..], 0).unwrap();
+    let skipped: Vec<(&str, &str)> = done
+        .skipped
+        .iter()
+        .map(|s| (s.rule.as_str(), s.why.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped
+        .iter()
+        .all(|(r, why)| *r == "by_team" && why.contains("its key is not unique")));
+    let recorded: i64 = store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM evaluations WHERE rule = 'by_id'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 2);
 }
 
 #[test]
