@@ -5,6 +5,8 @@
 //!   findings) and the next, as a table summary, CSV and JSON (to /dev/null), against the
 //!   shell writing the same violations as CSV; and the next CSV audit of 2,000,000 violations,
 //!   whose memory should be the same (flat);
+//! - `trend` over two runs of those violations, neither evaluated yet (both evaluated in one
+//!   pass and recorded);
 //! - `collect` of a CSV of 2,000,000 rows × 20 columns into a new store, against the shell's
 //!   `.import`.
 //!
@@ -159,6 +161,13 @@ fn main() {
         double_next.1,
         double_next.1 / next_csv.1
     );
+    // Two runs not yet evaluated, evaluated in one pass: their violations are kept in the
+    // store past a threshold, as an audit's are.
+    let pair = audit_store(VIOLATING);
+    measure(driftwatch(pair.path(), &["collect"]));
+    let trend = measure(driftwatch(pair.path(), &["trend", "--format", "json"]));
+    line("trend of 2 runs, neither evaluated", trend, base);
+    drop(pair);
 
     let wide = tempfile::tempdir().unwrap();
     let w = wide.path();
