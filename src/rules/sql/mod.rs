@@ -143,7 +143,38 @@ pub fn compile(checked: &Checked<'_>, target: &dyn Target) -> Compiled {
     c.rule(checked.rule)
 }
 
+/// The number of a violation's key cells, whether it has a subject, and its numbers of shown
+/// and fix cells.
+type Shape = (usize, bool, usize, usize);
+
 impl<'a> Compiler<'a> {
+    /// A rule's outputs under the current target as one row of cells (`[key…, subject, show…,
+    /// fix…]`), and their shape.
+    fn cells(&mut self, rule: &'a Rule) -> (Vec<String>, Shape) {
+        let (keys, subject, show, fix) = self.outputs(rule);
+        let shape = (keys.len(), subject.is_some(), show.len(), fix.len());
+        let mut all = keys;
+        all.extend(subject);
+        all.extend(show);
+        all.extend(fix);
+        (all, shape)
+    }
+
+    /// A rule's statement, with the parameters and indexes it needs (and no row-per-violation
+    /// form: `rule` adds it).
+    fn finish(&mut self, sql: String, shape: Shape) -> Compiled {
+        Compiled {
+            sql,
+            rows_sql: String::new(),
+            params: std::mem::take(&mut self.params),
+            indexes: without_prefixes(std::mem::take(&mut self.indexes)),
+            key_len: shape.0,
+            has_subject: shape.1,
+            show_len: shape.2,
+            fix_len: shape.3,
+        }
+    }
+
     /// A rule's outputs under the current target: its key (the `key` clause, else the `group
     /// by`, else the bindings' keys), subject, shown and fix values.
     fn outputs(
@@ -229,14 +260,9 @@ impl<'a> Compiler<'a> {
             conds.push(self.expr(w));
             self.join_indexes(rule, w);
         }
-        let (keys, subject, show, fix) = self.outputs(rule);
+        let (outputs, shape) = self.cells(rule);
         let expect = rule.expect.as_ref().map(|e| self.expr(e));
         let groups: Vec<String> = rule.group_by.iter().map(|g| self.expr(g)).collect();
-
-        let mut outputs = keys.clone();
-        outputs.extend(subject.iter().cloned());
-        outputs.extend(show.iter().cloned());
-        outputs.extend(fix.iter().cloned());
         let from = from.join(", ");
         let conds = conds.join("\n  AND ");
         // One pass: count what the rule ranges over, and gather the violations as JSON.
@@ -266,7 +292,7 @@ impl<'a> Compiler<'a> {
             } else {
                 format!("\n  GROUP BY {}", groups.join(", "))
             };
-            let order: Vec<&str> = names.iter().take(keys.len()).map(String::as_str).collect();
+            let order: Vec<&str> = names.iter().take(shape.0).map(String::as_str).collect();
             format!(
                 "SELECT {}\nFROM (SELECT {}\n  FROM {from}\n  WHERE {}{grouped}\n  LIMIT -1)\nWHERE _n AND NOT coalesce(_ok, 0)\nORDER BY {}",
                 names.join(", "),
@@ -302,14 +328,8 @@ impl<'a> Compiler<'a> {
             )
         };
         Compiled {
-            sql,
             rows_sql,
-            params: std::mem::take(&mut self.params),
-            indexes: without_prefixes(std::mem::take(&mut self.indexes)),
-            key_len: keys.len(),
-            has_subject: subject.is_some(),
-            show_len: show.len(),
-            fix_len: fix.len(),
+            ..self.finish(sql, shape)
         }
     }
 

@@ -60,17 +60,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         c.set_side(side);
         let filter = rule.filter.as_ref().map(|w| c.expr(w));
         let expect = rule.expect.as_ref().map_or("0".to_string(), |e| c.expr(e));
-        let outputs = c.outputs(rule);
-        let shape = (
-            outputs.0.len(),
-            outputs.1.is_some(),
-            outputs.2.len(),
-            outputs.3.len(),
-        );
-        let mut all = outputs.0;
-        all.extend(outputs.1);
-        all.extend(outputs.2);
-        all.extend(outputs.3);
+        let (all, shape) = c.cells(rule);
         sides.push((filter, expect, all, shape));
     }
     let mut answered = Vec::new();
@@ -158,16 +148,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         "SELECT {}{computed}{probes}\n  FROM {item}\n  WHERE {scan}\n  LIMIT -1",
         carried.join(", ")
     );
-    Some(Compiled {
-        sql: format!("SELECT {outer}\nFROM ({scan}) AS {alias}"),
-        rows_sql: String::new(),
-        params: std::mem::take(&mut c.params),
-        indexes: without_prefixes(std::mem::take(&mut c.indexes)),
-        key_len: shape.0,
-        has_subject: shape.1,
-        show_len: shape.2,
-        fix_len: shape.3,
-    })
+    Some(c.finish(format!("SELECT {outer}\nFROM ({scan}) AS {alias}"), shape))
 }
 
 /// The columns of the rule's binding the expressions read, qualified, with its key (`_key`
@@ -272,12 +253,8 @@ fn compile_grouped<'a>(
         groups.push(rule.group_by.iter().map(|g| c.expr(g)).collect::<Vec<_>>());
         c.aggregates = Some(tests[n].clone());
         let expect = rule.expect.as_ref().map_or("0".to_string(), |e| c.expr(e));
-        let (keys, subject, show, fix) = c.outputs(rule);
-        shape = (keys.len(), subject.is_some(), show.len(), fix.len());
-        let mut outs = keys;
-        outs.extend(subject);
-        outs.extend(show);
-        outs.extend(fix);
+        let (outs, cells) = c.cells(rule);
+        shape = cells;
         let names: Vec<String> = (1..=outs.len()).map(|i| format!("_o{n}_{i}")).collect();
         columns.extend(outs.iter().zip(&names).map(|(o, m)| format!("{o} AS {m}")));
         columns.push(format!("{expect} AS _e{n}"));
@@ -300,16 +277,7 @@ fn compile_grouped<'a>(
         columns.join(", "),
         groups[0].join(", ")
     );
-    Some(Compiled {
-        sql,
-        rows_sql: String::new(),
-        params: std::mem::take(&mut c.params),
-        indexes: without_prefixes(std::mem::take(&mut c.indexes)),
-        key_len: shape.0,
-        has_subject: shape.1,
-        show_len: shape.2,
-        fix_len: shape.3,
-    })
+    Some(c.finish(sql, shape))
 }
 
 /// A run's test of a row: visible at it, and its `where`.
