@@ -45,9 +45,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         return compile_grouped(c, a, b);
     }
     let binding = &rule.bindings[0];
-    let (item, vis_a) = c.table_item(binding);
-    c.target = b;
-    let (_, vis_b) = c.table_item(binding);
+    let (item, _) = c.table_item(binding);
     c.scope.push((&binding.alias.name, c.schema(binding)));
     if let Some(w) = &rule.filter {
         c.join_indexes(rule, w);
@@ -75,7 +73,7 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
     // A row of the scan is visible at the earlier snapshot when it was made by then, and at
     // the later when it is still open then.
     let either = c.either(binding, a, b);
-    let within = c.within(binding, a, b);
+    let [(in_a, out_a), (in_b, out_b)] = c.within(binding, a, b);
     let [(fa, ea, oa, _), (fb, eb, ob, _)] = &sides[..] else {
         unreachable!("two sides")
     };
@@ -94,7 +92,6 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         .collect();
     let mut computed = String::new();
     let outer = if flat {
-        let [(in_a, out_a), (in_b, out_b)] = within;
         // A row is gathered when it is not visible at both runs, a probe did not answer for
         // both, or it violates (at both runs then).
         let mut interesting = vec![out_a, out_b];
@@ -107,8 +104,8 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         )
     } else {
         let tests = match same {
-            true => [vis_a.clone(), vis_b.clone()],
-            false => [ok_or(&vis_a, fa), ok_or(&vis_b, fb)],
+            true => [in_a.clone(), in_b.clone()],
+            false => [ok_or(&in_a, fa), ok_or(&in_b, fb)],
         };
         let mut counts = Vec::new();
         let mut gathered = Vec::new();
@@ -135,8 +132,8 @@ pub fn compile_pair(checked: &Checked<'_>, a: &dyn Target, b: &dyn Target) -> Op
         (true, _, None) | (false, false, _) => either,
         (false, true, _) => format!(
             "{either} AND ({} OR {})",
-            ok_or(&vis_a, fa),
-            ok_or(&vis_b, fb)
+            ok_or(&in_a, fa),
+            ok_or(&in_b, fb)
         ),
     };
     // The scan carries only the columns the rule reads (a `where` tested in the scan needs its
