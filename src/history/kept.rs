@@ -6,7 +6,7 @@
 //! violations holds one of them at a time, whatever it writes.
 
 use super::evaluate::{Marks, RunTimes, Young};
-use super::record::{evaluated, key_text, rebuild, reset_if_changed, Episode, Seen, Writes};
+use super::record::{evaluated, key_text, rebuild, reset_if_changed, Episode, Seen, Two, Writes};
 use super::suppressed::Suppression;
 use crate::error::Result;
 use crate::rules::check::Checked;
@@ -101,13 +101,8 @@ impl<'s> PairKept<'s> {
                 return Err(eval::not_unique(rule, &key));
             }
         }
-        let mut order = [0, 1];
-        order.sort_by_key(|&ix| runs[ix].0);
-        for ix in order {
-            let (run, ranged) = runs[ix];
-            record_kept(self.conn, rule, fingerprint, run, ranged, ix as i64)?;
-        }
-        Ok(())
+        let [(ra, na), (rb, nb)] = runs;
+        record_kept_two(self.conn, rule, fingerprint, [(ra, na, 0), (rb, nb, 1)])
     }
 }
 
@@ -325,23 +320,81 @@ fn record_kept(
     };
     let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
     let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
-    // The episodes that contain prev, run or next, set apart: the findings change as they are
-    // read.
+    let (lo, hi) = (prev.unwrap_or(run), next.unwrap_or(run));
+    merge(&tx, rule, (lo, hi), &[ix], |before, mut seen| {
+        rebuild(before, prev, run, next, seen.pop().flatten())
+    })?;
+    evaluated(&tx, rule, fingerprint, run, ranged)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Records two runs together from `dw_found` (`ixs` naming each run's violations there), as
+/// `record::record_two` records them from memory: each key's episodes rebuilt for the earlier
+/// run, then the later, and written once. Each run is recorded alone where they cannot be
+/// recorded together.
+fn record_kept_two(
+    conn: &Connection,
+    rule: &str,
+    fingerprint: &str,
+    runs: [(i64, u64, i64); 2],
+) -> Result<()> {
+    let mut runs = runs;
+    runs.sort_by_key(|r| r.0);
+    let [(ra, na, ia), (rb, nb, ib)] = runs;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    reset_if_changed(&tx, rule, fingerprint)?;
+    let Some(plan) = Two::plan(&tx, rule, ra, rb)? else {
+        drop(tx);
+        for (run, ranged, ix) in runs {
+            record_kept(conn, rule, fingerprint, run, ranged, ix)?;
+        }
+        return Ok(());
+    };
+    merge(&tx, rule, (plan.lo, plan.hi), &[ia, ib], |before, seen| {
+        let mut seen = seen.into_iter();
+        let a = seen.next().flatten();
+        plan.after(before, a, seen.next().flatten())
+    })?;
+    evaluated(&tx, rule, fingerprint, ra, na)?;
+    evaluated(&tx, rule, fingerprint, rb, nb)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Rebuilds a rule's episodes key by key in key order, merging the episodes that touch the
+/// runs from `lo` to `hi` with the violations kept under each of `ixs`: `after` is handed a
+/// key's episodes and how it was seen under each of `ixs`, and returns its episodes. So memory
+/// does not grow with the violations or the episodes.
+fn merge(
+    tx: &Connection,
+    rule: &str,
+    (lo, hi): (i64, i64),
+    ixs: &[i64],
+    mut after: impl FnMut(&[(i64, Episode)], Vec<Option<Seen>>) -> Vec<Episode>,
+) -> Result<()> {
+    // The episodes set apart: the findings change as they are read.
     tx.execute_batch("DROP TABLE IF EXISTS temp.dw_old")?;
     tx.execute(
         "CREATE TEMP TABLE dw_old AS SELECT id, key, first_run, last_run, resolved_run, subject, fields
          FROM findings WHERE rule = ?1 AND last_run >= ?2 AND first_run <= ?3",
-        params![rule, prev.unwrap_or(run), next.unwrap_or(run)],
+        params![rule, lo, hi],
     )?;
     {
-        let mut found = tx.prepare(
-            "SELECT key, subject, fields FROM temp.dw_found WHERE rule_ix = ?1 ORDER BY key",
-        )?;
+        let mut found_stmts = Vec::new();
+        for _ in ixs {
+            found_stmts.push(tx.prepare(
+                "SELECT key, subject, fields FROM temp.dw_found WHERE rule_ix = ?1 ORDER BY key",
+            )?);
+        }
+        let mut found: Vec<rusqlite::Rows<'_>> = Vec::new();
+        for (stmt, ix) in found_stmts.iter_mut().zip(ixs) {
+            found.push(stmt.query([ix])?);
+        }
         let mut old = tx.prepare(
             "SELECT id, key, first_run, last_run, resolved_run, subject, fields FROM temp.dw_old
              ORDER BY key, first_run",
         )?;
-        let mut found = found.query([ix])?;
         let mut old = old.query([])?;
         let next_found = |rows: &mut rusqlite::Rows<'_>| -> Result<Option<(String, Seen)>> {
             Ok(match rows.next()? {
@@ -361,38 +414,45 @@ fn record_kept(
                 None => None,
             })
         };
-        let (mut f, mut o) = (next_found(&mut found)?, next_old(&mut old)?);
-        let mut writes = Writes::new(&tx)?;
+        let mut heads = Vec::new();
+        for rows in &mut found {
+            heads.push(next_found(rows)?);
+        }
+        let mut o = next_old(&mut old)?;
+        let mut writes = Writes::new(tx)?;
         loop {
-            // The least key of either: SQLite's BINARY order is Rust's order of strings.
-            let key = match (&f, &o) {
-                (None, None) => break,
-                (Some(f), None) => f.0.clone(),
-                (None, Some(o)) => o.0.clone(),
-                (Some(f), Some(o)) => f.0.clone().min(o.0.clone()),
-            };
+            // The least key of all: SQLite's BINARY order is Rust's order of strings.
+            let key = heads
+                .iter()
+                .flatten()
+                .map(|f| &f.0)
+                .chain(o.as_ref().map(|o| &o.0))
+                .min()
+                .cloned();
+            let Some(key) = key else { break };
             let mut before = Vec::new();
             while o.as_ref().is_some_and(|o| o.0 == key) {
                 let (_, id, e) = o.take().expect("checked");
                 before.push((id, e));
                 o = next_old(&mut old)?;
             }
-            let now = match f.take() {
-                Some((k, seen)) if k == key => {
-                    f = next_found(&mut found)?;
-                    Some(seen)
-                }
-                other => {
-                    f = other;
-                    None
-                }
-            };
-            let after = rebuild(&before, prev, run, next, now);
-            writes.key(rule, &key, &before, &after)?;
+            let mut seen = Vec::new();
+            for (head, rows) in heads.iter_mut().zip(&mut found) {
+                seen.push(match head.take() {
+                    Some((k, s)) if k == key => {
+                        *head = next_found(rows)?;
+                        Some(s)
+                    }
+                    other => {
+                        *head = other;
+                        None
+                    }
+                });
+            }
+            let episodes = after(&before, seen);
+            writes.key(rule, &key, &before, &episodes)?;
         }
     }
     tx.execute_batch("DROP TABLE temp.dw_old")?;
-    evaluated(&tx, rule, fingerprint, run, ranged)?;
-    tx.commit()?;
     Ok(())
 }

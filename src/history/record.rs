@@ -158,32 +158,14 @@ pub fn record_two(
     let [(ra, ranged_a, va), (rb, ranged_b, vb)] = two;
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     reset_if_changed(&tx, rule, fingerprint)?;
-    let mut done: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT run_id FROM evaluations WHERE rule = ?1")?;
-        let runs = stmt.query_map([rule], |r| r.get(0))?;
-        runs.collect::<rusqlite::Result<_>>()?
-    };
-    if ra == rb || done.contains(&ra) || done.contains(&rb) {
+    let Some(plan) = Two::plan(&tx, rule, ra, rb)? else {
         drop(tx);
         for (run, ranged, violations) in [(ra, ranged_a, va), (rb, ranged_b, vb)] {
             record(conn, rule, fingerprint, run, ranged, violations)?;
         }
         return Ok(());
-    }
-    let around = |done: &[i64], run: i64| {
-        (
-            done.iter().copied().filter(|r| *r < run).max(),
-            done.iter().copied().filter(|r| *r > run).min(),
-        )
     };
-    let (prev_a, next_a) = around(&done, ra);
-    done.push(ra);
-    let (prev_b, next_b) = around(&done, rb);
-    let (lo, hi) = (
-        prev_a.unwrap_or(ra),
-        next_a.unwrap_or(ra).max(next_b.unwrap_or(rb)),
-    );
-    let old = episodes_between(&tx, rule, lo, hi)?;
+    let old = episodes_between(&tx, rule, plan.lo, plan.hi)?;
     let (now_a, now_b) = (by_key(va), by_key(vb));
     let mut keys: Vec<&String> = old.keys().collect();
     keys.extend(now_a.keys().filter(|k| !old.contains_key(*k)));
@@ -193,31 +175,11 @@ pub fn record_two(
             .filter(|k| !old.contains_key(*k) && !now_a.contains_key(*k)),
     );
     keys.sort_unstable();
-    // One run recorded into a key's episodes: those around it rebuilt, the others kept.
-    let step = |before: Vec<(i64, Episode)>,
-                prev: Option<i64>,
-                run: i64,
-                next: Option<i64>,
-                now: Option<Seen>| {
-        let (p, n) = (prev.unwrap_or(run), next.unwrap_or(run));
-        let (touch, keep): (Vec<_>, Vec<_>) = before
-            .into_iter()
-            .partition(|(_, e)| e.last >= p && e.first <= n);
-        let mut out: Vec<(i64, Episode)> = rebuild(&touch, prev, run, next, now)
-            .into_iter()
-            .map(|e| (0, e))
-            .collect();
-        out.extend(keep);
-        out
-    };
     let mut writes = Writes::new(&tx)?;
     for key in keys {
         let before: &[(i64, Episode)] = old.get(key).map_or(&[], Vec::as_slice);
         let seen = |now: &ByKey<usize>, vs: &[Violation]| now.get(key).map(|&i| Seen::of(&vs[i]));
-        let after_a = step(before.to_vec(), prev_a, ra, next_a, seen(&now_a, va));
-        let mut after = step(after_a, prev_b, rb, next_b, seen(&now_b, vb));
-        after.sort_by_key(|(_, e)| e.first);
-        let after: Vec<Episode> = after.into_iter().map(|(_, e)| e).collect();
+        let after = plan.after(before, seen(&now_a, va), seen(&now_b, vb));
         writes.key(rule, key, before, &after)?;
     }
     drop(writes);
@@ -225,6 +187,69 @@ pub fn record_two(
     evaluated(&tx, rule, fingerprint, rb, ranged_b)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Two runs recorded together, the earlier first, neither recorded before: the evaluated runs
+/// around each (the earlier counting as evaluated for the later), and the runs whose episodes
+/// that can change.
+pub(super) struct Two {
+    runs: [(i64, Option<i64>, Option<i64>); 2],
+    /// The episodes to read: those that touch the runs from `lo` to `hi`.
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Two {
+    /// None when the runs cannot be recorded together (one run twice, or one already
+    /// recorded): each is then recorded alone.
+    pub fn plan(tx: &Connection, rule: &str, ra: i64, rb: i64) -> Result<Option<Two>> {
+        let mut done: Vec<i64> = {
+            let mut stmt = tx.prepare("SELECT run_id FROM evaluations WHERE rule = ?1")?;
+            let runs = stmt.query_map([rule], |r| r.get(0))?;
+            runs.collect::<rusqlite::Result<_>>()?
+        };
+        if ra >= rb || done.contains(&ra) || done.contains(&rb) {
+            return Ok(None);
+        }
+        let around = |done: &[i64], run: i64| {
+            (
+                done.iter().copied().filter(|r| *r < run).max(),
+                done.iter().copied().filter(|r| *r > run).min(),
+            )
+        };
+        let (prev_a, next_a) = around(&done, ra);
+        done.push(ra);
+        let (prev_b, next_b) = around(&done, rb);
+        Ok(Some(Two {
+            runs: [(ra, prev_a, next_a), (rb, prev_b, next_b)],
+            lo: prev_a.unwrap_or(ra),
+            hi: next_a.unwrap_or(ra).max(next_b.unwrap_or(rb)),
+        }))
+    }
+
+    /// A key's episodes once both runs are recorded into `before`: each run rebuilds those
+    /// around it and keeps the others.
+    pub fn after(
+        &self,
+        before: &[(i64, Episode)],
+        seen_a: Option<Seen>,
+        seen_b: Option<Seen>,
+    ) -> Vec<Episode> {
+        let mut episodes = before.to_vec();
+        for ((run, prev, next), now) in self.runs.into_iter().zip([seen_a, seen_b]) {
+            let (p, n) = (prev.unwrap_or(run), next.unwrap_or(run));
+            let (touch, keep): (Vec<_>, Vec<_>) = episodes
+                .into_iter()
+                .partition(|(_, e)| e.last >= p && e.first <= n);
+            episodes = rebuild(&touch, prev, run, next, now)
+                .into_iter()
+                .map(|e| (0, e))
+                .collect();
+            episodes.extend(keep);
+        }
+        episodes.sort_by_key(|(_, e)| e.first);
+        episodes.into_iter().map(|(_, e)| e).collect()
+    }
 }
 
 /// Episodes keyed by their key's text.
