@@ -4,6 +4,9 @@
 //! run in key order (`record_kept`), and `Kept::each` reads them back in key order,
 //! marked as `audit` marks them (first seen, pending, suppressed). So an audit of a million
 //! violations holds one of them at a time, whatever it writes.
+//!
+//! A rule evaluated at two runs in one pass (`backfill`) keeps its violations there too once
+//! they are many (`PairKept`), and both runs are recorded in one merge (`record_kept_two`).
 
 use super::evaluate::{Marks, RunTimes, Young};
 use super::record::{evaluated, key_text, rebuild, reset_if_changed, Episode, Seen, Two, Writes};

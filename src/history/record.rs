@@ -190,8 +190,8 @@ pub fn record_two(
 }
 
 /// Two runs recorded together, the earlier first, neither recorded before: the evaluated runs
-/// around each (the earlier counting as evaluated for the later), and the runs whose episodes
-/// that can change.
+/// around each (the earlier counting as evaluated for the later), and the span of runs whose
+/// episodes can change.
 pub(super) struct Two {
     runs: [(i64, Option<i64>, Option<i64>); 2],
     /// The episodes to read: those that touch the runs from `lo` to `hi`.
