@@ -58,8 +58,15 @@ pub fn key_text(key: &[Json]) -> String {
     serde_json::to_string(key).expect("JSON values serialize")
 }
 
+/// The shown fields as a JSON object, written straight from the violation (nothing copied).
 fn fields_text(v: &Violation) -> String {
-    Json::Object(v.fields.iter().cloned().collect()).to_string()
+    struct Fields<'v>(&'v [(String, Json)]);
+    impl serde::Serialize for Fields<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        }
+    }
+    serde_json::to_string(&Fields(&v.fields)).expect("JSON values serialize")
 }
 
 /// The first run `rule` was evaluated at, if any.
