@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::platforms::Config;
 use crate::rules::check::Checked;
 use crate::rules::check::Schemas;
-use crate::rules::eval::{self, At, Violation};
+use crate::rules::eval::{self, At, Keyed};
 use crate::rules::{check_files, Loaded, RuleFile};
 use crate::store::Store;
 use rusqlite::params;
@@ -156,16 +156,16 @@ fn evaluate_two(
     hold: usize,
 ) -> Result<()> {
     // Held while they are few, kept in the store past `hold`.
-    let mut held: [Vec<Violation>; 2] = Default::default();
+    let mut held: [Vec<Keyed>; 2] = Default::default();
     let mut kept = PairKept::new(store)?;
     let ranged = eval::evaluate_pair_each(store, checked, a, b, &mut |run, v| {
         if kept.keeps() {
-            return kept.add(run, &v);
+            return kept.add(run, &v.1);
         }
         held[run].push(v);
         if held[0].len() + held[1].len() > hold {
             for (run, vs) in held.iter_mut().enumerate() {
-                for v in vs.drain(..) {
+                for (_, v) in vs.drain(..) {
                     kept.add(run, &v)?;
                 }
             }
@@ -180,8 +180,8 @@ fn evaluate_two(
         Some([ra, rb]) => {
             let [va, vb] = held;
             let (va, vb) = (
-                eval::checked_keys(checked, va)?,
-                eval::checked_keys(checked, vb)?,
+                eval::in_key_order(checked, va)?,
+                eval::in_key_order(checked, vb)?,
             );
             super::record::record_two(
                 store.conn(),

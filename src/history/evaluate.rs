@@ -133,6 +133,7 @@ pub fn audit_keeping(
         true => Some(Kept::start(store, at, subject, suppressions)?),
         false => None,
     };
+    let marks = Marks::new(at, subject, suppressions);
     let mut snapshots: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut times = RunTimes::default();
     let mut reports = Vec::new();
@@ -200,7 +201,6 @@ pub fn audit_keeping(
                     }
                     None => {
                         notes.extend(remember(store, l, at, &mut ev, &mut times));
-                        let marks = Marks::new(at, subject, suppressions);
                         ev.violations.retain_mut(|v| marks.apply(l.name(), v));
                         for v in &ev.violations {
                             report.count(v);
@@ -251,15 +251,20 @@ pub fn audit_keeping(
 pub(crate) struct Marks<'a> {
     at: &'a At,
     subject: Option<&'a str>,
-    suppressions: &'a [Suppression],
+    /// Shared by the violations each covers.
+    suppressions: Vec<std::sync::Arc<Suppression>>,
 }
 
 impl<'a> Marks<'a> {
-    pub fn new(at: &'a At, subject: Option<&'a str>, suppressions: &'a [Suppression]) -> Self {
+    pub fn new(at: &'a At, subject: Option<&'a str>, suppressions: &[Suppression]) -> Self {
         Marks {
             at,
             subject,
-            suppressions,
+            suppressions: suppressions
+                .iter()
+                .cloned()
+                .map(std::sync::Arc::new)
+                .collect(),
         }
     }
 
@@ -274,7 +279,7 @@ impl<'a> Marks<'a> {
             .suppressions
             .iter()
             .find(|s| s.covers(rule, &v.key, &self.at.taken_at))
-            .map(|s| std::sync::Arc::new(s.clone()));
+            .cloned();
         true
     }
 }

@@ -9,7 +9,9 @@
 //! they are many (`PairKept`), and both runs are recorded in one merge (`record_kept_two`).
 
 use super::evaluate::{Marks, RunTimes, Young};
-use super::record::{evaluated, key_text, rebuild, reset_if_changed, Episode, Seen, Two, Writes};
+use super::record::{
+    evaluated, key_text, neighbours, rebuild, reset_if_changed, Episode, Seen, Two, Writes,
+};
 use super::suppressed::Suppression;
 use crate::error::Result;
 use crate::rules::check::Checked;
@@ -318,11 +320,7 @@ fn record_kept(
             return Ok(());
         }
     }
-    let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
-        tx.query_row(sql, params![rule, run], |r| r.get(0))
-    };
-    let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
-    let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
+    let (prev, next) = neighbours(&tx, rule, run)?;
     let (lo, hi) = (prev.unwrap_or(run), next.unwrap_or(run));
     merge(&tx, rule, (lo, hi), &[ix], |before, mut seen| {
         rebuild(before, prev, run, next, seen.pop().flatten())

@@ -110,14 +110,10 @@ pub fn record(
     // waits) before anything is read, so the episodes read are the ones rewritten.
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     reset_if_changed(&tx, rule, fingerprint)?;
-    let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
-        tx.query_row(sql, params![rule, run], |r| r.get(0))
-    };
     if let Some(first_runs) = recorded_already(&tx, rule, fingerprint, run, violations)? {
         return Ok(first_runs);
     }
-    let prev = neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?;
-    let next = neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?;
+    let (prev, next) = neighbours(&tx, rule, run)?;
 
     // The episodes that contain prev, run or next, by key.
     let old = episodes_between(&tx, rule, prev.unwrap_or(run), next.unwrap_or(run))?;
@@ -145,6 +141,21 @@ pub fn record(
     evaluated(&tx, rule, fingerprint, run, ranged)?;
     tx.commit()?;
     Ok(first_runs)
+}
+
+/// The runs `rule` was evaluated at just before and just after `run`.
+pub(super) fn neighbours(
+    tx: &Connection,
+    rule: &str,
+    run: i64,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let neighbour = |sql: &str| -> rusqlite::Result<Option<i64>> {
+        tx.query_row(sql, params![rule, run], |r| r.get(0))
+    };
+    Ok((
+        neighbour("SELECT max(run_id) FROM evaluations WHERE rule = ?1 AND run_id < ?2")?,
+        neighbour("SELECT min(run_id) FROM evaluations WHERE rule = ?1 AND run_id > ?2")?,
+    ))
 }
 
 /// What a rule found at one run: the run, how many rows it ranged over, its violations.

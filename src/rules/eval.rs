@@ -116,6 +116,17 @@ pub struct Prepared {
 /// Compiles a rule for a run, creating the indexes it needs.
 pub fn prepare(store: &Store, checked: &Checked<'_>, target: &RunTarget) -> Result<Prepared> {
     let compiled = compile(checked, target);
+    let note = make_indexes(store, checked, &compiled)?;
+    Ok(Prepared { compiled, note })
+}
+
+/// Creates the indexes a compiled rule needs; a note when the store may only be read (the rule
+/// then runs without them).
+fn make_indexes(
+    store: &Store,
+    checked: &Checked<'_>,
+    compiled: &Compiled,
+) -> Result<Option<String>> {
     let mut note = None;
     for ix in &compiled.indexes {
         match store.conn().execute_batch(&ix.create_sql()) {
@@ -135,7 +146,7 @@ pub fn prepare(store: &Store, checked: &Checked<'_>, target: &RunTarget) -> Resu
             }
         }
     }
-    Ok(Prepared { compiled, note })
+    Ok(note)
 }
 
 /// Runs a rule at a run, once, without recording anything (a query, a test). Rules whose
@@ -168,7 +179,7 @@ pub fn evaluate_pair(
     a: &At,
     b: &At,
 ) -> Result<Option<(Evaluation, Evaluation)>> {
-    let mut found: [Vec<Violation>; 2] = Default::default();
+    let mut found: [Vec<Keyed>; 2] = Default::default();
     let Some(ranged) = evaluate_pair_each(store, checked, a, b, &mut |run, v| {
         found[run].push(v);
         Ok(())
@@ -180,7 +191,7 @@ pub fn evaluate_pair(
     let evaluation = |ranged: u64, found| -> Result<Evaluation> {
         Ok(Evaluation {
             ranged,
-            violations: checked_keys(checked, found)?,
+            violations: in_key_order(checked, found)?,
             note: None,
         })
     };
@@ -190,8 +201,11 @@ pub fn evaluate_pair(
     )))
 }
 
+/// A violation with its key as values.
+pub type Keyed = (Vec<Value>, Violation);
+
 /// `evaluate_pair`, each violation handed to `each` with its run (0 for `a`, 1 for `b`) as it
-/// is read, in no particular order and not checked for unique keys ([`checked_keys`] does
+/// is read, in no particular order and not checked for unique keys ([`in_key_order`] does
 /// that). Returns the rows each run ranged over; None for a rule that needs a pass of its own
 /// at each run.
 pub fn evaluate_pair_each(
@@ -199,7 +213,7 @@ pub fn evaluate_pair_each(
     checked: &Checked<'_>,
     a: &At,
     b: &At,
-    each: &mut dyn FnMut(usize, Violation) -> Result<()>,
+    each: &mut dyn FnMut(usize, Keyed) -> Result<()>,
 ) -> Result<Option<[u64; 2]>> {
     let (ta, tb) = (
         RunTarget::for_rule(store, checked, a)?,
@@ -208,9 +222,7 @@ pub fn evaluate_pair_each(
     let Some(c) = super::sql::compile_pair(checked, &ta, &tb) else {
         return Ok(None);
     };
-    for ix in &c.indexes {
-        store.conn().execute_batch(&ix.create_sql())?;
-    }
+    make_indexes(store, checked, &c)?;
     let mut stmt = store.conn().prepare(&c.sql)?;
     let params: Vec<&Value> = c.params.iter().map(|p| &p.value).collect();
     let names = checked.rule.show_names();
@@ -230,8 +242,7 @@ pub fn evaluate_pair_each(
                     }
                     if flag(2 + run) && failed.is_none() {
                         let cells = row.iter().skip(4).map(Value::from_json_cell);
-                        let (_, v) = violation_of(checked, &c, &names, cells);
-                        failed = each(run, v).err();
+                        failed = each(run, violation_of(checked, &c, &names, cells)).err();
                     }
                 }
             })
@@ -249,22 +260,13 @@ pub fn evaluate_pair_each(
     Ok(Some(ranged.map(|n| n as u64)))
 }
 
-/// Violations in key order; an error when two have one key.
-pub fn checked_keys(checked: &Checked<'_>, found: Vec<Violation>) -> Result<Vec<Violation>> {
-    let keyed = found
-        .into_iter()
-        .map(|v| (v.key.iter().map(Value::from_json_cell).collect(), v))
-        .collect();
-    in_key_order(checked, keyed)
-}
-
 /// A violation from its row of cells (`[key…, subject, show…, fix…]`), and its key as values.
 fn violation_of(
     checked: &Checked<'_>,
     c: &Compiled,
     names: &[String],
     cells: impl Iterator<Item = Value>,
-) -> (Vec<Value>, Violation) {
+) -> Keyed {
     let outputs = &checked.outputs;
     let ty = |t: Option<&super::types::Ty>| t.map_or(ColumnType::Text, |t| t.column_type());
     let mut cells = cells;
@@ -339,7 +341,7 @@ fn read_violations(
 ) -> Result<Evaluation> {
     let names = checked.rule.show_names();
     // Each row becomes its violation as it is read: the rows are never all held as JSON.
-    let mut found: Vec<(Vec<Value>, Violation)> = Vec::new();
+    let mut found: Vec<Keyed> = Vec::new();
     each_row(gathered, |row| {
         found.push(violation_of(
             checked,
@@ -362,10 +364,7 @@ fn read_violations(
 }
 
 /// Violations in key order; an error when two have one key.
-fn in_key_order(
-    checked: &Checked<'_>,
-    mut found: Vec<(Vec<Value>, Violation)>,
-) -> Result<Vec<Violation>> {
+pub fn in_key_order(checked: &Checked<'_>, mut found: Vec<Keyed>) -> Result<Vec<Violation>> {
     found.sort_by(|a, b| key_order(&a.0, &b.0));
     if let Some(pair) = found
         .windows(2)

@@ -16,7 +16,7 @@
 //! Group members come from the group delta's `members@delta` (`membership`); team and channel
 //! members are read whole: their rows are conversation memberships, which no delta gives.
 
-use super::{Graph, GROUPS, USERS};
+use super::{group_select, user_select, Graph, GROUPS, USERS};
 use crate::error::{Error, Result};
 use crate::platforms::http::Refusal;
 use crate::platforms::records::{write_records, Record, Spec};
@@ -36,12 +36,12 @@ pub(super) const TRACKED: &[Tracked] = &[
     Tracked {
         entity: "users",
         list: USERS,
-        delta: "/users/delta?$select=id,userPrincipalName,mail,displayName,accountEnabled,userType,externalUserState,createdDateTime",
+        delta: concat!("/users/delta?$select=", user_select!()),
     },
     Tracked {
         entity: "groups",
         list: GROUPS,
-        delta: "/groups/delta?$select=id,displayName,mail,mailEnabled,securityEnabled,groupTypes",
+        delta: concat!("/groups/delta?$select=", group_select!()),
     },
 ];
 
@@ -114,25 +114,37 @@ impl Graph {
                 }
             })
             .await?;
-        if let Some(v) = bad {
-            return Err(Error::runtime(format!(
-                "GET {}: a delta record without an id ({}); the snapshot is not recorded",
-                crate::platforms::http::path_of(url),
-                v.to_string().chars().take(80).collect::<String>()
-            )));
-        }
-        match end {
-            Ok(Some(link)) => Ok(Ok((link, changes))),
-            Ok(None) => Err(no_delta_link(url)),
-            Err(refused) if expired(&refused) => Ok(Err(refused)),
-            Err(refused) => Err(Error::runtime(refused.message)),
-        }
+        round_end(url, end, changes, bad.map(|v| v.to_string()))
+    }
+}
+
+/// How a delta round from `url` ended: its changes and the link where the next round resumes;
+/// a link the service no longer knows as its refusal; an error for a record without an id
+/// (`bad`), a round without a delta link, or any other refusal.
+pub(super) fn round_end<C>(
+    url: &str,
+    end: std::result::Result<Option<String>, Refusal>,
+    changes: C,
+    bad: Option<String>,
+) -> Result<std::result::Result<(String, C), Refusal>> {
+    if let Some(v) = bad {
+        return Err(Error::runtime(format!(
+            "GET {}: a delta record without an id ({}); the snapshot is not recorded",
+            crate::platforms::http::path_of(url),
+            v.chars().take(80).collect::<String>()
+        )));
+    }
+    match end {
+        Ok(Some(link)) => Ok(Ok((link, changes))),
+        Ok(None) => Err(no_delta_link(url)),
+        Err(refused) if expired(&refused) => Ok(Err(refused)),
+        Err(refused) => Err(Error::runtime(refused.message)),
     }
 }
 
 /// Whether the service refused a delta link because it no longer knows it: 410 Gone, or
 /// `syncStateNotFound` (after about 7 days).
-pub(super) fn expired(refused: &Refusal) -> bool {
+fn expired(refused: &Refusal) -> bool {
     refused.status == 410
         || refused
             .code
@@ -140,7 +152,7 @@ pub(super) fn expired(refused: &Refusal) -> bool {
             .is_some_and(|c| c.eq_ignore_ascii_case("syncStateNotFound"))
 }
 
-pub(super) fn no_delta_link(url: &str) -> Error {
+fn no_delta_link(url: &str) -> Error {
     Error::runtime(format!(
         "GET {}: the delta round ended without an @odata.deltaLink; the snapshot is not recorded",
         crate::platforms::http::path_of(url)

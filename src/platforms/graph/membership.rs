@@ -12,9 +12,9 @@
 //! that is not a user (a nested group, a device: no delta tracks their names), or it gained a
 //! user the users do not know yet (made after they were read).
 
-use super::delta::{expired, expired_note, no_delta_link};
+use super::delta::{expired_note, round_end};
 use super::Graph;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::platforms::http::{segment, Refusal};
 use crate::platforms::records::{write_records, Spec};
 use crate::store::{Rows, SnapshotWriter};
@@ -38,13 +38,9 @@ type Changes = BTreeMap<String, GroupChange>;
 /// A membership row's key, and its values (`None`: the row is closed).
 type Patch = BTreeMap<(String, String), Option<Vec<Value>>>;
 
+/// A value of an id column as text.
 fn text(v: &Value) -> String {
-    match v {
-        Value::Text(t) => t.clone(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(r) => r.to_string(),
-        Value::Null => String::new(),
-    }
+    v.render(crate::value::ColumnType::Text).into_owned()
 }
 
 impl Graph {
@@ -126,19 +122,7 @@ impl Graph {
                 }
             })
             .await?;
-        if let Some(v) = bad {
-            return Err(Error::runtime(format!(
-                "GET {}: a group delta record without an id ({}); the snapshot is not recorded",
-                crate::platforms::http::path_of(url),
-                v.chars().take(80).collect::<String>()
-            )));
-        }
-        match end {
-            Ok(Some(link)) => Ok(Ok((link, changes))),
-            Ok(None) => Err(no_delta_link(url)),
-            Err(refused) if expired(&refused) => Ok(Err(refused)),
-            Err(refused) => Err(Error::runtime(refused.message)),
-        }
+        round_end(url, end, changes, bad)
     }
 
     /// The membership rows a round changes, with the users of this snapshot for names and

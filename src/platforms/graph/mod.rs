@@ -30,9 +30,21 @@ const DEFAULT_TOKEN: &str = "https://login.microsoftonline.com/{tenant}/oauth2/v
 /// four in flight at ~100 ms each stays well inside.
 const DEFAULT_CONCURRENCY: usize = 4;
 
-const USERS: &str = "/users?$select=id,userPrincipalName,mail,displayName,accountEnabled,userType,externalUserState,createdDateTime&$top=999";
-const GROUPS: &str =
-    "/groups?$select=id,displayName,mail,mailEnabled,securityEnabled,groupTypes&$top=999";
+/// The properties read of a user and of a group, by a list and by a delta query alike.
+macro_rules! user_select {
+    () => {
+        "id,userPrincipalName,mail,displayName,accountEnabled,userType,externalUserState,createdDateTime"
+    };
+}
+macro_rules! group_select {
+    () => {
+        "id,displayName,mail,mailEnabled,securityEnabled,groupTypes"
+    };
+}
+use {group_select, user_select};
+
+const USERS: &str = concat!("/users?$select=", user_select!(), "&$top=999");
+const GROUPS: &str = concat!("/groups?$select=", group_select!(), "&$top=999");
 const TEAMS: &str = "/teams?$select=id,displayName";
 
 pub const KIND: Kind = Kind {
