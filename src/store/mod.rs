@@ -427,16 +427,16 @@ impl SnapshotWriter<'_> {
             return Ok(Vec::new());
         };
         let list: Vec<String> = columns.iter().map(|c| entity::quote(c)).collect();
-        let filter = match which {
-            Rows::Open => "_to IS NULL".to_string(),
-            Rows::ChangedNow => format!("_from = {0} OR _to = {0}", self.snapshot_id),
+        let (filter, params): (&str, &[i64]) = match which {
+            Rows::Open => ("_to IS NULL", &[]),
+            Rows::ChangedNow => ("_from = ?1 OR _to = ?1", &[self.snapshot_id]),
         };
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {} FROM {} WHERE {filter}",
             list.join(", "),
             entity::quote(&schema.table)
         ))?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
             (0..columns.len())
                 .map(|i| r.get_ref(i).map(Value::from_sql))
                 .collect::<rusqlite::Result<Vec<Value>>>()
